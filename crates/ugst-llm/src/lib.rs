@@ -1,14 +1,24 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! One interface for every model call in ugst.
+//!
+//! A [`Backend`] moves a [`ChatRequest`] to a model and back (HTTP endpoint, scripted responder, and
+//! later the embedded model). [`Llm`] adds what every call needs regardless of backend: the SQLite
+//! response [`Cache`], validation against the requested JSON Schema with one repair retry, and a
+//! [`Ledger`] entry with role, tokens, latency, retries and cache hit.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod backend;
+mod cache;
+mod client;
+mod error;
+mod ledger;
+mod openai;
+mod scripted;
+mod types;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use backend::{Backend, CallStats};
+pub use cache::Cache;
+pub use client::{extract_json, Llm};
+pub use error::LlmError;
+pub use ledger::{CallRole, Ledger, LedgerEntry};
+pub use openai::{parse_completion, OpenAiBackend, OpenAiConfig, RetryPolicy};
+pub use scripted::ScriptedBackend;
+pub use types::*;

@@ -187,7 +187,9 @@ impl Decomposition {
         }
         for (i, o) in self.task_objectives.iter().enumerate() {
             if empty(&o.text) {
-                return Err(DecompositionError::EmptyText(format!("task_objectives[{i}].text")));
+                return Err(DecompositionError::EmptyText(format!(
+                    "task_objectives[{i}].text"
+                )));
             }
             for (j, r) in o.requirements.iter().enumerate() {
                 if empty(r) {
@@ -400,7 +402,10 @@ impl GoalState {
             });
             return Applied::Ignored(IgnoreCause::UnknownId);
         };
-        let current = c.category.rank(c.status).expect("status always valid for category");
+        let current = c
+            .category
+            .rank(c.status)
+            .expect("status always valid for category");
         let cause = match c.category.rank(update.status) {
             None => IgnoreCause::WrongStatus,
             Some(r) if r < current => IgnoreCause::Backwards,
@@ -522,7 +527,11 @@ mod tests {
     #[test]
     fn initial_statuses_follow_categories() {
         let s = GoalState::initial(&sample());
-        let st: Vec<_> = s.components.iter().map(|c| (c.id.as_str(), c.status)).collect();
+        let st: Vec<_> = s
+            .components
+            .iter()
+            .map(|c| (c.id.as_str(), c.status))
+            .collect();
         assert_eq!(
             st,
             vec![
@@ -533,14 +542,21 @@ mod tests {
                 ("pref-1.1", Status::Misaligned),
             ]
         );
-        assert_eq!(s.get("req-1.1").unwrap().objective.as_deref(), Some("obj-1"));
+        assert_eq!(
+            s.get("req-1.1").unwrap().objective.as_deref(),
+            Some("obj-1")
+        );
         assert_eq!(s.decomposition(), sample());
     }
 
     #[test]
     fn backward_and_foreign_answers_are_recorded_not_applied() {
         let mut s = GoalState::initial(&sample());
-        let up = |id: &str, st| Update { id: id.into(), status: st, reason: "r".into() };
+        let up = |id: &str, st| Update {
+            id: id.into(),
+            status: st,
+            reason: "r".into(),
+        };
         assert_eq!(s.apply(1, &up("obj-1", Status::Complete)), Applied::Changed);
         assert_eq!(
             s.apply(2, &up("obj-1", Status::Attempted)),
@@ -554,8 +570,14 @@ mod tests {
             s.apply(2, &up("nope", Status::Aligned)),
             Applied::Ignored(IgnoreCause::UnknownId)
         );
-        assert_eq!(s.apply(2, &up("prof-1", Status::Aligned)), Applied::Unchanged);
-        assert_eq!(s.apply(3, &up("pol-1", Status::Misaligned)), Applied::Changed);
+        assert_eq!(
+            s.apply(2, &up("prof-1", Status::Aligned)),
+            Applied::Unchanged
+        );
+        assert_eq!(
+            s.apply(3, &up("pol-1", Status::Misaligned)),
+            Applied::Changed
+        );
         assert_eq!(
             s.apply(4, &up("pol-1", Status::Aligned)),
             Applied::Ignored(IgnoreCause::Backwards)
@@ -575,7 +597,10 @@ mod tests {
                 "task_objectives[0].requirements[1]".into()
             ))
         );
-        let d = Decomposition { task_objectives: vec![], ..sample() };
+        let d = Decomposition {
+            task_objectives: vec![],
+            ..sample()
+        };
         assert_eq!(d.validate(), Err(DecompositionError::NoObjective));
         assert!(sample().validate().is_ok());
     }
@@ -583,10 +608,29 @@ mod tests {
     #[test]
     fn tally_and_average() {
         let mut s = GoalState::initial(&sample());
-        s.apply(1, &Update { id: "obj-1".into(), status: Status::Attempted, reason: String::new() });
+        s.apply(
+            1,
+            &Update {
+                id: "obj-1".into(),
+                status: Status::Attempted,
+                reason: String::new(),
+            },
+        );
         let t = s.tally();
-        assert_eq!(t.count(Category::TaskObjective), Count { success: 1, total: 1 });
-        assert_eq!(t.count(Category::Preference), Count { success: 0, total: 1 });
+        assert_eq!(
+            t.count(Category::TaskObjective),
+            Count {
+                success: 1,
+                total: 1
+            }
+        );
+        assert_eq!(
+            t.count(Category::Preference),
+            Count {
+                success: 0,
+                total: 1
+            }
+        );
         // profile 1, policy 1, objective 1, requirement 0, preference 0
         assert!((t.average().unwrap() - 0.6).abs() < 1e-12);
     }

@@ -1,0 +1,26 @@
+//! The one trait every model backend implements (HTTP, scripted, and later the embedded model).
+
+use crate::{ChatRequest, ChatResponse, LlmError};
+use async_trait::async_trait;
+
+/// Facts about one call that the ledger records.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallStats {
+    /// Transport-level retries the backend made (429, 5xx, connect errors, timeouts).
+    pub retries: u32,
+}
+
+/// A chat-completion backend. Implementations do transport and retries; validation, repair, caching
+/// and the ledger live in [`crate::Llm`] so every backend gets them alike.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Stable identity used in the cache key, e.g. `openai:http://127.0.0.1:8000/v1`.
+    fn id(&self) -> String;
+    /// The model name this backend serves.
+    fn model(&self) -> String;
+    async fn complete(
+        &self,
+        req: &ChatRequest,
+        stats: &mut CallStats,
+    ) -> Result<ChatResponse, LlmError>;
+}

@@ -1,0 +1,411 @@
+//! OpenAI-compatible chat-completions backend (vLLM, SGLang, llama.cpp server, Ollama, OpenAI).
+//!
+//! Retries connect errors, timeouts, 429 (honouring `Retry-After`) and 5xx with exponential backoff
+//! and jitter. The API key is read once from the environment variable the config names and is only
+//! ever placed in the `Authorization` header: it is never logged, stored or put in an error message.
+
+use crate::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Message, ToolCall, Usage};
+use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// How the HTTP backend retries.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest `Retry-After` we are willing to wait.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Settings of one OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    pub base_url: String,
+    pub model: String,
+    /// Name of the environment variable holding the API key, if the endpoint needs one.
+    pub api_key_env: Option<String>,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+pub struct OpenAiBackend {
+    cfg: OpenAiConfig,
+    url: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for OpenAiBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is deliberately left out.
+        f.debug_struct("OpenAiBackend")
+            .field("url", &self.url)
+            .field("model", &self.cfg.model)
+            .finish()
+    }
+}
+
+enum Attempt {
+    Done(ChatResponse),
+    Retry {
+        err: LlmError,
+        after: Option<Duration>,
+    },
+    Fail(LlmError),
+}
+
+impl OpenAiBackend {
+    pub fn new(cfg: OpenAiConfig) -> Result<Self, LlmError> {
+        let base = cfg.base_url.trim_end_matches('/');
+        let parsed = reqwest::Url::parse(base).map_err(|e| {
+            LlmError::Config(format!(
+                "base_url {:?} is not a URL ({e}); write it like http://127.0.0.1:8000/v1",
+                cfg.base_url
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(LlmError::Config(format!(
+                "base_url {:?} must start with http:// or https://",
+                cfg.base_url
+            )));
+        }
+        let api_key = match &cfg.api_key_env {
+            None => None,
+            Some(var) => match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Some(v),
+                _ => {
+                    return Err(LlmError::Config(format!(
+                        "the environment variable {var} (api_key_env) is not set; export it or remove api_key_env"
+                    )))
+                }
+            },
+        };
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(OpenAiBackend {
+            url: format!("{base}/chat/completions"),
+            cfg,
+            api_key,
+            http,
+        })
+    }
+
+    /// The JSON body sent for `req`.
+    pub fn body(&self, req: &ChatRequest) -> Value {
+        let mut body = json!({
+            "model": self.cfg.model,
+            "messages": req.messages,
+        });
+        let s = &req.sampling;
+        if let Some(t) = s.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(p) = s.top_p {
+            body["top_p"] = json!(p);
+        }
+        if let Some(m) = s.max_tokens {
+            body["max_tokens"] = json!(m);
+        }
+        if let Some(seed) = s.seed {
+            body["seed"] = json!(seed);
+        }
+        if let Some(schema) = &req.schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": schema.name, "schema": schema.schema, "strict": true}
+            });
+        }
+        if !req.tools.is_empty() {
+            body["tools"] = Value::Array(req.tools.iter().map(|t| t.to_openai()).collect());
+        }
+        body
+    }
+
+    async fn attempt(&self, body: &Value, attempts: u32) -> Attempt {
+        let mut rb = self.http.post(&self.url).json(body);
+        if let Some(key) = &self.api_key {
+            rb = rb.bearer_auth(key);
+        }
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retry {
+                    err: self.transport_error(&e, attempts),
+                    after: None,
+                }
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(e) => {
+                return Attempt::Retry {
+                    err: self.transport_error(&e, attempts),
+                    after: None,
+                }
+            }
+        };
+        if !status.is_success() {
+            let err = LlmError::Http {
+                backend: self.id(),
+                status: status.as_u16(),
+                attempts,
+                body: snippet(&text),
+            };
+            return if status.as_u16() == 429 || status.is_server_error() {
+                Attempt::Retry {
+                    err,
+                    after: retry_after,
+                }
+            } else {
+                Attempt::Fail(err)
+            };
+        }
+        match parse_completion(&text) {
+            Ok(r) => Attempt::Done(r),
+            // A truncated or garbled 200 body is usually a proxy hiccup: worth another try.
+            Err(detail) => Attempt::Retry {
+                err: LlmError::BadResponse {
+                    backend: self.id(),
+                    detail,
+                },
+                after: None,
+            },
+        }
+    }
+
+    fn transport_error(&self, e: &reqwest::Error, attempts: u32) -> LlmError {
+        if e.is_timeout() {
+            LlmError::Timeout {
+                backend: self.id(),
+                timeout: self.cfg.timeout,
+                attempts,
+            }
+        } else {
+            // Only the error chain's text: reqwest never includes request headers in it.
+            let mut detail = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                detail.push_str(": ");
+                detail.push_str(&s.to_string());
+                src = s.source();
+            }
+            LlmError::Unreachable {
+                backend: self.id(),
+                attempts,
+                detail,
+            }
+        }
+    }
+}
+
+fn with_attempts(err: LlmError, n: u32) -> LlmError {
+    match err {
+        LlmError::Unreachable {
+            backend, detail, ..
+        } => LlmError::Unreachable {
+            backend,
+            attempts: n,
+            detail,
+        },
+        LlmError::Timeout {
+            backend, timeout, ..
+        } => LlmError::Timeout {
+            backend,
+            timeout,
+            attempts: n,
+        },
+        LlmError::Http {
+            backend,
+            status,
+            body,
+            ..
+        } => LlmError::Http {
+            backend,
+            status,
+            attempts: n,
+            body,
+        },
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Backend for OpenAiBackend {
+    fn id(&self) -> String {
+        format!("openai:{}", self.cfg.base_url.trim_end_matches('/'))
+    }
+
+    fn model(&self) -> String {
+        self.cfg.model.clone()
+    }
+
+    async fn complete(
+        &self,
+        req: &ChatRequest,
+        stats: &mut CallStats,
+    ) -> Result<ChatResponse, LlmError> {
+        let body = self.body(req);
+        let p = &self.cfg.retry;
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(p.min_delay)
+            .with_max_delay(p.max_delay)
+            .with_max_times(p.max_retries as usize)
+            .with_jitter()
+            .build();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.attempt(&body, attempts).await {
+                Attempt::Done(r) => return Ok(r),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry { err, after } => {
+                    let Some(backoff) = delays.next() else {
+                        return Err(with_attempts(err, attempts));
+                    };
+                    let wait = match after {
+                        Some(ra) => ra.min(p.max_retry_after),
+                        None => backoff,
+                    };
+                    tracing::debug!(backend = %self.id(), attempt = attempts, ?wait, error = %err, "retrying");
+                    stats.retries += 1;
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+/// `Retry-After` is either delta-seconds or an HTTP date.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+fn snippet(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else if s.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Parses a chat-completion body into a [`ChatResponse`].
+pub fn parse_completion(text: &str) -> Result<ChatResponse, String> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", snippet(text)))?;
+    let choice = v
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .ok_or_else(|| format!("no choices[0] in {}", snippet(text)))?;
+    let msg = choice
+        .get("message")
+        .ok_or_else(|| "choices[0] has no message".to_string())?;
+    let parsed: Message = serde_json::from_value(json!({
+        "role": "assistant",
+        "content": msg.get("content").cloned().unwrap_or(Value::Null),
+        "tool_calls": msg.get("tool_calls").cloned().filter(|t| !t.is_null()).unwrap_or(json!([])),
+    }))
+    .map_err(|e| format!("choices[0].message is malformed: {e}"))?;
+    let tool_calls: Vec<ToolCall> = parsed.tool_calls;
+    let usage = v
+        .get("usage")
+        .map(|u| Usage {
+            prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+            completion_tokens: u
+                .get("completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        })
+        .unwrap_or_default();
+    Ok(ChatResponse {
+        content: parsed.content,
+        tool_calls,
+        usage,
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn parses_tool_calls_and_usage() {
+        let body = r#"{"choices":[{"message":{"role":"assistant","content":null,
+            "tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+            "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#;
+        let r = parse_completion(body).unwrap();
+        assert_eq!(r.tool_calls[0].function.name, "f");
+        assert_eq!(r.usage.prompt_tokens, 7);
+        assert!(parse_completion("{}").is_err());
+    }
+
+    #[test]
+    fn bad_urls_and_missing_keys_are_config_errors() {
+        let cfg = |url: &str, key: Option<&str>| OpenAiConfig {
+            base_url: url.into(),
+            model: "m".into(),
+            api_key_env: key.map(str::to_string),
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        };
+        assert!(matches!(
+            OpenAiBackend::new(cfg("not a url", None)),
+            Err(LlmError::Config(_))
+        ));
+        assert!(matches!(
+            OpenAiBackend::new(cfg("ftp://x", None)),
+            Err(LlmError::Config(_))
+        ));
+        let e =
+            OpenAiBackend::new(cfg("http://x", Some("UGST_TEST_SURELY_UNSET_VAR"))).unwrap_err();
+        assert!(e.to_string().contains("UGST_TEST_SURELY_UNSET_VAR"));
+    }
+}
