@@ -1,3 +1,500 @@
-fn main() {
-    println!("Hello, world!");
+//! The `ugst` command line.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use ugst::config::Config;
+use ugst::error::InputError;
+use ugst::goals::{read_goals, Goal};
+use ugst::input_err;
+use ugst::runner::{progress, retrack_run, run_pending};
+use ugst::simulate::{env::ChatOnly, Settings, SimMode, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS};
+use ugst::store::{RunMeta, RunStore};
+use ugst::track::TrackingMode;
+use ugst::{bench, evaluate, export};
+
+#[derive(Parser)]
+#[command(
+    name = "ugst",
+    version,
+    about = "User Goal State Tracking: keep LLM user simulators on their goals"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Decompose goals into sub-components (the initial goal state S0) and write them as JSONL.
+    Decompose {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        goals: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Simulate conversations for every goal, tracking the goal state after each turn.
+    Run(RunArgs),
+    /// Re-track the conversations of an existing run with another judge or tracking mode.
+    Track {
+        run: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = TrackingMode::PerComponent)]
+        tracking: TrackingMode,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Goal alignment per category (Prof., Pol., T.O., Req., Pref., Avg) and the cost ledger.
+    Eval {
+        run: PathBuf,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a run's conversations with every turn's goal state.
+    Export {
+        run: PathBuf,
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Built-in goal sets.
+    Goals {
+        #[command(subcommand)]
+        cmd: GoalsCmd,
+    },
+    /// Benchmarks (write JSON, print a table).
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
+    /// Servers.
+    Serve {
+        #[command(subcommand)]
+        cmd: ServeCmd,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Model configuration (ugst.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Goal file (JSONL). Not needed with --resume.
+    #[arg(long)]
+    goals: Option<PathBuf>,
+    /// Run directory to create (or to resume).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum)]
+    mode: Option<SimMode>,
+    #[arg(long, value_enum)]
+    tracking: Option<TrackingMode>,
+    /// Maximum user–agent turns per conversation (a goal's own max_turns wins).
+    #[arg(long)]
+    max_turns: Option<u32>,
+    /// Model calls the agent may make per turn before it must answer.
+    #[arg(long)]
+    agent_steps: Option<u32>,
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Finish a run that was interrupted: only conversations that never ended are redone.
+    #[arg(long)]
+    resume: bool,
+    /// With --resume, also redo conversations that failed.
+    #[arg(long)]
+    retry_failed: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum GoalsCmd {
+    /// Write the built-in demo goals (20 goals across hotel, restaurant, train, airline, retail).
+    Demo {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Harness throughput against the in-process instant mock model.
+    Harness {
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Comma-separated concurrency levels.
+        #[arg(long, default_value = "1,8,64,512", value_delimiter = ',')]
+        concurrency: Vec<usize>,
+        #[arg(long, value_enum, default_value_t = TrackingMode::PerComponent)]
+        tracking: TrackingMode,
+        #[arg(long, default_value = "bench-out/harness.json")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServeCmd {
+    /// An OpenAI-compatible endpoint backed by the mock model, with optional fault injection.
+    Mock {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Share of requests answered with HTTP 500 or 429.
+        #[arg(long, default_value_t = 0.0)]
+        error_rate: f64,
+        /// Retry-After seconds sent with 429s.
+        #[arg(long, default_value_t = 0)]
+        retry_after: u32,
+        /// Delay before every answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UGST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(dispatch(cli.cmd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| c.is::<InputError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Decompose {
+            config,
+            goals,
+            out,
+            concurrency,
+        } => decompose_cmd(&config, &goals, &out, concurrency).await,
+        Cmd::Run(args) => run_cmd(args).await,
+        Cmd::Track {
+            run,
+            config,
+            tracking,
+            out,
+            concurrency,
+            quiet,
+        } => {
+            let cfg = Config::load(&config)?;
+            let models = cfg.build()?;
+            let src = RunStore::open(&run)?;
+            let mut meta = src.meta()?;
+            meta.models = cfg.describe();
+            let s = retrack_run(&src, &out, models, meta, tracking, concurrency, quiet).await?;
+            eprintln!(
+                "re-tracked {} conversation(s) into {} in {:.1}s: {} finished, {} failed",
+                s.total,
+                out.display(),
+                s.wall.as_secs_f64(),
+                s.finished,
+                s.failed
+            );
+            print_eval(&out, false)
+        }
+        Cmd::Eval { run, json } => print_eval(&run, json),
+        Cmd::Export { run, format, out } => {
+            if format != "jsonl" {
+                return Err(input_err!(
+                    "--format {format:?} is not supported; use --format jsonl"
+                ));
+            }
+            let store = RunStore::open(&run)?;
+            let convs = store.conversations()?;
+            write_file(&out, &export::jsonl(&convs))?;
+            eprintln!("wrote {} conversation(s) to {}", convs.len(), out.display());
+            Ok(())
+        }
+        Cmd::Goals {
+            cmd: GoalsCmd::Demo { out },
+        } => {
+            let text = bench::DEMO_GOALS;
+            match out {
+                Some(p) => write_file(&p, text),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Harness {
+                    n,
+                    concurrency,
+                    tracking,
+                    out,
+                },
+        } => {
+            let mut rows = Vec::new();
+            for c in concurrency {
+                eprintln!("bench harness: {n} conversations at concurrency {c} …");
+                rows.push(bench::harness(n, c, tracking).await?);
+            }
+            write_file(&out, &serde_json::to_string_pretty(&rows)?)?;
+            print!("{}", bench::harness_table(&rows));
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Cmd::Serve {
+            cmd:
+                ServeCmd::Mock {
+                    host,
+                    port,
+                    error_rate,
+                    retry_after,
+                    latency_ms,
+                    seed,
+                },
+        } => {
+            if !(0.0..=1.0).contains(&error_rate) {
+                return Err(input_err!("--error-rate must be between 0 and 1"));
+            }
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    input_err!("cannot listen on {host}:{port}: {e}; pick another --port")
+                })?;
+            eprintln!(
+                "mock model listening on http://{}/v1 (error rate {error_rate})",
+                listener.local_addr()?
+            );
+            let faults = ugst::serve::mock::Faults {
+                error_rate,
+                retry_after_s: retry_after,
+                latency_ms,
+                seed,
+            };
+            ugst::serve::mock::serve(listener, faults).await?;
+            Ok(())
+        }
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // Write beside the target, then rename: a failed write never leaves a half file.
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Err(input_err!(
+            "no --config given; write a ugst.toml naming your models (see README, \"Configuration\")"
+        )),
+    }
+}
+
+async fn decompose_cmd(config: &Path, goals: &Path, out: &Path, concurrency: usize) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let goals = read_goals(goals)?;
+    let models = cfg.build()?;
+    let pb = progress(goals.len(), "goals", false);
+    let sampling = models.sampling("decomposer");
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let tasks = goals.iter().map(|g| {
+        let (models, sem, pb, sampling) =
+            (models.clone(), sem.clone(), pb.clone(), sampling.clone());
+        async move {
+            let _p = sem.acquire().await.expect("semaphore open");
+            let ledger = ugst_llm::Ledger::new();
+            let r = match &g.state {
+                Some(d) => Ok(d.clone()),
+                None => {
+                    ugst::decompose::decompose(&models.decomposer, &ledger, &g.goal, sampling).await
+                }
+            };
+            pb.inc(1);
+            (r, ledger.drain())
+        }
+    });
+    let results = futures::future::join_all(tasks).await;
+    pb.finish_and_clear();
+    let mut lines = String::new();
+    let mut failures = Vec::new();
+    let mut ledger = Vec::new();
+    for (g, (r, l)) in goals.iter().zip(results) {
+        ledger.extend(l);
+        match r {
+            Ok(d) => {
+                lines.push_str(&(serde_json::json!({"id": g.id, "state": d}).to_string() + "\n"))
+            }
+            Err(e) => failures.push(format!("goal {}: {e}", g.id)),
+        }
+    }
+    write_file(out, &lines)?;
+    eprint!("{}", evaluate::costs_table(&evaluate::costs(&ledger)));
+    eprintln!(
+        "wrote {} decomposition(s) to {}",
+        goals.len() - failures.len(),
+        out.display()
+    );
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "{} goal(s) could not be decomposed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+    Ok(())
+}
+
+fn same_goals(a: &[Goal], b: &[Goal]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+async fn run_cmd(a: RunArgs) -> Result<()> {
+    let cfg = load_config(a.config.as_deref())?;
+    let models = cfg.build()?;
+    let (store, settings) = if a.resume {
+        let store = RunStore::open(&a.out)?;
+        let meta = store.meta()?;
+        let stored = Settings {
+            mode: serde_json::from_value(serde_json::json!(meta.mode))?,
+            tracking: serde_json::from_value(serde_json::json!(meta.tracking))?,
+            max_turns: meta.max_turns,
+            agent_steps: meta.agent_steps,
+        };
+        let clash = |name: &str, given: Option<String>, stored: String| -> Result<()> {
+            match given {
+                Some(g) if g != stored => Err(input_err!(
+                    "--{name} {g} differs from the run's {stored}; drop the flag to resume, or start a new run"
+                )),
+                _ => Ok(()),
+            }
+        };
+        clash("mode", a.mode.map(|m| m.as_str().into()), meta.mode.clone())?;
+        clash(
+            "tracking",
+            a.tracking.map(|m| m.as_str().into()),
+            meta.tracking.clone(),
+        )?;
+        clash(
+            "max-turns",
+            a.max_turns.map(|m| m.to_string()),
+            meta.max_turns.to_string(),
+        )?;
+        if let Some(g) = &a.goals {
+            if !same_goals(&read_goals(g)?, &store.goals()?) {
+                return Err(input_err!(
+                    "{} does not hold the goals of the run in {}; resume without --goals or start a new run",
+                    g.display(),
+                    a.out.display()
+                ));
+            }
+        }
+        if a.retry_failed {
+            store.requeue_failed()?;
+        }
+        (store, stored)
+    } else {
+        let Some(goals_path) = &a.goals else {
+            return Err(input_err!(
+                "--goals FILE is needed to start a run (or add --resume to finish one)"
+            ));
+        };
+        let goals = read_goals(goals_path)?;
+        let settings = Settings {
+            mode: a.mode.unwrap_or(SimMode::Prompt),
+            tracking: a.tracking.unwrap_or(TrackingMode::PerComponent),
+            max_turns: a.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
+            agent_steps: a.agent_steps.unwrap_or(DEFAULT_AGENT_STEPS),
+        };
+        if settings.max_turns == 0 {
+            return Err(input_err!("--max-turns must be at least 1"));
+        }
+        let meta = RunMeta {
+            mode: settings.mode.as_str().into(),
+            tracking: settings.tracking.as_str().into(),
+            max_turns: settings.max_turns,
+            agent_steps: settings.agent_steps,
+            env: "chat".into(),
+            goals_file: Some(goals_path.display().to_string()),
+            models: cfg.describe(),
+            source_run: None,
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs(),
+        };
+        (RunStore::create(&a.out, &meta, &goals)?, settings)
+    };
+    let store = Arc::new(store);
+    let s = run_pending(
+        store,
+        models,
+        Arc::new(ChatOnly),
+        settings,
+        a.concurrency,
+        a.quiet,
+    )
+    .await?;
+    eprintln!(
+        "{} conversation(s) run in {:.1}s: {} finished, {} failed ({} in the run)",
+        s.ran,
+        s.wall.as_secs_f64(),
+        s.finished,
+        s.failed,
+        s.total
+    );
+    print_eval(&a.out, false)
+}
+
+fn print_eval(run: &Path, json: bool) -> Result<()> {
+    let store = RunStore::open(run)?;
+    let convs = store.conversations()?;
+    let a = evaluate::alignment(&convs);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&evaluate::to_json(&a))?);
+        return Ok(());
+    }
+    let label = run
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    print!("{}", evaluate::table(&label, &a));
+    let ledger = store.ledger()?;
+    println!();
+    print!(
+        "{}",
+        evaluate::costs_table(&evaluate::costs(ledger.iter().map(|(_, e)| e)))
+    );
+    Ok(())
 }

@@ -1,0 +1,392 @@
+//! `ugst.toml`: named model endpoints, which model plays which role, cache and run defaults.
+//! Unknown keys are errors (a typo must not silently fall back to a default).
+
+use crate::error::InputError;
+use crate::mock::MockBackend;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use ugst_llm::{Backend, Cache, Llm, OpenAiBackend, OpenAiConfig, RetryPolicy, Sampling};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Any OpenAI-compatible chat-completions endpoint.
+    Openai,
+    /// The built-in rule-based mock model: instant, offline, for demos, tests and benchmarks.
+    Mock,
+}
+
+/// One `[models.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub provider: Provider,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Name of the environment variable that holds the API key. The key itself never goes here.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn default_timeout() -> f64 {
+    120.0
+}
+fn default_retries() -> u32 {
+    5
+}
+
+/// Which model plays which role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    pub decomposer: Option<String>,
+    pub tracker: Option<String>,
+    pub simulator: Option<String>,
+    pub agent: Option<String>,
+    pub judge: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Defaults to `$UGST_HOME/cache.sqlite`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            path: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelSpec>,
+    #[serde(default)]
+    pub roles: Roles,
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// The models resolved for every role, sharing one cache.
+#[derive(Clone)]
+pub struct RoleModels {
+    pub decomposer: Llm,
+    pub tracker: Llm,
+    pub simulator: Llm,
+    pub agent: Llm,
+    pub judge: Llm,
+    pub sampling: BTreeMap<String, Sampling>,
+    /// `role = model name` lines, for the run's metadata.
+    pub names: BTreeMap<String, String>,
+}
+
+impl RoleModels {
+    /// Sampling for `role`: the model's configured values, with temperature 0 for judging roles
+    /// unless the model sets one.
+    pub fn sampling(&self, role: &str) -> Sampling {
+        let mut s = self.sampling.get(role).cloned().unwrap_or_default();
+        if matches!(role, "decomposer" | "tracker" | "judge") && s.temperature.is_none() {
+            s.temperature = Some(0.0);
+        }
+        s
+    }
+}
+
+/// `$UGST_HOME`, or the user's cache directory.
+pub fn ugst_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("UGST_HOME") {
+        return PathBuf::from(h);
+    }
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ugst")
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, InputError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InputError::new(format!("{}: cannot read the config: {e}", path.display()))
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    pub fn parse(name: &str, text: &str) -> Result<Config, InputError> {
+        let cfg: Config = toml::from_str(text)
+            .map_err(|e| InputError::new(format!("{name}: {}", e.to_string().trim_end())))?;
+        cfg.check(name)?;
+        Ok(cfg)
+    }
+
+    /// A config that runs every role on the built-in mock model.
+    pub fn mock() -> Config {
+        let mut models = BTreeMap::new();
+        models.insert(
+            "mock".to_string(),
+            ModelSpec {
+                provider: Provider::Mock,
+                base_url: None,
+                model: Some("mock".into()),
+                api_key_env: None,
+                timeout_s: default_timeout(),
+                max_retries: default_retries(),
+                temperature: None,
+                top_p: None,
+                max_tokens: None,
+                seed: None,
+            },
+        );
+        Config {
+            models,
+            roles: Roles::default(),
+            cache: CacheConfig {
+                enabled: false,
+                path: None,
+            },
+        }
+    }
+
+    fn check(&self, name: &str) -> Result<(), InputError> {
+        for (m, spec) in &self.models {
+            if spec.provider == Provider::Openai {
+                if spec.base_url.as_deref().unwrap_or("").is_empty() {
+                    return Err(InputError::new(format!(
+                        "{name}: [models.{m}] needs base_url, e.g. base_url = \"http://127.0.0.1:8000/v1\""
+                    )));
+                }
+                if spec.model.as_deref().unwrap_or("").is_empty() {
+                    return Err(InputError::new(format!(
+                        "{name}: [models.{m}] needs model = \"<served model name>\""
+                    )));
+                }
+            }
+            if !(spec.timeout_s > 0.0 && spec.timeout_s.is_finite()) {
+                return Err(InputError::new(format!(
+                    "{name}: [models.{m}] timeout_s must be a positive number"
+                )));
+            }
+        }
+        for (role, model) in self.role_pairs() {
+            if let Some(model) = model {
+                if !self.models.contains_key(model) {
+                    return Err(InputError::new(format!(
+                        "{name}: [roles] {role} = {model:?} names no [models.{model}] table; defined models: {}",
+                        self.model_list()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn role_pairs(&self) -> [(&'static str, Option<&String>); 5] {
+        let r = &self.roles;
+        [
+            ("decomposer", r.decomposer.as_ref()),
+            ("tracker", r.tracker.as_ref()),
+            ("simulator", r.simulator.as_ref()),
+            ("agent", r.agent.as_ref()),
+            ("judge", r.judge.as_ref()),
+        ]
+    }
+
+    fn model_list(&self) -> String {
+        if self.models.is_empty() {
+            "(none)".into()
+        } else {
+            self.models.keys().cloned().collect::<Vec<_>>().join(", ")
+        }
+    }
+
+    /// The model name for `role`: the one named in `[roles]`, else the judge falls back to the
+    /// tracker's model, else the only model defined.
+    pub fn model_for(&self, role: &str) -> Result<String, InputError> {
+        let named = self
+            .role_pairs()
+            .into_iter()
+            .find(|(r, _)| *r == role)
+            .and_then(|(_, m)| m.cloned());
+        if let Some(m) = named {
+            return Ok(m);
+        }
+        if role == "judge" {
+            if let Some(t) = &self.roles.tracker {
+                return Ok(t.clone());
+            }
+        }
+        if self.models.len() == 1 {
+            return Ok(self.models.keys().next().cloned().unwrap());
+        }
+        Err(InputError::new(format!(
+            "no model for the {role} role: add `{role} = \"NAME\"` under [roles] (defined models: {})",
+            self.model_list()
+        )))
+    }
+
+    /// Builds the backends for every role; roles naming the same model share one backend.
+    pub fn build(&self) -> Result<RoleModels, InputError> {
+        let cache = Arc::new(if self.cache.enabled {
+            let path = self
+                .cache
+                .path
+                .clone()
+                .unwrap_or_else(|| ugst_home().join("cache.sqlite"));
+            Cache::open(&path)
+                .map_err(|e| InputError::new(format!("{e}; set [cache] path or enabled = false")))?
+        } else {
+            Cache::disabled()
+        });
+        let mut built: BTreeMap<String, Llm> = BTreeMap::new();
+        let mut names = BTreeMap::new();
+        let mut sampling = BTreeMap::new();
+        let mut get = |role: &str| -> Result<Llm, InputError> {
+            let name = self.model_for(role)?;
+            names.insert(role.to_string(), name.clone());
+            let spec = &self.models[&name];
+            sampling.insert(
+                role.to_string(),
+                Sampling {
+                    temperature: spec.temperature,
+                    top_p: spec.top_p,
+                    max_tokens: spec.max_tokens,
+                    seed: spec.seed,
+                },
+            );
+            if let Some(l) = built.get(&name) {
+                return Ok(l.clone());
+            }
+            let backend = make_backend(&name, spec)?;
+            let llm = Llm::new(backend, cache.clone());
+            built.insert(name, llm.clone());
+            Ok(llm)
+        };
+        Ok(RoleModels {
+            decomposer: get("decomposer")?,
+            tracker: get("tracker")?,
+            simulator: get("simulator")?,
+            agent: get("agent")?,
+            judge: get("judge")?,
+            sampling,
+            names,
+        })
+    }
+
+    /// What a run stores about its models: names, providers, URLs. Never keys.
+    pub fn describe(&self) -> serde_json::Value {
+        let models: BTreeMap<&String, serde_json::Value> = self
+            .models
+            .iter()
+            .map(|(n, s)| {
+                (n, serde_json::json!({"provider": s.provider, "base_url": s.base_url, "model": s.model}))
+            })
+            .collect();
+        serde_json::json!({"models": models, "roles": self.roles})
+    }
+}
+
+fn make_backend(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError> {
+    match spec.provider {
+        Provider::Mock => Ok(Arc::new(MockBackend::new(
+            spec.model.clone().unwrap_or_else(|| "mock".into()),
+        ))),
+        Provider::Openai => {
+            let backend = OpenAiBackend::new(OpenAiConfig {
+                base_url: spec.base_url.clone().unwrap_or_default(),
+                model: spec.model.clone().unwrap_or_default(),
+                api_key_env: spec.api_key_env.clone(),
+                timeout: Duration::from_secs_f64(spec.timeout_s),
+                retry: RetryPolicy {
+                    max_retries: spec.max_retries,
+                    ..RetryPolicy::default()
+                },
+            })
+            .map_err(|e| InputError::new(format!("[models.{name}]: {e}")))?;
+            Ok(Arc::new(backend))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[models.local]
+provider = "openai"
+base_url = "http://127.0.0.1:8000/v1"
+model = "qwen"
+[models.judge]
+provider = "mock"
+[roles]
+decomposer = "local"
+tracker = "judge"
+simulator = "local"
+agent = "local"
+"#;
+
+    #[test]
+    fn parses_and_resolves_roles() {
+        let c = Config::parse("ugst.toml", GOOD).unwrap();
+        assert_eq!(c.model_for("judge").unwrap(), "judge");
+        assert_eq!(c.model_for("agent").unwrap(), "local");
+        assert_eq!(c.models["local"].timeout_s, 120.0);
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let e = Config::parse(
+            "u.toml",
+            "[models.a]\nprovider = \"openai\"\nmodel = \"m\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("[models.a] needs base_url"), "{e}");
+        let e =
+            Config::parse("u.toml", "[models.a]\nprovider = \"mock\"\ncolour = 1\n").unwrap_err();
+        assert!(e.0.contains("unknown field `colour`"), "{e}");
+        let e = Config::parse(
+            "u.toml",
+            "[models.a]\nprovider = \"mock\"\n[roles]\nagent = \"b\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("names no [models.b]"), "{e}");
+        let c = Config::parse(
+            "u.toml",
+            "[models.a]\nprovider = \"mock\"\n[models.b]\nprovider = \"mock\"\n",
+        )
+        .unwrap();
+        assert!(c
+            .model_for("agent")
+            .unwrap_err()
+            .0
+            .contains("agent = \"NAME\""));
+    }
+}

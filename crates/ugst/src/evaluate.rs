@@ -1,0 +1,168 @@
+//! Evaluation of a run: goal alignment per category (pooled over sub-components of finished
+//! conversations' final states) and the cost ledger per role.
+
+use crate::store::{ConvStatus, Conversation};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use ugst_llm::LedgerEntry;
+use ugst_state::{Category, Tally};
+
+/// Goal alignment of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Alignment {
+    pub tally: Tally,
+    /// Finished conversations (the ones counted).
+    pub conversations: usize,
+    pub failed: usize,
+    pub unfinished: usize,
+    /// Failure reasons of excluded conversations, by kind (`turn N, role` dropped).
+    pub failure_reasons: BTreeMap<String, usize>,
+}
+
+pub fn alignment(convs: &[Conversation]) -> Alignment {
+    let mut a = Alignment::default();
+    for c in convs {
+        match (c.status, &c.final_state) {
+            (ConvStatus::Finished, Some(s)) => {
+                a.tally.add_state(s);
+                a.conversations += 1;
+            }
+            (ConvStatus::Failed, _) => {
+                a.failed += 1;
+                let reason = c.error.as_deref().unwrap_or("unknown");
+                *a.failure_reasons.entry(failure_kind(reason)).or_default() += 1;
+            }
+            _ => a.unfinished += 1,
+        }
+    }
+    if a.tally.counts.is_empty() {
+        for cat in Category::ALL {
+            a.tally.counts.entry(cat).or_default();
+        }
+    }
+    a
+}
+
+/// The role part of a failure message (`turn 3, agent: ...` → `agent`).
+fn failure_kind(reason: &str) -> String {
+    let head = reason.split(':').next().unwrap_or(reason);
+    head.rsplit(", ").next().unwrap_or(head).trim().to_string()
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map(|r| format!("{:.1}", r * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The paper's layout: Prof., Pol., T.O., Req., Pref., Avg (percent), with counts beneath.
+pub fn table(label: &str, a: &Alignment) -> String {
+    let mut head = format!("{:<20}", "run");
+    let mut rates = format!("{:<20}", truncate(label, 20));
+    let mut counts = format!("{:<20}", "  success/total");
+    for cat in Category::ALL {
+        let c = a.tally.count(cat);
+        head.push_str(&format!("{:>10}", cat.short()));
+        rates.push_str(&format!("{:>10}", pct(c.rate())));
+        counts.push_str(&format!("{:>10}", format!("{}/{}", c.success, c.total)));
+    }
+    head.push_str(&format!("{:>10}", "Avg"));
+    rates.push_str(&format!("{:>10}", pct(a.tally.average())));
+    let mut out = format!("{head}\n{rates}\n{counts}\n");
+    out.push_str(&format!("conversations: {} counted", a.conversations));
+    if a.failed > 0 || a.unfinished > 0 {
+        out.push_str(&format!(
+            ", {} failed, {} unfinished (excluded)",
+            a.failed, a.unfinished
+        ));
+        if !a.failure_reasons.is_empty() {
+            let why: Vec<String> = a
+                .failure_reasons
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            out.push_str(&format!(" — failures by stage: {}", why.join(", ")));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// `{"categories": {...}, "average": x, "conversations": n, ...}`.
+pub fn to_json(a: &Alignment) -> Value {
+    let cats: serde_json::Map<String, Value> = Category::ALL
+        .iter()
+        .map(|cat| {
+            let c = a.tally.count(*cat);
+            (
+                cat.as_str().to_string(),
+                json!({"success": c.success, "total": c.total, "rate": c.rate()}),
+            )
+        })
+        .collect();
+    json!({
+        "categories": cats,
+        "average": a.tally.average(),
+        "conversations": a.conversations,
+        "failed": a.failed,
+        "unfinished": a.unfinished,
+        "failure_reasons": a.failure_reasons,
+    })
+}
+
+/// Per-role cost summary of a ledger.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RoleCost {
+    pub calls: u64,
+    pub cache_hits: u64,
+    pub failed: u64,
+    pub retries: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub latency_ms: u64,
+}
+
+pub fn costs<'a>(entries: impl IntoIterator<Item = &'a LedgerEntry>) -> BTreeMap<String, RoleCost> {
+    let mut m: BTreeMap<String, RoleCost> = BTreeMap::new();
+    for e in entries {
+        let c = m.entry(e.role.as_str().to_string()).or_default();
+        c.calls += 1;
+        c.cache_hits += e.cache_hit as u64;
+        c.failed += (!e.ok) as u64;
+        c.retries += e.retries as u64;
+        c.prompt_tokens += e.prompt_tokens;
+        c.completion_tokens += e.completion_tokens;
+        c.latency_ms += e.latency_ms;
+    }
+    m
+}
+
+pub fn costs_table(m: &BTreeMap<String, RoleCost>) -> String {
+    let mut out = format!(
+        "{:<12}{:>8}{:>8}{:>8}{:>9}{:>12}{:>12}{:>12}\n",
+        "role", "calls", "cached", "failed", "retries", "tokens in", "tokens out", "mean ms"
+    );
+    for (role, c) in m {
+        let live = c.calls - c.cache_hits;
+        let mean = if live > 0 { c.latency_ms / live } else { 0 };
+        out.push_str(&format!(
+            "{:<12}{:>8}{:>8}{:>8}{:>9}{:>12}{:>12}{:>12}\n",
+            role,
+            c.calls,
+            c.cache_hits,
+            c.failed,
+            c.retries,
+            c.prompt_tokens,
+            c.completion_tokens,
+            mean
+        ));
+    }
+    out
+}

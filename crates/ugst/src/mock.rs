@@ -1,0 +1,344 @@
+//! The built-in mock model: deterministic, rule-based answers for every role, instant and offline.
+//!
+//! It reads what a real model would read (the prompt and the requested schema) and answers in the
+//! right shape: a decomposition split from the goal's sentences, tracker verdicts drawn from a hash
+//! of the prompt (more progress in later turns), simulator messages taken from the goal that stop
+//! after a few turns, and polite agent replies. It powers `provider = "mock"`, `ugst serve mock`,
+//! `ugst bench harness` and the tests. It is a harness for the plumbing, not a model of users.
+
+use crate::prompts::STOP;
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Role, ToolCall, Usage};
+
+pub struct MockBackend {
+    name: String,
+    latency: Option<Duration>,
+}
+
+impl MockBackend {
+    pub fn new(name: impl Into<String>) -> Self {
+        MockBackend {
+            name: name.into(),
+            latency: None,
+        }
+    }
+    /// Adds a fixed delay to every answer (to imitate a served model).
+    pub fn with_latency(mut self, d: Duration) -> Self {
+        self.latency = Some(d);
+        self
+    }
+}
+
+#[async_trait]
+impl Backend for MockBackend {
+    fn id(&self) -> String {
+        format!("mock:{}", self.name)
+    }
+    fn model(&self) -> String {
+        self.name.clone()
+    }
+    async fn complete(
+        &self,
+        req: &ChatRequest,
+        _stats: &mut CallStats,
+    ) -> Result<ChatResponse, LlmError> {
+        if let Some(d) = self.latency {
+            tokio::time::sleep(d).await;
+        }
+        Ok(respond(req))
+    }
+}
+
+fn hash(parts: &[&str]) -> u64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    u64::from_le_bytes(h.finalize()[..8].try_into().unwrap())
+}
+
+fn all_text(req: &ChatRequest) -> String {
+    req.messages
+        .iter()
+        .map(|m| m.content_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Answers any request the way the role behind it expects.
+pub fn respond(req: &ChatRequest) -> ChatResponse {
+    let content_or_calls = match req.schema.as_ref().map(|s| s.name.as_str()) {
+        Some(crate::decompose::SCHEMA_NAME) => Ok(decompose(&all_text(req)).to_string()),
+        Some(_) => Ok(judge(req).to_string()),
+        None if is_simulator(req) => Ok(simulate(req)),
+        None => agent(req),
+    };
+    let prompt_chars: usize = req.messages.iter().map(|m| m.content_str().len()).sum();
+    let (content, tool_calls) = match content_or_calls {
+        Ok(c) => (Some(c), Vec::new()),
+        Err(calls) => (None, calls),
+    };
+    let completion_chars = content.as_deref().map_or(40, str::len);
+    ChatResponse {
+        content,
+        tool_calls,
+        usage: Usage {
+            prompt_tokens: (prompt_chars / 4 + 1) as u64,
+            completion_tokens: (completion_chars / 4 + 1) as u64,
+        },
+        finish_reason: Some("stop".into()),
+    }
+}
+
+fn is_simulator(req: &ChatRequest) -> bool {
+    req.messages
+        .first()
+        .is_some_and(|m| m.role == Role::System && m.content_str().contains(STOP))
+}
+
+/// Splits text into sentences at `.`, `!`, `?` followed by whitespace or the end.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        cur.push(*c);
+        let end =
+            matches!(c, '.' | '!' | '?') && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+        if end || *c == '\n' {
+            let s = cur.trim().to_string();
+            if s.chars().any(char::is_alphanumeric) {
+                out.push(s);
+            }
+            cur.clear();
+        }
+    }
+    let s = cur.trim().to_string();
+    if s.chars().any(char::is_alphanumeric) {
+        out.push(s);
+    }
+    out
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let a = text.find(start)? + start.len();
+    let b = text[a..].find(end)? + a;
+    Some(text[a..b].trim())
+}
+
+fn decompose(prompt: &str) -> Value {
+    let goal = between(prompt, "<goal>", "</goal>").unwrap_or(prompt);
+    let (mut profile, mut policy) = (Vec::new(), Vec::new());
+    let mut objectives: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    let mut pending_req = Vec::new();
+    let mut pending_pref = Vec::new();
+    for s in sentences(goal) {
+        let l = s.to_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| l.contains(w));
+        if has(&[
+            "never ",
+            "do not",
+            "don't",
+            "refuse",
+            "won't",
+            "not willing",
+            "always ",
+        ]) {
+            policy.push(s);
+        } else if has(&["prefer", "ideally", "would rather", "if possible"]) {
+            match objectives.last_mut() {
+                Some(o) => o.2.push(s),
+                None => pending_pref.push(s),
+            }
+        } else if has(&[
+            "want",
+            "need",
+            "looking for",
+            "book",
+            "cancel",
+            "change",
+            "find",
+            "ask",
+            "return",
+            "exchange",
+            "reserve",
+        ]) {
+            objectives.push((
+                s,
+                std::mem::take(&mut pending_req),
+                std::mem::take(&mut pending_pref),
+            ));
+        } else if l.starts_with("you are")
+            || l.starts_with("you're")
+            || l.starts_with("your ")
+            || l.starts_with("you live")
+            || l.starts_with("you have")
+        {
+            profile.push(s);
+        } else {
+            match objectives.last_mut() {
+                Some(o) => o.1.push(s),
+                None => pending_req.push(s),
+            }
+        }
+    }
+    if objectives.is_empty() {
+        let text = if pending_req.is_empty() {
+            goal.trim().to_string()
+        } else {
+            pending_req.remove(0)
+        };
+        objectives.push((text, pending_req, pending_pref));
+    } else if !pending_req.is_empty() || !pending_pref.is_empty() {
+        objectives[0].1.extend(pending_req);
+        objectives[0].2.extend(pending_pref);
+    }
+    json!({
+        "user_profile": profile,
+        "user_policy": policy,
+        "task_objectives": objectives.into_iter().map(|(t, r, p)| json!({"text": t, "requirements": r, "preferences": p})).collect::<Vec<_>>(),
+    })
+}
+
+fn latest_turn(prompt: &str) -> u64 {
+    between(prompt, "(turn ", ")")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+fn verdict(schema: &Value, prompt: &str, key: &str) -> Value {
+    let cat = schema
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim_start_matches("category: ");
+    let turn = latest_turn(prompt);
+    let h = hash(&[prompt, key]);
+    let roll = h % 10;
+    let progress = roll < 3 + 2 * turn.min(3);
+    let (status, reason) = match cat {
+        "user_profile" | "user_policy" if h % 50 == 0 => {
+            ("MISALIGNED", "the user contradicted this")
+        }
+        "user_profile" | "user_policy" => ("ALIGNED", "nothing contradicts it"),
+        "preference" if progress => ("ALIGNED", "the user stated it"),
+        "preference" => ("MISALIGNED", "not expressed yet"),
+        _ if progress => ("COMPLETE", "the agent did it"),
+        _ if roll == 9 => ("ATTEMPTED", "the agent could not do it"),
+        _ => ("INCOMPLETE", "not addressed yet"),
+    };
+    json!({"reason": format!("mock judge: {reason}"), "status": status})
+}
+
+fn judge(req: &ChatRequest) -> Value {
+    let schema = &req
+        .schema
+        .as_ref()
+        .expect("judge requests carry a schema")
+        .schema;
+    let prompt = all_text(req);
+    if schema.get("description").is_some() {
+        return verdict(schema, &prompt, "");
+    }
+    let mut out = Map::new();
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (id, sub) in props {
+            out.insert(id.clone(), verdict(sub, &prompt, id));
+        }
+    }
+    Value::Object(out)
+}
+
+fn simulate(req: &ChatRequest) -> String {
+    let system = req.messages[0].content_str();
+    let goal = system.split("Your goal:").nth(1).unwrap_or(system).trim();
+    let said = req
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .count();
+    let parts = sentences(goal);
+    let stop_after = 2 + (hash(&[goal]) % 3) as usize;
+    if said >= stop_after.min(parts.len().max(1)) {
+        return STOP.to_string();
+    }
+    let s = &parts[said % parts.len().max(1)];
+    let first_person = s
+        .replacen("You are", "I am", 1)
+        .replacen("You ", "I ", 1)
+        .replacen("Your ", "My ", 1);
+    if said == 0 {
+        format!("Hello. {first_person}")
+    } else {
+        format!("Also: {first_person}")
+    }
+}
+
+fn agent(req: &ChatRequest) -> Result<String, Vec<ToolCall>> {
+    let last_user = req
+        .messages
+        .iter()
+        .rposition(|m| m.role == Role::User)
+        .unwrap_or(0);
+    let used_tool = req.messages[last_user..]
+        .iter()
+        .any(|m| m.role == Role::Tool);
+    let user_text = req
+        .messages
+        .get(last_user)
+        .map(|m| m.content_str())
+        .unwrap_or("");
+    if let Some(tool) = req.tools.first() {
+        if !used_tool && hash(&[user_text]) % 2 == 0 {
+            return Err(vec![ToolCall::new(
+                format!("call_{}", hash(&[user_text, "id"]) % 100_000),
+                tool.name.clone(),
+                "{}",
+            )]);
+        }
+    }
+    let short: String = user_text.chars().take(80).collect();
+    Ok(format!(
+        "Thank you. I have taken care of this: \"{short}\". Is there anything else I can do?"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ugst_state::Decomposition;
+
+    #[test]
+    fn decomposition_is_valid_and_keeps_every_sentence() {
+        let goal = "You are Ana and you live in Boston. You want to book a hotel for 2 nights. It must be in the centre. You prefer a cheap one. You never share your email.";
+        let d: Decomposition =
+            serde_json::from_value(decompose(&format!("<goal>\n{goal}\n</goal>"))).unwrap();
+        d.validate().unwrap();
+        assert_eq!(d.user_profile.len(), 1);
+        assert_eq!(d.user_policy.len(), 1);
+        assert_eq!(
+            d.task_objectives[0].requirements,
+            vec!["It must be in the centre."]
+        );
+        assert_eq!(d.task_objectives[0].preferences.len(), 1);
+        let n = d.user_profile.len()
+            + d.user_policy.len()
+            + d.task_objectives
+                .iter()
+                .map(|o| 1 + o.requirements.len() + o.preferences.len())
+                .sum::<usize>();
+        assert_eq!(n, sentences(goal).len());
+    }
+
+    #[test]
+    fn sentence_split() {
+        assert_eq!(
+            sentences("A b. C d! e 3.5 f? g"),
+            vec!["A b.", "C d!", "e 3.5 f?", "g"]
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! The agent side of a conversation: an LLM with a system prompt that may call the environment's
+//! tools several times (up to a step budget) before it replies to the user.
+
+use super::env::Session;
+use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling, ToolSpec};
+
+/// The agent's running message list and what it needs to answer.
+pub struct Agent {
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub step_budget: u32,
+}
+
+/// What the agent did in one turn.
+pub struct AgentTurn {
+    /// The reply the user sees.
+    pub reply: String,
+    /// Every message the agent produced this turn: tool calls, observations, the reply.
+    pub messages: Vec<Message>,
+}
+
+impl Agent {
+    pub fn new(policy: String, tools: Vec<ToolSpec>, step_budget: u32) -> Self {
+        Agent {
+            messages: vec![Message::system(policy)],
+            tools,
+            step_budget: step_budget.max(1),
+        }
+    }
+
+    /// Answers one user message, running tool calls through `session`.
+    pub async fn respond(
+        &mut self,
+        llm: &Llm,
+        ledger: &Ledger,
+        sampling: &Sampling,
+        session: &mut dyn Session,
+        user: &str,
+    ) -> Result<AgentTurn, LlmError> {
+        self.messages.push(Message::user(user));
+        let start = self.messages.len();
+        for step in 0..=self.step_budget {
+            // The last step offers no tools, so the agent has to answer in words.
+            let tools = if step < self.step_budget {
+                self.tools.clone()
+            } else {
+                Vec::new()
+            };
+            let req = ChatRequest::new(self.messages.clone())
+                .with_tools(tools)
+                .with_sampling(sampling.clone());
+            let resp = llm.chat(CallRole::Agent, ledger, &req).await?;
+            if resp.tool_calls.is_empty() || step == self.step_budget {
+                let reply = resp.content_str().trim().to_string();
+                self.messages.push(Message::assistant(reply.clone()));
+                return Ok(AgentTurn {
+                    reply,
+                    messages: self.messages[start..].to_vec(),
+                });
+            }
+            self.messages.push(Message::assistant_tool_calls(
+                resp.content.clone(),
+                resp.tool_calls.clone(),
+            ));
+            for call in &resp.tool_calls {
+                let observation = match serde_json::from_str(&call.function.arguments) {
+                    Ok(args) => session.call(&call.function.name, &args),
+                    Err(e) => Err(format!(
+                        "the arguments are not valid JSON ({e}); send a JSON object"
+                    )),
+                }
+                .unwrap_or_else(|e| format!("Error: {e}"));
+                self.messages
+                    .push(Message::tool(call.id.clone(), observation));
+            }
+        }
+        unreachable!("the loop returns on its last step")
+    }
+}

@@ -1,0 +1,226 @@
+//! One conversation: simulator ↔ agent (↔ environment tools), tracked turn by turn.
+//!
+//! Each turn: steering note from S_{i-1} (by mode) → simulator writes u_i → agent answers a_i
+//! (calling tools as needed) → tracker judges the turn → S_i. Every finished turn is handed to a
+//! `commit` callback before the next begins, so a store can persist it atomically.
+
+pub mod agent;
+pub mod env;
+pub mod simulator;
+
+use crate::config::RoleModels;
+use crate::goals::Goal;
+use crate::track::{judge_turn, Exchange, TrackingMode};
+use agent::Agent;
+use env::Environment;
+use serde::{Deserialize, Serialize};
+pub use simulator::SimMode;
+use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message};
+use ugst_state::GoalState;
+
+/// Default number of user–agent turns.
+pub const DEFAULT_MAX_TURNS: u32 = 10;
+/// Default number of model calls the agent may make in one turn.
+pub const DEFAULT_AGENT_STEPS: u32 = 8;
+
+/// One stored turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRecord {
+    pub index: u32,
+    pub user: String,
+    /// The agent's visible reply; `None` for a closing message sent with the stop signal.
+    pub agent: Option<String>,
+    /// Everything the agent produced this turn (tool calls, observations, reply).
+    #[serde(default)]
+    pub agent_messages: Vec<Message>,
+    /// The steering note the simulator saw before writing this turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steering: Option<String>,
+    /// The goal state after this turn (S_index).
+    pub state: GoalState,
+}
+
+impl TurnRecord {
+    pub fn exchange(&self) -> Exchange {
+        Exchange {
+            user: self.user.clone(),
+            agent: self.agent.clone(),
+        }
+    }
+}
+
+/// Why a conversation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    SimulatorStop,
+    MaxTurns,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::SimulatorStop => "simulator_stop",
+            EndReason::MaxTurns => "max_turns",
+        }
+    }
+    pub fn parse(s: &str) -> Option<EndReason> {
+        match s {
+            "simulator_stop" => Some(EndReason::SimulatorStop),
+            "max_turns" => Some(EndReason::MaxTurns),
+            _ => None,
+        }
+    }
+}
+
+/// A conversation that could not finish, with where it broke.
+#[derive(Debug, thiserror::Error)]
+#[error("turn {turn}, {role}: {source}")]
+pub struct ConversationError {
+    pub turn: u32,
+    pub role: &'static str,
+    #[source]
+    pub source: anyhow::Error,
+}
+
+fn fail(turn: u32, role: CallRole) -> impl FnOnce(LlmError) -> ConversationError {
+    move |e| ConversationError {
+        turn,
+        role: role.as_str(),
+        source: e.into(),
+    }
+}
+
+/// Fixed settings of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub mode: SimMode,
+    pub tracking: TrackingMode,
+    pub max_turns: u32,
+    pub agent_steps: u32,
+}
+
+/// Runs one conversation from S0. `commit` receives each finished turn with the ledger of the
+/// calls it took; an error from `commit` stops the conversation.
+pub async fn run_conversation(
+    models: &RoleModels,
+    env: &dyn Environment,
+    settings: Settings,
+    goal: &Goal,
+    s0: GoalState,
+    ledger: &Ledger,
+    mut commit: impl FnMut(&TurnRecord) -> anyhow::Result<()>,
+) -> Result<(EndReason, GoalState), ConversationError> {
+    let max_turns = goal.max_turns.unwrap_or(settings.max_turns);
+    let mut session = env.start(goal);
+    let mut agent = Agent::new(env.agent_policy(goal), env.tools(), settings.agent_steps);
+    let sim_sampling = models.sampling("simulator");
+    let agent_sampling = models.sampling("agent");
+    let tracker_sampling = models.sampling("tracker");
+    let mut history: Vec<Exchange> = Vec::new();
+    let mut state = s0;
+    for turn in 1..=max_turns {
+        let steer = simulator::steering(settings.mode, &goal.goal, &state, max_turns - turn + 1);
+        let req = ChatRequest::new(simulator::messages(
+            &goal.goal,
+            max_turns,
+            &history,
+            steer.as_deref(),
+        ))
+        .with_sampling(sim_sampling.clone());
+        let raw = models
+            .simulator
+            .chat(CallRole::Simulator, ledger, &req)
+            .await
+            .map_err(fail(turn, CallRole::Simulator))?;
+        let user = simulator::parse(raw.content_str());
+        if user.stop && user.text.is_empty() {
+            return Ok((EndReason::SimulatorStop, state));
+        }
+        let (agent_reply, agent_messages) = if user.stop {
+            (None, Vec::new())
+        } else {
+            let t = agent
+                .respond(
+                    &models.agent,
+                    ledger,
+                    &agent_sampling,
+                    session.as_mut(),
+                    &user.text,
+                )
+                .await
+                .map_err(fail(turn, CallRole::Agent))?;
+            (Some(t.reply), t.messages)
+        };
+        history.push(Exchange {
+            user: user.text.clone(),
+            agent: agent_reply.clone(),
+        });
+        let updates = judge_turn(
+            &models.tracker,
+            ledger,
+            settings.tracking,
+            &tracker_sampling,
+            &state,
+            &history,
+            turn,
+        )
+        .await
+        .map_err(fail(turn, CallRole::Tracker))?;
+        state.apply_turn(turn, &updates);
+        let record = TurnRecord {
+            index: turn,
+            user: user.text,
+            agent: agent_reply,
+            agent_messages,
+            steering: steer,
+            state: state.clone(),
+        };
+        commit(&record).map_err(|e| ConversationError {
+            turn,
+            role: "store",
+            source: e,
+        })?;
+        if user.stop {
+            return Ok((EndReason::SimulatorStop, state));
+        }
+    }
+    Ok((EndReason::MaxTurns, state))
+}
+
+/// Re-tracks stored turns from S0 with the given tracker, producing new states for every turn.
+pub async fn retrack(
+    models: &RoleModels,
+    tracking: TrackingMode,
+    s0: GoalState,
+    turns: &[TurnRecord],
+    ledger: &Ledger,
+    mut commit: impl FnMut(&TurnRecord) -> anyhow::Result<()>,
+) -> Result<GoalState, ConversationError> {
+    let sampling = models.sampling("tracker");
+    let mut state = s0;
+    let mut history = Vec::new();
+    for t in turns {
+        history.push(t.exchange());
+        let updates = judge_turn(
+            &models.tracker,
+            ledger,
+            tracking,
+            &sampling,
+            &state,
+            &history,
+            t.index,
+        )
+        .await
+        .map_err(fail(t.index, CallRole::Tracker))?;
+        state.apply_turn(t.index, &updates);
+        let mut record = t.clone();
+        record.state = state.clone();
+        commit(&record).map_err(|e| ConversationError {
+            turn: t.index,
+            role: "store",
+            source: e,
+        })?;
+    }
+    Ok(state)
+}

@@ -1,0 +1,140 @@
+//! The user simulator: builds its prompt (goal in the system message, the conversation with roles
+//! flipped, optional steering before the turn) and reads its answer, including the stop signal.
+
+use crate::prompts::{self, STOP};
+use crate::track::{steering_components, Exchange};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use ugst_llm::Message;
+use ugst_state::GoalState;
+
+/// How the simulator is steered before each turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimMode {
+    /// The goal appears in the system message only.
+    Prompt,
+    /// The goal is restated before every turn.
+    Goal,
+    /// The latest goal state S_{i-1}, with reasons, is shown before every turn.
+    GoalState,
+}
+
+impl SimMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SimMode::Prompt => "prompt",
+            SimMode::Goal => "goal",
+            SimMode::GoalState => "goal-state",
+        }
+    }
+}
+
+/// The steering note for the next turn, if the mode uses one.
+pub fn steering(mode: SimMode, goal: &str, state: &GoalState, turns_left: u32) -> Option<String> {
+    match mode {
+        SimMode::Prompt => None,
+        SimMode::Goal => Some(prompts::render(
+            "steer_goal",
+            context! { goal => goal, turns_left => turns_left },
+        )),
+        SimMode::GoalState => Some(prompts::render(
+            "steer_state",
+            context! { components => steering_components(state), turns_left => turns_left, stop => STOP },
+        )),
+    }
+}
+
+/// The simulator's messages: its instructions, then the conversation seen from the user's side
+/// (its own messages as `assistant`, the agent's as `user`), then the steering note appended to the
+/// last message. The history part never changes between turns, so prefixes stay reusable.
+pub fn messages(
+    goal: &str,
+    max_turns: u32,
+    history: &[Exchange],
+    steer: Option<&str>,
+) -> Vec<Message> {
+    let mut m = vec![
+        Message::system(prompts::render(
+            "simulator_system",
+            context! { goal => goal, max_turns => max_turns, stop => STOP },
+        )),
+        Message::user(prompts::render("simulator_opening", context! {})),
+    ];
+    for e in history {
+        m.push(Message::assistant(e.user.clone()));
+        m.push(Message::user(e.agent.clone().unwrap_or_default()));
+    }
+    if let Some(s) = steer {
+        let last = m.last_mut().expect("at least the opening message");
+        let body = last.content_str().to_string();
+        last.content = Some(format!("{body}\n\n{s}"));
+    }
+    m
+}
+
+/// A simulator answer, split into the message and whether it ends the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTurn {
+    /// The text sent to the agent (empty when the answer was only the stop signal).
+    pub text: String,
+    pub stop: bool,
+}
+
+/// Reads the simulator's raw answer: strips role prefixes the model may add and finds the stop signal.
+pub fn parse(raw: &str) -> UserTurn {
+    let mut text = raw.trim();
+    for prefix in ["User:", "Customer:", "user:", "customer:"] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            text = rest.trim_start();
+        }
+    }
+    let stop = text.contains(STOP);
+    let text = text.replace(STOP, "").trim().to_string();
+    UserTurn { text, stop }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signal_and_prefixes() {
+        assert_eq!(
+            parse("User: hi"),
+            UserTurn {
+                text: "hi".into(),
+                stop: false
+            }
+        );
+        assert_eq!(
+            parse(" END_CONVERSATION "),
+            UserTurn {
+                text: String::new(),
+                stop: true
+            }
+        );
+        assert_eq!(
+            parse("Thanks! END_CONVERSATION"),
+            UserTurn {
+                text: "Thanks!".into(),
+                stop: true
+            }
+        );
+    }
+
+    #[test]
+    fn roles_are_flipped_and_steering_goes_last() {
+        let h = vec![Exchange {
+            user: "u1".into(),
+            agent: Some("a1".into()),
+        }];
+        let m = messages("g", 5, &h, Some("NOTE"));
+        assert_eq!(m[2].role, ugst_llm::Role::Assistant);
+        assert_eq!(m[3].role, ugst_llm::Role::User);
+        assert!(m[3].content_str().starts_with("a1") && m[3].content_str().ends_with("NOTE"));
+        // Without steering the same history renders the same prefix.
+        let plain = messages("g", 5, &h, None);
+        assert_eq!(plain[..3], m[..3]);
+    }
+}

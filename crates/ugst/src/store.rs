@@ -1,0 +1,436 @@
+//! The run store: one SQLite database per run (`<run dir>/run.sqlite`) holding the run's settings,
+//! its goals, every conversation's status, every turn with the goal state after it, and the ledger
+//! of model calls. Each turn is written in one transaction together with the ledger entries of the
+//! calls that produced it, so a killed run never leaves half a turn behind.
+
+use crate::goals::Goal;
+use crate::simulate::{EndReason, TurnRecord};
+use anyhow::{anyhow, Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use ugst_llm::{CallRole, LedgerEntry};
+use ugst_state::GoalState;
+
+pub const DB_FILE: &str = "run.sqlite";
+const SCHEMA_VERSION: i64 = 1;
+
+/// The settings a run was made with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub mode: String,
+    pub tracking: String,
+    pub max_turns: u32,
+    pub agent_steps: u32,
+    pub env: String,
+    pub goals_file: Option<String>,
+    /// Model names and endpoints per role (never keys).
+    pub models: serde_json::Value,
+    /// For runs made by `ugst track`: the run whose conversations were re-tracked.
+    #[serde(default)]
+    pub source_run: Option<String>,
+    pub created: u64,
+}
+
+/// Status of one conversation in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvStatus {
+    Pending,
+    Running,
+    Finished,
+    Failed,
+}
+
+impl ConvStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConvStatus::Pending => "pending",
+            ConvStatus::Running => "running",
+            ConvStatus::Finished => "finished",
+            ConvStatus::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "pending" => ConvStatus::Pending,
+            "running" => ConvStatus::Running,
+            "finished" => ConvStatus::Finished,
+            "failed" => ConvStatus::Failed,
+            other => {
+                return Err(anyhow!(
+                    "unknown conversation status {other:?} in the store"
+                ))
+            }
+        })
+    }
+}
+
+/// One conversation as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Conversation {
+    pub goal: Goal,
+    pub status: ConvStatus,
+    pub end_reason: Option<String>,
+    pub error: Option<String>,
+    pub initial_state: Option<GoalState>,
+    pub final_state: Option<GoalState>,
+    pub turns: Vec<TurnRecord>,
+}
+
+pub struct RunStore {
+    conn: Mutex<Connection>,
+    pub path: PathBuf,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("store values serialise")
+}
+
+impl RunStore {
+    /// Creates a new run in `dir` (which must not already hold one).
+    pub fn create(dir: &Path, meta: &RunMeta, goals: &[Goal]) -> Result<RunStore> {
+        let path = dir.join(DB_FILE);
+        if path.exists() {
+            return Err(crate::input_err!(
+                "{} already holds a run; add --resume to finish it, or choose another --out",
+                dir.display()
+            ));
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let conn =
+            Connection::open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Self::pragmas(&conn)?;
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE goals (idx INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, goal TEXT NOT NULL);
+             CREATE TABLE conversations (
+                goal_id TEXT PRIMARY KEY REFERENCES goals(id),
+                status TEXT NOT NULL,
+                end_reason TEXT, error TEXT,
+                initial_state TEXT, final_state TEXT,
+                turns INTEGER NOT NULL DEFAULT 0,
+                updated INTEGER NOT NULL);
+             CREATE TABLE turns (
+                goal_id TEXT NOT NULL, idx INTEGER NOT NULL, record TEXT NOT NULL,
+                PRIMARY KEY (goal_id, idx));
+             CREATE TABLE ledger (
+                id INTEGER PRIMARY KEY, goal_id TEXT, turn INTEGER, role TEXT NOT NULL,
+                backend TEXT NOT NULL, model TEXT NOT NULL,
+                prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                latency_ms INTEGER NOT NULL, retries INTEGER NOT NULL, repaired INTEGER NOT NULL,
+                cache_hit INTEGER NOT NULL, ok INTEGER NOT NULL, error TEXT);
+             CREATE INDEX ledger_goal ON ledger(goal_id);",
+        )
+        .context("cannot create the run store's tables")?;
+        let store = RunStore {
+            conn: Mutex::new(conn),
+            path,
+        };
+        {
+            let mut conn = store.lock();
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )?;
+            tx.execute("INSERT INTO meta VALUES ('settings', ?1)", [to_json(meta)])?;
+            let t = now() as i64;
+            for (i, g) in goals.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO goals VALUES (?1, ?2, ?3)",
+                    params![i as i64, g.id, to_json(g)],
+                )?;
+                tx.execute(
+                    "INSERT INTO conversations (goal_id, status, updated) VALUES (?1, 'pending', ?2)",
+                    params![g.id, t],
+                )?;
+            }
+            tx.commit()?;
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing run directory.
+    pub fn open(dir: &Path) -> Result<RunStore> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(crate::input_err!(
+                "{} holds no run ({} is missing); pass the directory given to `ugst run --out`",
+                dir.display(),
+                DB_FILE
+            ));
+        }
+        let conn =
+            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        Self::pragmas(&conn)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .with_context(|| format!("{} is not a ugst run store", path.display()))?;
+        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+            return Err(crate::input_err!(
+                "{}: store schema version {:?} is not the supported {SCHEMA_VERSION}",
+                path.display(),
+                version
+            ));
+        }
+        Ok(RunStore {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn pragmas(conn: &Connection) -> Result<()> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn meta(&self) -> Result<RunMeta> {
+        let s: String =
+            self.lock()
+                .query_row("SELECT value FROM meta WHERE key = 'settings'", [], |r| {
+                    r.get(0)
+                })?;
+        serde_json::from_str(&s).context("the run's settings are unreadable")
+    }
+
+    pub fn goals(&self) -> Result<Vec<Goal>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT goal FROM goals ORDER BY idx")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| Ok(serde_json::from_str(&r?)?)).collect()
+    }
+
+    /// Goals whose conversation has not reached `finished` or `failed`.
+    pub fn unfinished(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT c.goal_id FROM conversations c JOIN goals g ON g.id = c.goal_id
+             WHERE c.status IN ('pending', 'running') ORDER BY g.idx",
+        )?;
+        let ids = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    /// Marks failed conversations pending again (for `--retry-failed`).
+    pub fn requeue_failed(&self) -> Result<usize> {
+        Ok(self.lock().execute(
+            "UPDATE conversations SET status = 'pending' WHERE status = 'failed'",
+            [],
+        )?)
+    }
+
+    /// Starts (or restarts) a conversation: drops anything a killed attempt left, stores S0.
+    pub fn start(&self, goal_id: &str, s0: &GoalState, ledger: &[LedgerEntry]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM turns WHERE goal_id = ?1", [goal_id])?;
+        tx.execute("DELETE FROM ledger WHERE goal_id = ?1", [goal_id])?;
+        tx.execute(
+            "UPDATE conversations SET status = 'running', end_reason = NULL, error = NULL,
+             initial_state = ?2, final_state = NULL, turns = 0, updated = ?3 WHERE goal_id = ?1",
+            params![goal_id, to_json(s0), now() as i64],
+        )?;
+        insert_ledger(&tx, goal_id, 0, ledger)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores one finished turn and the ledger of the calls that made it, atomically.
+    pub fn commit_turn(
+        &self,
+        goal_id: &str,
+        rec: &TurnRecord,
+        ledger: &[LedgerEntry],
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO turns (goal_id, idx, record) VALUES (?1, ?2, ?3)",
+            params![goal_id, rec.index, to_json(rec)],
+        )?;
+        tx.execute(
+            "UPDATE conversations SET turns = ?2, updated = ?3 WHERE goal_id = ?1",
+            params![goal_id, rec.index, now() as i64],
+        )?;
+        insert_ledger(&tx, goal_id, rec.index, ledger)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn finish(
+        &self,
+        goal_id: &str,
+        end: EndReason,
+        final_state: &GoalState,
+        ledger: &[LedgerEntry],
+    ) -> Result<()> {
+        self.close(
+            goal_id,
+            ConvStatus::Finished,
+            Some(end.as_str()),
+            None,
+            Some(final_state),
+            ledger,
+        )
+    }
+
+    pub fn fail(&self, goal_id: &str, error: &str, ledger: &[LedgerEntry]) -> Result<()> {
+        self.close(
+            goal_id,
+            ConvStatus::Failed,
+            Some("error"),
+            Some(error),
+            None,
+            ledger,
+        )
+    }
+
+    fn close(
+        &self,
+        goal_id: &str,
+        status: ConvStatus,
+        end: Option<&str>,
+        error: Option<&str>,
+        final_state: Option<&GoalState>,
+        ledger: &[LedgerEntry],
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let turns: i64 = tx.query_row(
+            "SELECT turns FROM conversations WHERE goal_id = ?1",
+            [goal_id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE conversations SET status = ?2, end_reason = ?3, error = ?4, final_state = ?5, updated = ?6
+             WHERE goal_id = ?1",
+            params![goal_id, status.as_str(), end, error, final_state.map(to_json), now() as i64],
+        )?;
+        insert_ledger(&tx, goal_id, turns as u32, ledger)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every conversation with its turns, in goal order.
+    pub fn conversations(&self) -> Result<Vec<Conversation>> {
+        let goals = self.goals()?;
+        let conn = self.lock();
+        let mut conv = conn.prepare(
+            "SELECT status, end_reason, error, initial_state, final_state FROM conversations WHERE goal_id = ?1",
+        )?;
+        let mut turns = conn.prepare("SELECT record FROM turns WHERE goal_id = ?1 ORDER BY idx")?;
+        let mut out = Vec::with_capacity(goals.len());
+        for goal in goals {
+            let (status, end_reason, error, s0, sn) = conv.query_row([&goal.id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?;
+            let parse_state = |s: Option<String>| -> Result<Option<GoalState>> {
+                s.map(|s| serde_json::from_str(&s).context("a stored goal state is unreadable"))
+                    .transpose()
+            };
+            let recs = turns
+                .query_map([&goal.id], |r| r.get::<_, String>(0))?
+                .map(|r| Ok(serde_json::from_str(&r?)?))
+                .collect::<Result<Vec<TurnRecord>>>()?;
+            out.push(Conversation {
+                status: ConvStatus::parse(&status)?,
+                end_reason,
+                error,
+                initial_state: parse_state(s0)?,
+                final_state: parse_state(sn)?,
+                turns: recs,
+                goal,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every ledger entry with its conversation id.
+    pub fn ledger(&self) -> Result<Vec<(Option<String>, LedgerEntry)>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT goal_id, role, backend, model, prompt_tokens, completion_tokens, latency_ms, retries,
+                    repaired, cache_hit, ok, error FROM ledger ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| {
+            let role: String = r.get(1)?;
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                LedgerEntry {
+                    role: CallRole::parse(&role).unwrap_or(CallRole::Judge),
+                    backend: r.get(2)?,
+                    model: r.get(3)?,
+                    prompt_tokens: r.get::<_, i64>(4)? as u64,
+                    completion_tokens: r.get::<_, i64>(5)? as u64,
+                    latency_ms: r.get::<_, i64>(6)? as u64,
+                    retries: r.get::<_, i64>(7)? as u32,
+                    repaired: r.get(8)?,
+                    cache_hit: r.get(9)?,
+                    ok: r.get(10)?,
+                    error: r.get(11)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+fn insert_ledger(
+    tx: &rusqlite::Transaction,
+    goal_id: &str,
+    turn: u32,
+    entries: &[LedgerEntry],
+) -> Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO ledger (goal_id, turn, role, backend, model, prompt_tokens, completion_tokens, latency_ms,
+                             retries, repaired, cache_hit, ok, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for e in entries {
+        st.execute(params![
+            goal_id,
+            turn,
+            e.role.as_str(),
+            e.backend,
+            e.model,
+            e.prompt_tokens as i64,
+            e.completion_tokens as i64,
+            e.latency_ms as i64,
+            e.retries,
+            e.repaired,
+            e.cache_hit,
+            e.ok,
+            e.error
+        ])?;
+    }
+    Ok(())
+}
