@@ -18,10 +18,13 @@ enum Step {
     Content(&'static str),
 }
 
+/// A request body and its Authorization header.
+type Seen = (Value, Option<String>);
+
 #[derive(Clone, Default)]
 struct Script {
     steps: Arc<Mutex<VecDeque<Step>>>,
-    seen: Arc<Mutex<Vec<(Value, Option<String>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 async fn handler(
@@ -196,15 +199,14 @@ async fn empty_and_broken_answers_get_one_repair() {
     assert_eq!(v["n"], 5);
     assert!(ledger.drain()[0].repaired);
     // The repair request shows the model what went wrong.
-    let seen = script.seen.lock().unwrap();
-    let last = seen[1].0["messages"]
+    let repair_body = script.seen.lock().unwrap()[1].0.clone();
+    let last = repair_body["messages"]
         .as_array()
         .unwrap()
         .last()
         .unwrap()
         .clone();
     assert!(last["content"].as_str().unwrap().contains("empty"));
-    drop(seen);
 
     let (url, _s) = serve(vec![
         Step::Content("{\"n\": oops"),
@@ -248,8 +250,8 @@ async fn api_key_goes_only_into_the_header() {
         .chat(CallRole::Agent, &ledger, &req())
         .await
         .unwrap_err();
-    let seen = script.seen.lock().unwrap();
-    assert_eq!(seen[0].1.as_deref(), Some("Bearer sk-sentinel-123456"));
+    let auth = script.seen.lock().unwrap()[0].1.clone();
+    assert_eq!(auth.as_deref(), Some("Bearer sk-sentinel-123456"));
     assert!(!err.to_string().contains("sentinel"));
     assert!(!format!("{err:?}").contains("sentinel"));
     assert!(!format!("{:?}", ledger.drain()).contains("sentinel"));

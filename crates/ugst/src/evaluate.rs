@@ -151,7 +151,7 @@ pub fn costs_table(m: &BTreeMap<String, RoleCost>) -> String {
     );
     for (role, c) in m {
         let live = c.calls - c.cache_hits;
-        let mean = if live > 0 { c.latency_ms / live } else { 0 };
+        let mean = c.latency_ms.checked_div(live).unwrap_or(0);
         out.push_str(&format!(
             "{:<12}{:>8}{:>8}{:>8}{:>9}{:>12}{:>12}{:>12}\n",
             role,

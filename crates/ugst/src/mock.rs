@@ -221,7 +221,7 @@ fn verdict(schema: &Value, prompt: &str, key: &str) -> Value {
     let roll = h % 10;
     let progress = roll < 3 + 2 * turn.min(3);
     let (status, reason) = match cat {
-        "user_profile" | "user_policy" if h % 50 == 0 => {
+        "user_profile" | "user_policy" if h.is_multiple_of(50) => {
             ("MISALIGNED", "the user contradicted this")
         }
         "user_profile" | "user_policy" => ("ALIGNED", "nothing contradicts it"),
@@ -293,7 +293,7 @@ fn agent(req: &ChatRequest) -> Result<String, Vec<ToolCall>> {
         .map(|m| m.content_str())
         .unwrap_or("");
     if let Some(tool) = req.tools.first() {
-        if !used_tool && hash(&[user_text]) % 2 == 0 {
+        if !used_tool && hash(&[user_text]).is_multiple_of(2) {
             return Err(vec![ToolCall::new(
                 format!("call_{}", hash(&[user_text, "id"]) % 100_000),
                 tool.name.clone(),

@@ -1,0 +1,46 @@
+//! Helpers shared by the integration tests: a mock OpenAI-compatible server on 127.0.0.1 and a
+//! config pointing at it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use ugst::serve::mock::Faults;
+
+/// Starts `ugst serve mock`'s router on a free port in a background thread; returns its base URL.
+pub fn start_mock(faults: Faults) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            ugst::serve::mock::serve(listener, faults).await.unwrap();
+        });
+    });
+    format!("http://{}/v1", rx.recv().unwrap())
+}
+
+/// Writes a ugst.toml using `url` for every role; returns its path.
+pub fn write_config(dir: &Path, url: &str, extra: &str) -> PathBuf {
+    let p = dir.join("ugst.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[models.local]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"mock\"\ntimeout_s = 5\nmax_retries = 8\n{extra}\n[cache]\npath = \"{}\"\n",
+            dir.join("cache.sqlite").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+pub fn demo_goals(dir: &Path) -> PathBuf {
+    let p = dir.join("goals.jsonl");
+    std::fs::write(&p, ugst::bench::DEMO_GOALS).unwrap();
+    p
+}
+
+pub fn ugst() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("ugst").unwrap();
+    c.env("UGST_HOME", std::env::temp_dir().join("ugst-test-home"));
+    c
+}

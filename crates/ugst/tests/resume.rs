@@ -1,0 +1,191 @@
+//! A run killed with SIGKILL mid-way and resumed ends with exactly one conversation per goal, and
+//! the same conversations an uninterrupted run produces.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use ugst::serve::mock::Faults;
+
+fn finished(db: &std::path::Path) -> i64 {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT count(*) FROM conversations WHERE status = 'finished'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}
+
+fn export(run: &std::path::Path, out: &std::path::Path) -> Vec<Value> {
+    ugst()
+        .arg("export")
+        .arg(run)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn sigkill_then_resume_has_one_conversation_per_goal() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults {
+        latency_ms: 15,
+        ..Faults::default()
+    });
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = dir.path().join("runs/killed");
+    let bin = assert_cmd::cargo::cargo_bin("ugst");
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "run",
+            "--quiet",
+            "--mode",
+            "goal",
+            "--concurrency",
+            "4",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--goals")
+        .arg(&goals)
+        .arg("--out")
+        .arg(&run)
+        .env("UGST_HOME", dir.path())
+        .spawn()
+        .unwrap();
+    let db = run.join("run.sqlite");
+    let t = Instant::now();
+    while finished(&db) < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the run made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = finished(&db);
+    assert!(before < 20, "kill came too late to test anything");
+
+    ugst()
+        .args(["run", "--quiet", "--resume", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(String, String, i64)> = conn
+        .prepare("SELECT goal_id, status, turns FROM conversations")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 20);
+    for (id, status, turns) in &rows {
+        assert_eq!(status, "finished", "{id}");
+        let idx: Vec<i64> = conn
+            .prepare("SELECT idx FROM turns WHERE goal_id = ?1 ORDER BY idx")
+            .unwrap()
+            .query_map([id], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            idx,
+            (1..=*turns).collect::<Vec<_>>(),
+            "{id}: turns are contiguous and not duplicated"
+        );
+        let max_ledger_turn: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(turn), 0) FROM ledger WHERE goal_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            max_ledger_turn <= *turns,
+            "{id}: ledger rows from a killed attempt survived"
+        );
+    }
+
+    // The same goals without interruption give the same conversations and states.
+    let clean = dir.path().join("runs/clean");
+    ugst()
+        .args([
+            "run",
+            "--quiet",
+            "--mode",
+            "goal",
+            "--concurrency",
+            "4",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--goals")
+        .arg(&goals)
+        .arg("--out")
+        .arg(&clean)
+        .assert()
+        .success();
+    let a = export(&run, &dir.path().join("a.jsonl"));
+    let b = export(&clean, &dir.path().join("b.jsonl"));
+    assert_eq!(a, b);
+
+    // Resuming a complete run does nothing and changes nothing.
+    ugst()
+        .args(["run", "--quiet", "--resume", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    assert_eq!(export(&run, &dir.path().join("c.jsonl")), a);
+}
+
+#[test]
+fn resume_refuses_changed_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = dir.path().join("runs/r");
+    ugst()
+        .args(["run", "--quiet", "--max-turns", "2", "--config"])
+        .arg(&cfg)
+        .arg("--goals")
+        .arg(&goals)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let out = ugst()
+        .args(["run", "--resume", "--mode", "goal-state", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--mode goal-state differs from the run's prompt"));
+}
