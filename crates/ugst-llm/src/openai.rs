@@ -111,7 +111,7 @@ impl OpenAiBackend {
     pub fn body(&self, req: &ChatRequest) -> Value {
         let mut body = json!({
             "model": self.cfg.model,
-            "messages": req.messages,
+            "messages": req.wire_messages(),
         });
         let s = &req.sampling;
         if let Some(t) = s.temperature {

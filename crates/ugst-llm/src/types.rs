@@ -146,10 +146,29 @@ pub struct Sampling {
     pub seed: Option<u64>,
 }
 
+/// Marks a request whose answer is the next *user* message (a user simulator).
+///
+/// The request's `messages` then hold the conversation in its natural orientation (`user` = the
+/// simulated user, `assistant` = the agent) and no system message. Each backend lays this out the
+/// way its model handles best: chat APIs get the roles flipped (see [`ChatRequest::wire_messages`]);
+/// a local model can instead open a `user` turn in its own chat template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserSimulation {
+    /// The simulator's instructions and goal.
+    pub instructions: String,
+    /// Shown to the simulator when it speaks first (flipped layout only).
+    pub opening: String,
+    /// A private note for this turn only (steering), placed after the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// One chat-completion request, independent of the backend.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_simulation: Option<UserSimulation>,
     #[serde(default)]
     pub sampling: Sampling,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +184,45 @@ impl ChatRequest {
             ..Default::default()
         }
     }
+    /// A request for the next user message; `history` uses natural roles (see [`UserSimulation`]).
+    pub fn user_simulation(sim: UserSimulation, history: Vec<Message>) -> Self {
+        ChatRequest {
+            messages: history,
+            user_simulation: Some(sim),
+            ..Default::default()
+        }
+    }
+
+    /// The messages as a chat API expects them. For a user simulation the roles are flipped, so
+    /// the model writes the user's side as its `assistant` answer: system = instructions, an
+    /// opening `user` message, then the user's messages as `assistant` and the agent's as `user`,
+    /// with the note appended to the last message.
+    pub fn wire_messages(&self) -> Vec<Message> {
+        let Some(sim) = &self.user_simulation else {
+            return self.messages.clone();
+        };
+        let mut m = vec![
+            Message::system(sim.instructions.clone()),
+            Message::user(sim.opening.clone()),
+        ];
+        for msg in &self.messages {
+            let role = match msg.role {
+                Role::User => Role::Assistant,
+                Role::Assistant => Role::User,
+                other => other,
+            };
+            m.push(Message {
+                role,
+                ..msg.clone()
+            });
+        }
+        if let Some(note) = &sim.note {
+            let last = m.last_mut().expect("at least the opening message");
+            last.content = Some(format!("{}\n\n{note}", last.content_str()));
+        }
+        m
+    }
+
     pub fn with_schema(mut self, name: impl Into<String>, schema: Value) -> Self {
         self.schema = Some(JsonSchemaSpec {
             name: name.into(),

@@ -74,7 +74,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
     let content_or_calls = match req.schema.as_ref().map(|s| s.name.as_str()) {
         Some(crate::decompose::SCHEMA_NAME) => Ok(decompose(&all_text(req)).to_string()),
         Some(_) => Ok(judge(req).to_string()),
-        None if is_simulator(req) => Ok(simulate(req)),
+        None if req.user_simulation.is_some() => Ok(simulate(req)),
         None => agent(req),
     };
     let prompt_chars: usize = req.messages.iter().map(|m| m.content_str().len()).sum();
@@ -92,12 +92,6 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
         },
         finish_reason: Some("stop".into()),
     }
-}
-
-fn is_simulator(req: &ChatRequest) -> bool {
-    req.messages
-        .first()
-        .is_some_and(|m| m.role == Role::System && m.content_str().contains(STOP))
 }
 
 /// Splits text into sentences at `.`, `!`, `?` followed by whitespace or the end.
@@ -254,13 +248,13 @@ fn judge(req: &ChatRequest) -> Value {
 }
 
 fn simulate(req: &ChatRequest) -> String {
-    let system = req.messages[0].content_str();
+    let system = req
+        .user_simulation
+        .as_ref()
+        .map_or("", |u| u.instructions.as_str());
     let goal = system.split("Your goal:").nth(1).unwrap_or(system).trim();
-    let said = req
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .count();
+    // The simulated user's own earlier messages.
+    let said = req.messages.iter().filter(|m| m.role == Role::User).count();
     let parts = sentences(goal);
     let stop_after = 2 + (hash(&[goal]) % 3) as usize;
     if said >= stop_after.min(parts.len().max(1)) {

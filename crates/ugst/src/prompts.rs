@@ -9,6 +9,7 @@ pub const STOP: &str = "END_CONVERSATION";
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("decompose", include_str!("../prompts/decompose.j2")),
+    ("judge_intro", include_str!("../prompts/judge_intro.j2")),
     (
         "track_component",
         include_str!("../prompts/track_component.j2"),

@@ -38,20 +38,6 @@ pub struct Exchange {
 pub const COMPONENT_SCHEMA: &str = "component_status";
 pub const TURN_SCHEMA: &str = "turn_status";
 
-fn status_help(cat: Category) -> &'static str {
-    match cat {
-        Category::UserProfile | Category::UserPolicy => {
-            "ALIGNED: nothing the user said or did so far contradicts it. MISALIGNED: the user said or did something that contradicts it (final; it cannot become ALIGNED again)."
-        }
-        Category::Preference => {
-            "MISALIGNED: the user has not yet stated this preference or acted on it. ALIGNED: the user stated it or chose according to it."
-        }
-        Category::TaskObjective | Category::Requirement => {
-            "INCOMPLETE: not achieved yet. ATTEMPTED: the user pursued it properly but it could not be finished for reasons outside the user's control (the agent refused or failed, the system does not allow it). COMPLETE: achieved in the conversation."
-        }
-    }
-}
-
 fn category_label(cat: Category) -> &'static str {
     match cat {
         Category::UserProfile => "user profile",
@@ -110,7 +96,9 @@ fn objective_text<'a>(state: &'a GoalState, c: &SubComponent) -> Option<&'a str>
         .map(|o| o.text.as_str())
 }
 
-/// The judge request for one sub-component (per-component mode).
+/// The judge request for one sub-component (per-component mode). The prompt puts the constant
+/// instructions and the growing transcript first and the sub-component last, so every judge call of
+/// a conversation shares one long prefix (cheap for a local model that reuses its KV cache).
 pub fn component_request(
     state: &GoalState,
     c: &SubComponent,
@@ -118,17 +106,14 @@ pub fn component_request(
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let (before, latest) = history.split_at(history.len().saturating_sub(1));
     let prompt = prompts::render(
         "track_component",
         context! {
+            transcript => transcript(history, 1),
             category => category_label(c.category),
             text => c.text,
             objective => objective_text(state, c),
             current => c.status.as_str(),
-            status_help => status_help(c.category),
-            history => transcript(before, 1),
-            latest => transcript(latest, turn as usize),
             turn => turn,
         },
     );
@@ -137,22 +122,13 @@ pub fn component_request(
         .with_sampling(sampling.clone())
 }
 
-/// The single judge request for all open sub-components (batched mode).
+/// The single judge request for all open sub-components (batched mode); same layout as above.
 pub fn batched_request(
     open: &[&SubComponent],
     history: &[Exchange],
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let (before, latest) = history.split_at(history.len().saturating_sub(1));
-    let mut cats: Vec<Category> = open.iter().map(|c| c.category).collect();
-    cats.sort();
-    cats.dedup();
-    let help = cats
-        .iter()
-        .map(|c| format!("- {}: {}", category_label(*c), status_help(*c)))
-        .collect::<Vec<_>>()
-        .join("\n");
     let comps: Vec<Value> = open
         .iter()
         .map(|c| {
@@ -162,13 +138,7 @@ pub fn batched_request(
         .collect();
     let prompt = prompts::render(
         "track_batched",
-        context! {
-            components => comps,
-            status_help => help,
-            history => transcript(before, 1),
-            latest => transcript(latest, turn as usize),
-            turn => turn,
-        },
+        context! { transcript => transcript(history, 1), components => comps, turn => turn },
     );
     let mut props = Map::new();
     for c in open {

@@ -3,6 +3,7 @@
 //! against a flaky endpoint on localhost.
 
 use crate::mock;
+use crate::prompts::STOP;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use ugst_llm::{ChatRequest, JsonSchemaSpec, Message, ToolSpec};
+use ugst_llm::{ChatRequest, JsonSchemaSpec, Message, Role, ToolSpec, UserSimulation};
 
 /// Which faults to inject and how often.
 #[derive(Debug, Clone)]
@@ -79,12 +80,42 @@ fn bad_request(msg: String) -> Response {
         .into_response()
 }
 
+/// A chat API client sends a user simulation with flipped roles (see
+/// [`ChatRequest::wire_messages`]); the mock recognises it by the stop signal in the system message
+/// and turns it back into a [`UserSimulation`] request.
+fn unflip_simulator(mut messages: Vec<Message>) -> ChatRequest {
+    let is_sim = messages
+        .first()
+        .is_some_and(|m| m.role == Role::System && m.content_str().contains(STOP));
+    if !is_sim || messages.len() < 2 {
+        return ChatRequest::new(messages);
+    }
+    let rest = messages.split_off(2);
+    let sim = UserSimulation {
+        instructions: messages[0].content_str().to_string(),
+        opening: messages[1].content_str().to_string(),
+        note: None,
+    };
+    let history = rest
+        .into_iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::User => Role::Assistant,
+                Role::Assistant => Role::User,
+                r => r,
+            };
+            Message { role, ..m }
+        })
+        .collect();
+    ChatRequest::user_simulation(sim, history)
+}
+
 /// Turns an OpenAI request body into a [`ChatRequest`].
 pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
     let messages: Vec<Message> =
         serde_json::from_value(body.get("messages").cloned().unwrap_or(Value::Null))
             .map_err(|e| format!("messages: {e}"))?;
-    let mut req = ChatRequest::new(messages);
+    let mut req = unflip_simulator(messages);
     if let Some(rf) = body
         .get("response_format")
         .filter(|v| v["type"] == "json_schema")

@@ -15,7 +15,7 @@ use agent::Agent;
 use env::Environment;
 use serde::{Deserialize, Serialize};
 pub use simulator::SimMode;
-use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message};
+use ugst_llm::{CallRole, Ledger, LlmError, Message};
 use ugst_state::GoalState;
 
 /// Default number of user–agent turns.
@@ -121,13 +121,8 @@ pub async fn run_conversation(
     let mut state = s0;
     for turn in 1..=max_turns {
         let steer = simulator::steering(settings.mode, &goal.goal, &state, max_turns - turn + 1);
-        let req = ChatRequest::new(simulator::messages(
-            &goal.goal,
-            max_turns,
-            &history,
-            steer.as_deref(),
-        ))
-        .with_sampling(sim_sampling.clone());
+        let req = simulator::request(&goal.goal, max_turns, &history, steer.as_deref())
+            .with_sampling(sim_sampling.clone());
         let raw = models
             .simulator
             .chat(CallRole::Simulator, ledger, &req)

@@ -5,7 +5,7 @@ use crate::prompts::{self, STOP};
 use crate::track::{steering_components, Exchange};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use ugst_llm::Message;
+use ugst_llm::{ChatRequest, Message, UserSimulation};
 use ugst_state::GoalState;
 
 /// How the simulator is steered before each turn.
@@ -45,32 +45,29 @@ pub fn steering(mode: SimMode, goal: &str, state: &GoalState, turns_left: u32) -
     }
 }
 
-/// The simulator's messages: its instructions, then the conversation seen from the user's side
-/// (its own messages as `assistant`, the agent's as `user`), then the steering note appended to the
-/// last message. The history part never changes between turns, so prefixes stay reusable.
-pub fn messages(
+/// The simulator's request: its instructions and the conversation so far (natural roles), with
+/// the steering note for this turn kept apart so the conversation prefix never changes between
+/// turns. Backends decide how to lay it out (see [`UserSimulation`]).
+pub fn request(
     goal: &str,
     max_turns: u32,
     history: &[Exchange],
     steer: Option<&str>,
-) -> Vec<Message> {
-    let mut m = vec![
-        Message::system(prompts::render(
+) -> ChatRequest {
+    let sim = UserSimulation {
+        instructions: prompts::render(
             "simulator_system",
             context! { goal => goal, max_turns => max_turns, stop => STOP },
-        )),
-        Message::user(prompts::render("simulator_opening", context! {})),
-    ];
+        ),
+        opening: prompts::render("simulator_opening", context! {}),
+        note: steer.map(str::to_string),
+    };
+    let mut messages = Vec::new();
     for e in history {
-        m.push(Message::assistant(e.user.clone()));
-        m.push(Message::user(e.agent.clone().unwrap_or_default()));
+        messages.push(Message::user(e.user.clone()));
+        messages.push(Message::assistant(e.agent.clone().unwrap_or_default()));
     }
-    if let Some(s) = steer {
-        let last = m.last_mut().expect("at least the opening message");
-        let body = last.content_str().to_string();
-        last.content = Some(format!("{body}\n\n{s}"));
-    }
-    m
+    ChatRequest::user_simulation(sim, messages)
 }
 
 /// A simulator answer, split into the message and whether it ends the conversation.
@@ -124,17 +121,19 @@ mod tests {
     }
 
     #[test]
-    fn roles_are_flipped_and_steering_goes_last() {
+    fn roles_are_flipped_on_the_wire_and_steering_goes_last() {
         let h = vec![Exchange {
             user: "u1".into(),
             agent: Some("a1".into()),
         }];
-        let m = messages("g", 5, &h, Some("NOTE"));
+        let m = request("g", 5, &h, Some("NOTE")).wire_messages();
+        assert_eq!(m[0].role, ugst_llm::Role::System);
         assert_eq!(m[2].role, ugst_llm::Role::Assistant);
+        assert_eq!(m[2].content_str(), "u1");
         assert_eq!(m[3].role, ugst_llm::Role::User);
         assert!(m[3].content_str().starts_with("a1") && m[3].content_str().ends_with("NOTE"));
         // Without steering the same history renders the same prefix.
-        let plain = messages("g", 5, &h, None);
+        let plain = request("g", 5, &h, None).wire_messages();
         assert_eq!(plain[..3], m[..3]);
     }
 }
