@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use ugst_embedded::engine::EngineOptions;
+use ugst_embedded::EmbeddedBackend;
 use ugst_llm::{Backend, Cache, Llm, OpenAiBackend, OpenAiConfig, RetryPolicy, Sampling};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +19,8 @@ pub enum Provider {
     Openai,
     /// The built-in rule-based mock model: instant, offline, for demos, tests and benchmarks.
     Mock,
+    /// A local GGUF model run in-process by llama.cpp (the default).
+    Embedded,
 }
 
 /// One `[models.NAME]` table.
@@ -43,6 +47,36 @@ pub struct ModelSpec {
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Embedded models: context length per sequence (default 8192).
+    #[serde(default)]
+    pub context: Option<u32>,
+    /// Embedded models: requests decoded together (default 4).
+    #[serde(default)]
+    pub parallel: Option<u32>,
+    /// Embedded models: CPU threads (default: all cores).
+    #[serde(default)]
+    pub threads: Option<i32>,
+}
+
+impl ModelSpec {
+    /// A spec with every optional setting at its default.
+    pub fn new(provider: Provider, model: &str) -> ModelSpec {
+        ModelSpec {
+            provider,
+            base_url: None,
+            model: Some(model.to_string()),
+            api_key_env: None,
+            timeout_s: default_timeout(),
+            max_retries: default_retries(),
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            seed: None,
+            context: None,
+            parallel: None,
+            threads: None,
+        }
+    }
 }
 
 fn default_timeout() -> f64 {
@@ -147,32 +181,32 @@ impl Config {
         Ok(cfg)
     }
 
-    /// A config that runs every role on the built-in mock model.
-    pub fn mock() -> Config {
+    fn single(name: &str, spec: ModelSpec, cache: bool) -> Config {
         let mut models = BTreeMap::new();
-        models.insert(
-            "mock".to_string(),
-            ModelSpec {
-                provider: Provider::Mock,
-                base_url: None,
-                model: Some("mock".into()),
-                api_key_env: None,
-                timeout_s: default_timeout(),
-                max_retries: default_retries(),
-                temperature: None,
-                top_p: None,
-                max_tokens: None,
-                seed: None,
-            },
-        );
+        models.insert(name.to_string(), spec);
         Config {
             models,
             roles: Roles::default(),
             cache: CacheConfig {
-                enabled: false,
+                enabled: cache,
                 path: None,
             },
         }
+    }
+
+    /// A config that runs every role on the built-in mock model.
+    pub fn mock() -> Config {
+        Self::single("mock", ModelSpec::new(Provider::Mock, "mock"), false)
+    }
+
+    /// The config used when none is given: every role on the embedded default model.
+    pub fn embedded_default() -> Config {
+        Self::embedded(ugst_embedded::install::DEFAULT_MODEL)
+    }
+
+    /// Every role on one embedded model (a known name or a GGUF path).
+    pub fn embedded(model: &str) -> Config {
+        Self::single("embedded", ModelSpec::new(Provider::Embedded, model), true)
     }
 
     fn check(&self, name: &str) -> Result<(), InputError> {
@@ -315,6 +349,25 @@ impl Config {
 
 fn make_backend(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError> {
     match spec.provider {
+        Provider::Embedded => {
+            let model = spec
+                .model
+                .clone()
+                .unwrap_or_else(|| ugst_embedded::install::DEFAULT_MODEL.into());
+            let path = resolve_embedded(&model)
+                .map_err(|e| InputError::new(format!("[models.{name}]: {e}")))?;
+            let mut opts = EngineOptions::new(path);
+            if let Some(c) = spec.context {
+                opts.n_ctx = c;
+            }
+            if let Some(p) = spec.parallel {
+                opts.n_seq = p;
+            }
+            opts.n_threads = spec.threads;
+            let b = EmbeddedBackend::new(model, opts)
+                .map_err(|e| InputError::new(format!("[models.{name}]: {e}")))?;
+            Ok(Arc::new(b))
+        }
         Provider::Mock => Ok(Arc::new(MockBackend::new(
             spec.model.clone().unwrap_or_else(|| "mock".into()),
         ))),
@@ -333,6 +386,29 @@ fn make_backend(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputE
             Ok(Arc::new(backend))
         }
     }
+}
+
+/// A known model name (installed on first use) or a path to a GGUF file.
+pub fn resolve_embedded(model: &str) -> Result<PathBuf, String> {
+    if let Some(known) = ugst_embedded::install::known(model) {
+        return ugst_embedded::install::ensure(&ugst_home(), known, false)
+            .map_err(|e| e.to_string());
+    }
+    let path = PathBuf::from(model);
+    if path.extension().is_some_and(|e| e == "gguf") || model.contains('/') {
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(format!("model file {} does not exist", path.display()));
+    }
+    let names: Vec<&str> = ugst_embedded::install::MODELS
+        .iter()
+        .map(|m| m.name)
+        .collect();
+    Err(format!(
+        "unknown embedded model {model:?}; use one of {} or a path to a .gguf file",
+        names.join(", ")
+    ))
 }
 
 #[cfg(test)]

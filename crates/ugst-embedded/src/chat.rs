@@ -1,0 +1,209 @@
+//! Lays a [`ChatRequest`] out as chat-template messages for a local model, and reads tool calls
+//! back out of its text.
+//!
+//! Tools follow the Qwen2.5 convention the default models were trained on: the tool list goes into
+//! the system message, a call is a `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` block,
+//! and results come back in a user turn inside `<tool_response>` tags. A user simulation is laid
+//! out in its natural orientation (simulator = `user`, agent = `assistant`), the steering note as a
+//! trailing system message, and a `user` turn is opened for the model to write: small models stay
+//! in character far better this way than with flipped roles.
+
+use serde_json::{json, Value};
+use ugst_llm::{ChatRequest, Message, Role, ToolCall};
+
+/// Which turn the model is asked to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    Assistant,
+    User,
+}
+
+/// Messages ready for the chat template, plus the turn to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub messages: Vec<(String, String)>,
+    pub open: Open,
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+fn tools_block(req: &ChatRequest) -> Option<String> {
+    if req.tools.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = req
+        .tools
+        .iter()
+        .map(|t| t.to_openai().to_string())
+        .collect();
+    Some(format!(
+        "# Tools\n\nYou can call the functions listed inside <tools></tools>:\n<tools>\n{}\n</tools>\n\n\
+         To call one, write a JSON object with the function's name and arguments inside <tool_call></tool_call> tags:\n\
+         <tool_call>\n{{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call>",
+        list.join("\n")
+    ))
+}
+
+fn assistant_text(m: &Message) -> String {
+    let mut text = m.content_str().trim().to_string();
+    for c in &m.tool_calls {
+        let args: Value = serde_json::from_str(&c.function.arguments)
+            .unwrap_or(Value::String(c.function.arguments.clone()));
+        let call = json!({"name": c.function.name, "arguments": args});
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("<tool_call>\n{call}\n</tool_call>"));
+    }
+    text
+}
+
+/// Builds the template messages for `req`.
+pub fn layout(req: &ChatRequest) -> Layout {
+    let mut out: Vec<(String, String)> = Vec::new();
+    if let Some(sim) = &req.user_simulation {
+        out.push(("system".into(), sim.instructions.clone()));
+        for m in &req.messages {
+            out.push((role_name(m.role).into(), m.content_str().to_string()));
+        }
+        if let Some(note) = &sim.note {
+            out.push(("system".into(), note.clone()));
+        }
+        return Layout {
+            messages: out,
+            open: Open::User,
+        };
+    }
+    for m in &req.messages {
+        match m.role {
+            Role::Tool => {
+                let block = format!("<tool_response>\n{}\n</tool_response>", m.content_str());
+                // Consecutive results share one user turn.
+                match out.last_mut() {
+                    Some((r, c)) if r == "user" && c.ends_with("</tool_response>") => {
+                        c.push('\n');
+                        c.push_str(&block);
+                    }
+                    _ => out.push(("user".into(), block)),
+                }
+            }
+            Role::Assistant => out.push(("assistant".into(), assistant_text(m))),
+            r => out.push((role_name(r).into(), m.content_str().to_string())),
+        }
+    }
+    if let Some(tools) = tools_block(req) {
+        match out.first_mut() {
+            Some((r, c)) if r == "system" => {
+                c.push_str("\n\n");
+                c.push_str(&tools);
+            }
+            _ => out.insert(0, ("system".into(), tools)),
+        }
+    }
+    Layout {
+        messages: out,
+        open: Open::Assistant,
+    }
+}
+
+/// Splits a model's text into its prose and the tool calls it wrote. Blocks whose JSON cannot be
+/// read are passed on as calls with the raw text as arguments, so the agent loop can report the
+/// error back to the model instead of silently dropping the call.
+pub fn parse_tool_calls(text: &str) -> (Option<String>, Vec<ToolCall>) {
+    let mut calls = Vec::new();
+    let mut prose = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("<tool_call>") {
+        prose.push_str(&rest[..start]);
+        let after = &rest[start + "<tool_call>".len()..];
+        let (body, next) = match after.find("</tool_call>") {
+            Some(end) => (&after[..end], &after[end + "</tool_call>".len()..]),
+            None => (after, ""),
+        };
+        let id = format!("call_{}", calls.len() + 1);
+        match serde_json::from_str::<Value>(body.trim()) {
+            Ok(v) => {
+                let name = v
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let args = v.get("arguments").cloned().unwrap_or(json!({}));
+                let args = match args {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                calls.push(ToolCall::new(id, name, args));
+            }
+            Err(_) => calls.push(ToolCall::new(id, "", body.trim().to_string())),
+        }
+        rest = next;
+    }
+    prose.push_str(rest);
+    let prose = prose.trim();
+    ((!prose.is_empty()).then(|| prose.to_string()), calls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ugst_llm::{ToolSpec, UserSimulation};
+
+    #[test]
+    fn tool_round_trip() {
+        let (prose, calls) = parse_tool_calls("Let me check.\n<tool_call>\n{\"name\": \"find\", \"arguments\": {\"id\": 3}}\n</tool_call>");
+        assert_eq!(prose.as_deref(), Some("Let me check."));
+        assert_eq!(calls[0].function.name, "find");
+        assert_eq!(calls[0].function.arguments, "{\"id\":3}");
+        let (_, broken) = parse_tool_calls("<tool_call>{oops</tool_call>");
+        assert_eq!(broken[0].function.arguments, "{oops");
+        assert_eq!(parse_tool_calls("plain").0.as_deref(), Some("plain"));
+    }
+
+    #[test]
+    fn tools_and_results_are_laid_out_for_qwen() {
+        let req = ChatRequest::new(vec![
+            Message::system("policy"),
+            Message::user("hi"),
+            Message::assistant_tool_calls(None, vec![ToolCall::new("c1", "find", "{\"id\":3}")]),
+            Message::tool("c1", "r1"),
+            Message::tool("c2", "r2"),
+        ])
+        .with_tools(vec![ToolSpec {
+            name: "find".into(),
+            description: "d".into(),
+            parameters: json!({}),
+        }]);
+        let l = layout(&req);
+        assert_eq!(l.open, Open::Assistant);
+        assert!(
+            l.messages[0].1.starts_with("policy\n\n# Tools")
+                && l.messages[0].1.contains("\"name\":\"find\"")
+        );
+        assert!(l.messages[2].1.contains("<tool_call>"));
+        assert_eq!(l.messages.len(), 4, "two results share one user turn");
+        assert!(l.messages[3].1.contains("r1") && l.messages[3].1.contains("r2"));
+    }
+
+    #[test]
+    fn user_simulation_opens_a_user_turn() {
+        let sim = UserSimulation {
+            instructions: "be a user".into(),
+            opening: "start".into(),
+            note: Some("note".into()),
+        };
+        let req =
+            ChatRequest::user_simulation(sim, vec![Message::user("u1"), Message::assistant("a1")]);
+        let l = layout(&req);
+        assert_eq!(l.open, Open::User);
+        let roles: Vec<&str> = l.messages.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "system"]);
+    }
+}

@@ -1,0 +1,550 @@
+//! The inference engine: one worker thread owns the model and one llama.cpp context with several
+//! sequence slots. Requests from any number of conversations are decoded together (continuous
+//! batching): each step feeds one new token for every generating sequence plus prompt chunks of
+//! newly arrived requests, in a single `decode` call.
+//!
+//! KV reuse: every slot remembers the tokens whose keys and values it holds. A new request goes to
+//! the free slot sharing the longest prefix with its prompt, the slot's cache is cut back to that
+//! prefix, and only the remaining tokens are decoded. Because ugst lays prompts out so that each
+//! role's prompt grows at the end (see the tracker and simulator modules), a conversation's next
+//! call usually re-decodes only the newest turn.
+//!
+//! Sampling: the sampler chain picks a token first; a grammar (for JSON Schema answers) only
+//! checks that one token, and the full vocabulary is filtered through the grammar only when the
+//! pick is rejected. This keeps structured output nearly as fast as free text.
+
+use crate::chat::{Layout, Open};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use llama_cpp_2::token::LlamaToken;
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub model_path: PathBuf,
+    /// Context length available to each sequence.
+    pub n_ctx: u32,
+    /// Sequences decoded together (requests in flight).
+    pub n_seq: u32,
+    /// Tokens per decode call.
+    pub n_batch: u32,
+    pub n_threads: Option<i32>,
+    /// Keep each slot's KV cache between requests and decode only the new suffix.
+    pub kv_reuse: bool,
+}
+
+impl EngineOptions {
+    pub fn new(model_path: PathBuf) -> Self {
+        EngineOptions {
+            model_path,
+            n_ctx: 8192,
+            n_seq: 4,
+            n_batch: 512,
+            n_threads: None,
+            kv_reuse: true,
+        }
+    }
+}
+
+/// Sampling settings of one request.
+#[derive(Debug, Clone, Default)]
+pub struct GenParams {
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u32,
+    pub max_tokens: u32,
+    /// GBNF grammar the answer must follow.
+    pub grammar: Option<String>,
+}
+
+/// What the model wrote, with its token accounting.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub text: String,
+    pub prompt_tokens: u32,
+    /// Prompt tokens whose KV was already cached (not decoded again).
+    pub reused_tokens: u32,
+    pub completion_tokens: u32,
+    /// From the engine picking the request up to its first sampled token.
+    pub time_to_first_token: Duration,
+    pub total: Duration,
+}
+
+pub enum Prompt {
+    Chat(Layout),
+    /// Already rendered text (for benchmarks).
+    Text(String),
+}
+
+struct Job {
+    prompt: Prompt,
+    params: GenParams,
+    reply: tokio::sync::oneshot::Sender<Result<Generated, String>>,
+}
+
+/// Handle to the worker thread. Cheap to share; dropping the last handle stops the worker.
+pub struct Engine {
+    tx: mpsc::Sender<Job>,
+    pub info: ModelInfo,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub n_params: u64,
+    pub n_ctx: u32,
+    pub n_seq: u32,
+}
+
+fn backend() -> Result<&'static LlamaBackend, String> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| format!("cannot initialise llama.cpp: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+impl Engine {
+    /// Loads the model on a new worker thread; returns once it is ready (or failed to load).
+    pub fn start(opts: EngineOptions) -> Result<Engine, String> {
+        if !opts.model_path.exists() {
+            return Err(format!(
+                "model file {} does not exist; run the setup command (README) or fix the path",
+                opts.model_path.display()
+            ));
+        }
+        let backend = backend()?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<ModelInfo, String>>();
+        std::thread::Builder::new()
+            .name("ugst-llama".into())
+            .spawn(move || worker(backend, opts, rx, ready_tx))
+            .map_err(|e| format!("cannot start the model thread: {e}"))?;
+        let info = ready_rx
+            .recv()
+            .map_err(|_| "the model thread died while loading".to_string())??;
+        Ok(Engine { tx, info })
+    }
+
+    /// Queues a request; the answer arrives on the returned receiver.
+    pub fn submit(
+        &self,
+        prompt: Prompt,
+        params: GenParams,
+    ) -> tokio::sync::oneshot::Receiver<Result<Generated, String>> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if let Err(mpsc::SendError(job)) = self.tx.send(Job {
+            prompt,
+            params,
+            reply,
+        }) {
+            let _ = job.reply.send(Err("the model thread has stopped".into()));
+        }
+        rx
+    }
+
+    /// Blocking convenience for benchmarks and tests.
+    pub fn generate_blocking(
+        &self,
+        prompt: Prompt,
+        params: GenParams,
+    ) -> Result<Generated, String> {
+        self.submit(prompt, params)
+            .blocking_recv()
+            .map_err(|_| "the model thread dropped the request".to_string())?
+    }
+}
+
+struct Active {
+    reply: tokio::sync::oneshot::Sender<Result<Generated, String>>,
+    /// Tokens still to feed (prompt remainder, then the last sampled token).
+    pending: Vec<LlamaToken>,
+    prompt_tokens: u32,
+    reused: u32,
+    generated: Vec<LlamaToken>,
+    bytes: Vec<u8>,
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+    max_tokens: u32,
+    picked_up: Instant,
+    first_token: Option<Duration>,
+}
+
+struct Slot {
+    seq: i32,
+    /// Tokens whose KV this sequence holds, in order.
+    cached: Vec<LlamaToken>,
+    active: Option<Active>,
+    last_used: u64,
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Renders chat messages with the model's own template; for an opened `user` turn the template is
+/// applied to a marker message and cut just before it.
+fn render(model: &LlamaModel, layout: &Layout) -> Result<String, String> {
+    let tmpl = model
+        .chat_template(None)
+        .map_err(|e| format!("the model has no chat template: {e}"))?;
+    const MARK: &str = "\u{1}UGST_OPEN_TURN\u{1}";
+    let mut msgs = Vec::with_capacity(layout.messages.len() + 1);
+    for (role, content) in &layout.messages {
+        msgs.push(
+            LlamaChatMessage::new(role.clone(), content.clone())
+                .map_err(|e| format!("bad message: {e}"))?,
+        );
+    }
+    match layout.open {
+        Open::Assistant => model
+            .apply_chat_template(&tmpl, &msgs, true)
+            .map_err(|e| format!("chat template failed: {e}")),
+        Open::User => {
+            msgs.push(
+                LlamaChatMessage::new("user".into(), MARK.into())
+                    .map_err(|e| format!("bad message: {e}"))?,
+            );
+            let text = model
+                .apply_chat_template(&tmpl, &msgs, false)
+                .map_err(|e| format!("chat template failed: {e}"))?;
+            let cut = text
+                .find(MARK)
+                .ok_or("the chat template dropped the user turn")?;
+            Ok(text[..cut].to_string())
+        }
+    }
+}
+
+fn make_chain(p: &GenParams) -> LlamaSampler {
+    if p.temperature <= 0.0 {
+        return LlamaSampler::greedy();
+    }
+    LlamaSampler::chain_simple([
+        LlamaSampler::top_k(40),
+        LlamaSampler::top_p(if p.top_p > 0.0 { p.top_p } else { 0.95 }, 1),
+        LlamaSampler::temp(p.temperature),
+        LlamaSampler::dist(p.seed),
+    ])
+}
+
+fn worker(
+    backend: &'static LlamaBackend,
+    opts: EngineOptions,
+    rx: mpsc::Receiver<Job>,
+    ready: mpsc::Sender<Result<ModelInfo, String>>,
+) {
+    let model =
+        match LlamaModel::load_from_file(backend, &opts.model_path, &LlamaModelParams::default()) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = ready.send(Err(format!(
+                    "cannot load {}: {e}",
+                    opts.model_path.display()
+                )));
+                return;
+            }
+        };
+    let threads = opts
+        .n_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as i32));
+    let n_seq = opts.n_seq.max(1);
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(opts.n_ctx * n_seq))
+        .with_n_batch(opts.n_batch)
+        .with_n_ubatch(opts.n_batch)
+        .with_n_seq_max(n_seq)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let mut ctx = match model.new_context(backend, params) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "cannot create a context of {} tokens: {e}",
+                opts.n_ctx * n_seq
+            )));
+            return;
+        }
+    };
+    let info = ModelInfo {
+        path: opts.model_path.clone(),
+        n_params: model.n_params(),
+        n_ctx: opts.n_ctx,
+        n_seq,
+    };
+    if ready.send(Ok(info)).is_err() {
+        return;
+    }
+    let mut slots: Vec<Slot> = (0..n_seq as i32)
+        .map(|seq| Slot {
+            seq,
+            cached: Vec::new(),
+            active: None,
+            last_used: 0,
+        })
+        .collect();
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut batch = LlamaBatch::new(opts.n_batch as usize, n_seq as i32);
+    let mut clock = 0u64;
+    loop {
+        // Intake: block only when there is nothing to do.
+        if queue.is_empty() && slots.iter().all(|s| s.active.is_none()) {
+            match rx.recv() {
+                Ok(job) => queue.push_back(job),
+                Err(_) => return,
+            }
+        }
+        while let Ok(job) = rx.try_recv() {
+            queue.push_back(job);
+        }
+        // Assign waiting requests to free slots.
+        while !queue.is_empty() && slots.iter().any(|s| s.active.is_none()) {
+            let job = queue.pop_front().expect("queue not empty");
+            clock += 1;
+            assign(&model, &mut ctx, &mut slots, job, &opts, clock);
+        }
+        step(
+            &model,
+            &mut ctx,
+            &mut batch,
+            &mut slots,
+            opts.n_batch as usize,
+        );
+    }
+}
+
+fn tokenize(model: &LlamaModel, prompt: &Prompt) -> Result<Vec<LlamaToken>, String> {
+    let text = match prompt {
+        Prompt::Chat(layout) => render(model, layout)?,
+        Prompt::Text(t) => t.clone(),
+    };
+    let tokens = model.vocab().tokenize(text.as_bytes(), false, true);
+    if tokens.is_empty() {
+        return Err("the prompt is empty".into());
+    }
+    Ok(tokens)
+}
+
+fn assign(
+    model: &LlamaModel,
+    ctx: &mut LlamaContext,
+    slots: &mut [Slot],
+    job: Job,
+    opts: &EngineOptions,
+    clock: u64,
+) {
+    let picked_up = Instant::now();
+    let tokens = match tokenize(model, &job.prompt) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = job.reply.send(Err(e));
+            return;
+        }
+    };
+    let max_tokens = if job.params.max_tokens == 0 {
+        1024
+    } else {
+        job.params.max_tokens
+    };
+    if tokens.len() as u32 + 1 >= opts.n_ctx {
+        let _ = job.reply.send(Err(format!(
+            "the prompt has {} tokens but a sequence holds {}; raise `context` in the model's config",
+            tokens.len(),
+            opts.n_ctx
+        )));
+        return;
+    }
+    let grammar = match &job.params.grammar {
+        Some(g) => match LlamaSampler::grammar(model, g, "root") {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let _ = job
+                    .reply
+                    .send(Err(format!("the answer grammar is invalid: {e}")));
+                return;
+            }
+        },
+        None => None,
+    };
+    // The free slot sharing the longest prefix; ties go to the least recently used.
+    let (idx, _) = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.active.is_none())
+        .map(|(i, s)| {
+            (
+                i,
+                (
+                    if opts.kv_reuse {
+                        common_prefix(&s.cached, &tokens)
+                    } else {
+                        0
+                    },
+                    u64::MAX - s.last_used,
+                ),
+            )
+        })
+        .max_by_key(|(_, k)| *k)
+        .expect("a free slot exists");
+    let slot = &mut slots[idx];
+    let mut keep = if opts.kv_reuse {
+        common_prefix(&slot.cached, &tokens)
+    } else {
+        0
+    };
+    // At least one token must be decoded to get logits.
+    keep = keep.min(tokens.len() - 1);
+    let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
+    slot.cached.truncate(keep);
+    slot.last_used = clock;
+    slot.active = Some(Active {
+        reply: job.reply,
+        pending: tokens[keep..].to_vec(),
+        prompt_tokens: tokens.len() as u32,
+        reused: keep as u32,
+        generated: Vec::new(),
+        bytes: Vec::new(),
+        chain: make_chain(&job.params),
+        grammar,
+        max_tokens,
+        picked_up,
+        first_token: None,
+    });
+}
+
+/// One decode call over every active slot, then sampling for the slots that reached a logit.
+fn step(
+    model: &LlamaModel,
+    ctx: &mut LlamaContext,
+    batch: &mut LlamaBatch,
+    slots: &mut [Slot],
+    n_batch: usize,
+) {
+    batch.clear();
+    // (slot index, tokens fed, batch index of the logits row)
+    let mut fed: Vec<(usize, usize, Option<i32>)> = Vec::new();
+    let mut used = 0usize;
+    // Generating slots first (one token each), so long prompts never stall them.
+    let mut order: Vec<usize> = (0..slots.len())
+        .filter(|i| slots[*i].active.is_some())
+        .collect();
+    order.sort_by_key(|i| {
+        slots[*i]
+            .active
+            .as_ref()
+            .map_or(usize::MAX, |a| a.pending.len())
+    });
+    for i in order {
+        let slot = &slots[i];
+        let a = slot.active.as_ref().expect("active");
+        let room = n_batch - used;
+        if room == 0 {
+            break;
+        }
+        let take = a.pending.len().min(room);
+        let last = take == a.pending.len();
+        let base = slot.cached.len();
+        let mut logits_at = None;
+        for (k, tok) in a.pending[..take].iter().enumerate() {
+            let want = last && k + 1 == take;
+            if batch
+                .add(*tok, (base + k) as i32, &[slot.seq], want)
+                .is_err()
+            {
+                break;
+            }
+            if want {
+                logits_at = Some((used + k) as i32);
+            }
+        }
+        used += take;
+        fed.push((i, take, logits_at));
+    }
+    if fed.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.decode(batch) {
+        for (i, _, _) in fed {
+            let slot = &mut slots[i];
+            if let Some(a) = slot.active.take() {
+                let _ = a.reply.send(Err(format!("llama.cpp decode failed: {e}")));
+            }
+            let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            slot.cached.clear();
+        }
+        return;
+    }
+    let vocab = model.vocab();
+    for (i, take, logits_at) in fed {
+        let slot = &mut slots[i];
+        let a = slot.active.as_mut().expect("active");
+        slot.cached.extend(a.pending.drain(..take));
+        let Some(idx) = logits_at else { continue };
+        let token = sample(ctx, a, idx);
+        if a.first_token.is_none() {
+            a.first_token = Some(a.picked_up.elapsed());
+        }
+        let done = vocab.is_eog(token) || a.generated.len() as u32 + 1 >= a.max_tokens;
+        if !vocab.is_eog(token) {
+            a.generated.push(token);
+            a.bytes.extend(vocab.token_to_piece(token, false, None));
+            a.pending.push(token);
+        }
+        if done {
+            let a = slot.active.take().expect("active");
+            // A token sampled at the very end was never fed, so the cache stays consistent.
+            let out = Generated {
+                text: String::from_utf8_lossy(&a.bytes).into_owned(),
+                prompt_tokens: a.prompt_tokens,
+                reused_tokens: a.reused,
+                completion_tokens: a.generated.len() as u32,
+                time_to_first_token: a.first_token.unwrap_or_default(),
+                total: a.picked_up.elapsed(),
+            };
+            let _ = a.reply.send(Ok(out));
+        }
+    }
+}
+
+/// Sample first, check the one token against the grammar, and filter the whole vocabulary through
+/// the grammar only when that token is refused.
+fn sample(ctx: &LlamaContext, a: &mut Active, idx: i32) -> LlamaToken {
+    let token = a.chain.sample(ctx, idx);
+    let Some(grammar) = a.grammar.as_mut() else {
+        return token;
+    };
+    let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
+    grammar.apply(&mut one);
+    let token = if one.data[0].logit().is_finite() {
+        token
+    } else {
+        let mut all = ctx.token_data_array_ith(idx);
+        grammar.apply(&mut all);
+        a.chain.apply(&mut all);
+        all.selected_token().unwrap_or_else(|| {
+            all.data
+                .iter()
+                .max_by(|x, y| x.logit().total_cmp(&y.logit()))
+                .map(|d| d.id())
+                .unwrap_or(token)
+        })
+    };
+    grammar.accept(token);
+    token
+}

