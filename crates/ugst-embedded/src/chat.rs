@@ -70,6 +70,10 @@ pub fn layout(req: &ChatRequest) -> Layout {
     let mut out: Vec<(String, String)> = Vec::new();
     if let Some(sim) = &req.user_simulation {
         out.push(("system".into(), sim.instructions.clone()));
+        if req.messages.is_empty() {
+            // Nothing has been said yet: say so, or a small model answers the instructions.
+            out.push(("system".into(), sim.opening.clone()));
+        }
         for m in &req.messages {
             out.push((role_name(m.role).into(), m.content_str().to_string()));
         }
@@ -205,5 +209,17 @@ mod tests {
         assert_eq!(l.open, Open::User);
         let roles: Vec<&str> = l.messages.iter().map(|(r, _)| r.as_str()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "system"]);
+        let first = ChatRequest::user_simulation(
+            UserSimulation {
+                instructions: "be a user".into(),
+                opening: "start".into(),
+                note: None,
+            },
+            vec![],
+        );
+        assert_eq!(
+            layout(&first).messages[1],
+            ("system".to_string(), "start".to_string())
+        );
     }
 }

@@ -548,3 +548,78 @@ fn sample(ctx: &LlamaContext, a: &mut Active, idx: i32) -> LlamaToken {
     grammar.accept(token);
     token
 }
+
+/// Timings of [`plain_generate`].
+#[derive(Debug, Clone)]
+pub struct PlainTimings {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub prompt_time: Duration,
+    pub generation_time: Duration,
+}
+
+/// A plain single-sequence decode loop over the same model (its own context, greedy, no batching,
+/// no reuse): the baseline `ugst bench embedded` compares the engine against.
+pub fn plain_generate(
+    path: &std::path::Path,
+    prompt: &str,
+    max_tokens: u32,
+    n_ctx: u32,
+) -> Result<PlainTimings, String> {
+    let backend = backend()?;
+    let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+        .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() as i32);
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(512)
+        .with_n_ubatch(512)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let mut ctx = model
+        .new_context(backend, params)
+        .map_err(|e| format!("cannot create a context: {e}"))?;
+    let tokens = model.vocab().tokenize(prompt.as_bytes(), false, true);
+    let mut batch = LlamaBatch::new(512, 1);
+    let start = Instant::now();
+    for (c, chunk) in tokens.chunks(512).enumerate() {
+        batch.clear();
+        for (k, t) in chunk.iter().enumerate() {
+            let pos = c * 512 + k;
+            batch
+                .add(*t, pos as i32, &[0], pos + 1 == tokens.len())
+                .map_err(|e| e.to_string())?;
+        }
+        ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+    }
+    let mut sampler = LlamaSampler::greedy();
+    let mut token = sampler.sample(&ctx, batch.n_tokens() - 1);
+    let prompt_time = start.elapsed();
+    let vocab = model.vocab();
+    let mut n = 0u32;
+    let gen_start = Instant::now();
+    while n < max_tokens && !vocab.is_eog(token) {
+        n += 1;
+        batch.clear();
+        batch
+            .add(token, (tokens.len() + n as usize - 1) as i32, &[0], true)
+            .map_err(|e| e.to_string())?;
+        ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+        token = sampler.sample(&ctx, 0);
+    }
+    Ok(PlainTimings {
+        prompt_tokens: tokens.len() as u32,
+        completion_tokens: n,
+        prompt_time,
+        generation_time: gen_start.elapsed(),
+    })
+}
+
+/// Renders a chat layout with the model's template (for benchmarks that need the exact text).
+pub fn render_with(engine_model: &std::path::Path, layout: &Layout) -> Result<String, String> {
+    let backend = backend()?;
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model =
+        LlamaModel::load_from_file(backend, engine_model, &params).map_err(|e| e.to_string())?;
+    render(&model, layout)
+}

@@ -169,6 +169,14 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-out/harness.json")]
         out: PathBuf,
     },
+    /// Embedded model: prompt and generation tokens/s against a plain decode loop, and a 10-turn
+    /// conversation with and without KV reuse.
+    Embedded {
+        #[arg(long, default_value = ugst_embedded::install::DEFAULT_MODEL)]
+        model: String,
+        #[arg(long, default_value = "bench-out/embedded.json")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -335,6 +343,15 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             }
             write_file(&out, &serde_json::to_string_pretty(&rows)?)?;
             print!("{}", bench::harness_table(&rows));
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Cmd::Bench {
+            cmd: BenchCmd::Embedded { model, out },
+        } => {
+            let r = tokio::task::spawn_blocking(move || bench::embedded(&model)).await??;
+            write_file(&out, &serde_json::to_string_pretty(&r)?)?;
+            print!("{}", bench::embedded_table(&r));
             eprintln!("wrote {}", out.display());
             Ok(())
         }

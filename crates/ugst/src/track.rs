@@ -70,7 +70,7 @@ fn status_schema(cat: Category) -> Value {
         "type": "object",
         "description": format!("category: {}", cat.as_str()),
         "properties": {
-            "reason": {"type": "string", "maxLength": 300},
+            "reason": {"type": "string", "maxLength": 200},
             "status": {"type": "string", "enum": names}
         },
         "required": ["reason", "status"],
