@@ -44,3 +44,19 @@ pub fn ugst() -> assert_cmd::Command {
     c.env("UGST_HOME", std::env::temp_dir().join("ugst-test-home"));
     c
 }
+
+/// `ugst run FLAGS --config CFG [--goals GOALS] --out OUT`.
+pub fn run_cmd(
+    flags: &[&str],
+    cfg: &Path,
+    goals: Option<&Path>,
+    out: &Path,
+) -> assert_cmd::Command {
+    let mut c = ugst();
+    c.arg("run").args(flags).arg("--config").arg(cfg);
+    if let Some(g) = goals {
+        c.arg("--goals").arg(g);
+    }
+    c.arg("--out").arg(out);
+    c
+}

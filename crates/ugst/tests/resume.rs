@@ -84,11 +84,7 @@ fn sigkill_then_resume_has_one_conversation_per_goal() {
     let before = finished(&db);
     assert!(before < 20, "kill came too late to test anything");
 
-    ugst()
-        .args(["run", "--quiet", "--resume", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&run)
+    run_cmd(&["--quiet", "--resume"], &cfg, None, &run)
         .assert()
         .success();
 
@@ -152,11 +148,7 @@ fn sigkill_then_resume_has_one_conversation_per_goal() {
     assert_eq!(a, b);
 
     // Resuming a complete run does nothing and changes nothing.
-    ugst()
-        .args(["run", "--quiet", "--resume", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&run)
+    run_cmd(&["--quiet", "--resume"], &cfg, None, &run)
         .assert()
         .success();
     assert_eq!(export(&run, &dir.path().join("c.jsonl")), a);
@@ -169,20 +161,10 @@ fn resume_refuses_changed_settings() {
     let cfg = write_config(dir.path(), &url, "");
     let goals = demo_goals(dir.path());
     let run = dir.path().join("runs/r");
-    ugst()
-        .args(["run", "--quiet", "--max-turns", "2", "--config"])
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(&run)
+    run_cmd(&["--quiet", "--max-turns", "2"], &cfg, Some(&goals), &run)
         .assert()
         .success();
-    let out = ugst()
-        .args(["run", "--resume", "--mode", "goal-state", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&run)
+    let out = run_cmd(&["--resume", "--mode", "goal-state"], &cfg, None, &run)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -131,13 +131,7 @@ fn injected_errors_lose_no_conversation() {
     let cfg = write_config(dir.path(), &url, "");
     let goals = demo_goals(dir.path());
     let run = dir.path().join("runs/flaky");
-    ugst()
-        .args(["run", "--quiet", "--concurrency", "8", "--config"])
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(&run)
+    run_cmd(&["--quiet", "--concurrency", "8"], &cfg, Some(&goals), &run)
         .assert()
         .success();
     let v: Value = serde_json::from_slice(
@@ -178,13 +172,7 @@ fn every_failure_is_recorded_with_its_reason() {
     let goals = dir.path().join("g.jsonl");
     std::fs::write(&goals, "{\"id\":\"a\",\"goal\":\"You want to book a room.\"}\n{\"id\":\"b\",\"goal\":\"You want a taxi.\"}\n").unwrap();
     let run = dir.path().join("runs/dead");
-    ugst()
-        .args(["run", "--quiet", "--config"])
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(&run)
+    run_cmd(&["--quiet"], &cfg, Some(&goals), &run)
         .assert()
         .success();
     let export = dir.path().join("x.jsonl");
@@ -215,15 +203,7 @@ fn malformed_goal_file_stops_before_running() {
     let goals = dir.path().join("bad.jsonl");
     std::fs::write(&goals, "{\"id\":\"a\",\"goal\":\"ok\"}\n{\"id\":\"b\"}\n").unwrap();
     let run = dir.path().join("runs/x");
-    let out = ugst()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = run_cmd(&[], &cfg, Some(&goals), &run).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("bad.jsonl:2: missing field `goal`"), "{err}");
@@ -240,13 +220,7 @@ fn bad_config_is_exit_2_with_the_place() {
     )
     .unwrap();
     let goals = demo_goals(dir.path());
-    let out = ugst()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(dir.path().join("r"))
+    let out = run_cmd(&[], &cfg, Some(&goals), &dir.path().join("r"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
