@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The test suite: system packages, the small embedded model for the real-model tests (cached in
-# $UGST_HOME after the first download), then every test of the workspace.
+# $UGST_HOME after the first download), then every test target of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 cargo build --locked -p ugst
 ./target/debug/ugst setup --model qwen2.5-coder-0.5b
-cargo test --locked --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --locked --workspace --all-targets 2>&1 | tee "$log"
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
