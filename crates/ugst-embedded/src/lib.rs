@@ -12,7 +12,6 @@ pub mod install;
 use async_trait::async_trait;
 use engine::{Engine, EngineOptions, GenParams, Prompt};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Usage};
 
@@ -53,14 +52,6 @@ impl EmbeddedBackend {
             detail,
         })?;
         Ok(EmbeddedBackend { name, engine })
-    }
-
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
-    pub fn model_path(&self) -> PathBuf {
-        self.engine.info.path.clone()
     }
 }
 

@@ -74,10 +74,4 @@ impl Ledger {
     pub fn drain(&self) -> Vec<LedgerEntry> {
         std::mem::take(&mut *self.entries.lock().unwrap_or_else(|p| p.into_inner()))
     }
-    pub fn snapshot(&self) -> Vec<LedgerEntry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
 }

@@ -221,37 +221,6 @@ impl OpenAiBackend {
     }
 }
 
-fn with_attempts(err: LlmError, n: u32) -> LlmError {
-    match err {
-        LlmError::Unreachable {
-            backend, detail, ..
-        } => LlmError::Unreachable {
-            backend,
-            attempts: n,
-            detail,
-        },
-        LlmError::Timeout {
-            backend, timeout, ..
-        } => LlmError::Timeout {
-            backend,
-            timeout,
-            attempts: n,
-        },
-        LlmError::Http {
-            backend,
-            status,
-            body,
-            ..
-        } => LlmError::Http {
-            backend,
-            status,
-            attempts: n,
-            body,
-        },
-        other => other,
-    }
-}
-
 #[async_trait]
 impl Backend for OpenAiBackend {
     fn id(&self) -> String {
@@ -283,7 +252,7 @@ impl Backend for OpenAiBackend {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { err, after } => {
                     let Some(backoff) = delays.next() else {
-                        return Err(with_attempts(err, attempts));
+                        return Err(err);
                     };
                     let wait = match after {
                         Some(ra) => ra.min(p.max_retry_after),

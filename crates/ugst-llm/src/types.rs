@@ -13,6 +13,17 @@ pub enum Role {
     Tool,
 }
 
+impl Role {
+    /// Swaps `user` and `assistant` (the other roles stay): how a chat API sees a user simulation.
+    pub fn flipped(self) -> Role {
+        match self {
+            Role::User => Role::Assistant,
+            Role::Assistant => Role::User,
+            other => other,
+        }
+    }
+}
+
 /// A function call requested by the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {

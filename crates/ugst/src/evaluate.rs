@@ -35,11 +35,6 @@ pub fn alignment(convs: &[Conversation]) -> Alignment {
             _ => a.unfinished += 1,
         }
     }
-    if a.tally.counts.is_empty() {
-        for cat in Category::ALL {
-            a.tally.counts.entry(cat).or_default();
-        }
-    }
     a
 }
 

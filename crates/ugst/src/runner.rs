@@ -4,11 +4,12 @@
 use crate::config::RoleModels;
 use crate::decompose::decompose;
 use crate::goals::Goal;
-use crate::simulate::{env::Environment, retrack, run_conversation, EndReason, Settings};
+use crate::simulate::{
+    env::Environment, retrack, run_conversation, ConversationError, EndReason, Settings,
+};
 use crate::store::{ConvStatus, RunMeta, RunStore};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -62,37 +63,78 @@ pub async fn run_pending(
     let todo = store.unfinished()?;
     let by_id: std::collections::HashMap<String, Goal> =
         goals.iter().map(|g| (g.id.clone(), g.clone())).collect();
-    let pb = progress(todo.len(), "conversations", quiet);
-    let failed = Arc::new(AtomicUsize::new(0));
+    let todo: Vec<Goal> = todo.iter().map(|id| by_id[id].clone()).collect();
+    let ran = todo.len();
+    let mut summary = drive(todo, concurrency, quiet, move |goal| {
+        let (store, models, env) = (store.clone(), models.clone(), env.clone());
+        async move { one_conversation(&store, &models, env.as_ref(), settings, &goal).await }
+    })
+    .await?;
+    summary.total = goals.len();
+    summary.ran = ran;
+    summary.wall = start.elapsed();
+    Ok(summary)
+}
+
+/// Runs `task` over `items` with at most `concurrency` in flight and a progress bar, counting
+/// outcomes. A task error (a store failure) aborts the whole run.
+async fn drive<I, F, Fut>(
+    items: Vec<I>,
+    concurrency: usize,
+    quiet: bool,
+    task: F,
+) -> Result<RunSummary>
+where
+    I: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome>> + Send + 'static,
+{
+    let pb = progress(items.len(), "conversations", quiet);
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
-    for id in &todo {
-        let goal = by_id[id].clone();
-        let (store, models, env, sem) = (store.clone(), models.clone(), env.clone(), sem.clone());
+    for item in items {
+        let (sem, fut) = (sem.clone(), task(item));
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
-            one_conversation(&store, &models, env.as_ref(), settings, &goal).await
+            fut.await
         });
     }
-    let mut summary = RunSummary {
-        total: goals.len(),
-        ran: todo.len(),
-        ..Default::default()
-    };
+    let mut summary = RunSummary::default();
     while let Some(joined) = set.join_next().await {
         match joined.context("a conversation task panicked")?? {
             Outcome::Finished => summary.finished += 1,
             Outcome::Failed => {
                 summary.failed += 1;
-                let n = failed.fetch_add(1, Ordering::Relaxed) + 1;
-                pb.set_message(format!("{n} failed"));
+                pb.set_message(format!("{} failed", summary.failed));
             }
         }
         pb.inc(1);
     }
     pb.finish_and_clear();
-    summary.wall = start.elapsed();
     Ok(summary)
+}
+
+/// Stores how a conversation ended. Model failures mark it failed with its reason; only store
+/// failures (which would lose data) are returned as errors.
+fn settle(
+    store: &RunStore,
+    id: &str,
+    result: Result<(EndReason, GoalState), ConversationError>,
+    ledger: &Ledger,
+) -> Result<Outcome> {
+    match result {
+        Ok((end, state)) => {
+            store.finish(id, end, &state, &ledger.drain())?;
+            Ok(Outcome::Finished)
+        }
+        Err(e) if e.role == "store" => {
+            Err(e.source.context(format!("goal {id}: the run store failed")))
+        }
+        Err(e) => {
+            store.fail(id, &e.to_string(), &ledger.drain())?;
+            Ok(Outcome::Failed)
+        }
+    }
 }
 
 /// One conversation, start to end. Model failures mark the conversation failed with its reason;
@@ -127,19 +169,7 @@ async fn one_conversation(
         store.commit_turn(&goal.id, rec, &ledger.drain())
     })
     .await;
-    match result {
-        Ok((end, state)) => {
-            store.finish(&goal.id, end, &state, &ledger.drain())?;
-            Ok(Outcome::Finished)
-        }
-        Err(e) if e.role == "store" => Err(e
-            .source
-            .context(format!("goal {}: the run store failed", goal.id))),
-        Err(e) => {
-            store.fail(&goal.id, &e.to_string(), &ledger.drain())?;
-            Ok(Outcome::Failed)
-        }
-    }
+    settle(store, &goal.id, result, &ledger)
 }
 
 /// `ugst track`: copies the conversations of `src` into a new run at `out`, re-judging every turn.
@@ -158,13 +188,9 @@ pub async fn retrack_run(
     meta.tracking = tracking.as_str().to_string();
     meta.source_run = Some(src.path.display().to_string());
     let store = Arc::new(RunStore::create(out, &meta, &goals)?);
-    let pb = progress(convs.len(), "conversations", quiet);
-    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut set = JoinSet::new();
-    for c in convs {
-        let (store, models, sem) = (store.clone(), models.clone(), sem.clone());
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore open");
+    let mut summary = drive(convs, concurrency, quiet, move |c| {
+        let (store, models) = (store.clone(), models.clone());
+        async move {
             let id = c.goal.id.clone();
             let (Some(s0), ConvStatus::Finished) = (c.initial_state.clone(), c.status) else {
                 let why = c
@@ -176,45 +202,26 @@ pub async fn retrack_run(
                     &format!("not re-tracked: the source conversation did not finish ({why})"),
                     &[],
                 )?;
-                return Ok::<_, anyhow::Error>(Outcome::Failed);
+                return Ok(Outcome::Failed);
             };
             store.start(&id, &s0, &[])?;
             let ledger = Ledger::new();
+            let end = c
+                .end_reason
+                .as_deref()
+                .and_then(EndReason::parse)
+                .unwrap_or(EndReason::MaxTurns);
             let res = retrack(&models, tracking, s0, &c.turns, &ledger, |rec| {
                 store.commit_turn(&id, rec, &ledger.drain())
             })
-            .await;
-            match res {
-                Ok(state) => {
-                    let end = c
-                        .end_reason
-                        .as_deref()
-                        .and_then(EndReason::parse)
-                        .unwrap_or(EndReason::MaxTurns);
-                    store.finish(&id, end, &state, &ledger.drain())?;
-                    Ok(Outcome::Finished)
-                }
-                Err(e) if e.role == "store" => Err(e.source),
-                Err(e) => {
-                    store.fail(&id, &e.to_string(), &ledger.drain())?;
-                    Ok(Outcome::Failed)
-                }
-            }
-        });
-    }
-    let mut summary = RunSummary {
-        total: goals.len(),
-        ran: goals.len(),
-        ..Default::default()
-    };
-    while let Some(j) = set.join_next().await {
-        match j.context("a tracking task panicked")?? {
-            Outcome::Finished => summary.finished += 1,
-            Outcome::Failed => summary.failed += 1,
+            .await
+            .map(|state| (end, state));
+            settle(&store, &id, res, &ledger)
         }
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
+    })
+    .await?;
+    summary.total = goals.len();
+    summary.ran = goals.len();
     summary.wall = start.elapsed();
     Ok(summary)
 }

@@ -98,13 +98,9 @@ fn unflip_simulator(mut messages: Vec<Message>) -> ChatRequest {
     };
     let history = rest
         .into_iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::User => Role::Assistant,
-                Role::Assistant => Role::User,
-                r => r,
-            };
-            Message { role, ..m }
+        .map(|m| Message {
+            role: m.role.flipped(),
+            ..m
         })
         .collect();
     ChatRequest::user_simulation(sim, history)
