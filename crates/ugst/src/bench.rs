@@ -76,6 +76,7 @@ pub async fn harness(
         max_turns: settings.max_turns,
         agent_steps: settings.agent_steps,
         env: "chat".into(),
+        env_data: None,
         goals_file: None,
         models: cfg.describe(),
         source_run: None,

@@ -161,3 +161,53 @@ pub fn costs_table(m: &BTreeMap<String, RoleCost>) -> String {
     }
     out
 }
+
+/// The agent's task reward over the finished conversations that have a task.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TaskRewards {
+    pub env: String,
+    /// Finished conversations scored against a task.
+    pub scored: usize,
+    pub mean: Option<f64>,
+    /// Conversations whose final database matched the gold one.
+    pub db_match: usize,
+    /// How the scored conversations ended (`simulator_stop`, `max_turns`, `agent_transfer`).
+    pub ends: BTreeMap<String, usize>,
+}
+
+pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
+    let mut t = TaskRewards {
+        env: env.to_string(),
+        ..Default::default()
+    };
+    let mut sum = 0.0;
+    for c in convs.iter().filter(|c| c.status == ConvStatus::Finished) {
+        let Some(r) = &c.task_reward else { continue };
+        t.scored += 1;
+        sum += r.reward;
+        t.db_match += r
+            .details
+            .get("db_match")
+            .and_then(Value::as_bool)
+            .unwrap_or(false) as usize;
+        let end = c.end_reason.clone().unwrap_or_else(|| "unknown".into());
+        *t.ends.entry(end).or_default() += 1;
+    }
+    if t.scored == 0 {
+        return None;
+    }
+    t.mean = Some(sum / t.scored as f64);
+    Some(t)
+}
+
+pub fn task_rewards_line(t: &TaskRewards) -> String {
+    let ends: Vec<String> = t.ends.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!(
+        "task reward ({}): {:.3} mean over {} scored conversation(s); final database matched gold in {}; ends: {}\n",
+        t.env,
+        t.mean.unwrap_or(0.0),
+        t.scored,
+        t.db_match,
+        ends.join(", ")
+    )
+}

@@ -15,6 +15,7 @@ pub mod export;
 pub mod goals;
 pub mod mock;
 pub mod prompts;
+pub mod replay;
 pub mod runner;
 pub mod serve;
 pub mod simulate;

@@ -10,7 +10,8 @@ use ugst::error::InputError;
 use ugst::goals::{read_goals, Goal};
 use ugst::input_err;
 use ugst::runner::{progress, retrack_run, run_pending};
-use ugst::simulate::{env::ChatOnly, Settings, SimMode, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS};
+use ugst::simulate::env::{self, Environment};
+use ugst::simulate::{Settings, SimMode, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS};
 use ugst::store::{RunMeta, RunStore};
 use ugst::track::TrackingMode;
 use ugst::{bench, evaluate, export};
@@ -41,6 +42,25 @@ enum Cmd {
     },
     /// Simulate conversations for every goal, tracking the goal state after each turn.
     Run(RunArgs),
+    /// Replay the gold actions of τ tasks with the Rust tools and compare every observation and
+    /// the final database with reference fixtures (exit code 1 on any mismatch).
+    Replay {
+        /// tau-airline, tau-retail, tau2-airline or tau2-retail.
+        #[arg(long)]
+        env: String,
+        /// τ-bench checkout or data folder (like shared/data/tau_bench), or τ² domain folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Reference fixture (default: <data>/gold_replay/<domain>_<split>_gold_replay.json when
+        /// it exists; without one, only replay errors are reported).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        /// Print the per-task report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-track the conversations of an existing run with another judge or tracking mode.
     Track {
         run: PathBuf,
@@ -123,6 +143,19 @@ struct RunArgs {
     /// Run directory to create (or to resume).
     #[arg(long)]
     out: PathBuf,
+    /// Environment the agent acts in: chat, tau-airline, tau-retail, tau2-airline, tau2-retail,
+    /// multiwoz. Goals come from its tasks unless --goals is given.
+    #[arg(long)]
+    env: Option<String>,
+    /// Data folder of the environment (τ-bench checkout, τ² domain folder, MultiWOZ db).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Which task split supplies the goals (τ environments).
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Only the first N goals.
+    #[arg(long)]
+    limit: Option<usize>,
     #[arg(long, value_enum)]
     mode: Option<SimMode>,
     #[arg(long, value_enum)]
@@ -233,6 +266,13 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             concurrency,
         } => decompose_cmd(&config, &goals, &out, concurrency).await,
         Cmd::Run(args) => run_cmd(args).await,
+        Cmd::Replay {
+            env,
+            data,
+            split,
+            fixtures,
+            json,
+        } => replay_cmd(&env, &data, &split, fixtures.as_deref(), json),
         Cmd::Track {
             run,
             config,
@@ -301,7 +341,18 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 max_turns,
                 agent_steps: DEFAULT_AGENT_STEPS,
             };
-            start_run(&cfg, set, None, &out, settings, 4, false).await
+            start_run(
+                &cfg,
+                set,
+                None,
+                Arc::new(env::ChatOnly),
+                None,
+                &out,
+                settings,
+                4,
+                false,
+            )
+            .await
         }
         Cmd::Export { run, format, out } => {
             if format != "jsonl" {
@@ -465,12 +516,23 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         None => Config::embedded_default(),
     };
     if !a.resume {
-        let Some(goals_path) = &a.goals else {
-            return Err(input_err!(
-                "--goals FILE is needed to start a run (or add --resume to finish one)"
-            ));
+        let env_name = a.env.clone().unwrap_or_else(|| "chat".into());
+        let environment = env::open(&env_name, a.data.as_deref())?;
+        let mut goals = match &a.goals {
+            Some(p) => read_goals(p)?,
+            None if env_name == "chat" => {
+                return Err(input_err!(
+                    "--goals FILE is needed to start a run (or --env with tasks of its own, or --resume to finish one)"
+                ))
+            }
+            None => environment.goals(&a.split)?,
         };
-        let goals = read_goals(goals_path)?;
+        if let Some(n) = a.limit {
+            goals.truncate(n);
+        }
+        if goals.is_empty() {
+            return Err(input_err!("no goals to run (check --limit and --split)"));
+        }
         let settings = Settings {
             mode: a.mode.unwrap_or(SimMode::Prompt),
             tracking: a.tracking.unwrap_or(TrackingMode::PerComponent),
@@ -480,8 +542,23 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         if settings.max_turns == 0 {
             return Err(input_err!("--max-turns must be at least 1"));
         }
-        let file = Some(goals_path.display().to_string());
-        return start_run(&cfg, goals, file, &a.out, settings, a.concurrency, a.quiet).await;
+        let file = a.goals.as_ref().map(|p| p.display().to_string());
+        let data = a
+            .data
+            .as_ref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+        return start_run(
+            &cfg,
+            goals,
+            file,
+            environment,
+            data,
+            &a.out,
+            settings,
+            a.concurrency,
+            a.quiet,
+        )
+        .await;
     }
     let store = RunStore::open(&a.out)?;
     let meta = store.meta()?;
@@ -500,6 +577,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         }
     };
     clash("mode", a.mode.map(|m| m.as_str().into()), meta.mode.clone())?;
+    clash("env", a.env.clone(), meta.env.clone())?;
     clash(
         "tracking",
         a.tracking.map(|m| m.as_str().into()),
@@ -527,14 +605,31 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
     if a.retry_failed {
         store.requeue_failed()?;
     }
-    execute(cfg.build()?, store, stored, &a.out, a.concurrency, a.quiet).await
+    let data = a
+        .data
+        .clone()
+        .or_else(|| meta.env_data.as_ref().map(PathBuf::from));
+    let environment = env::open(&meta.env, data.as_deref())?;
+    execute(
+        cfg.build()?,
+        store,
+        stored,
+        environment,
+        &a.out,
+        a.concurrency,
+        a.quiet,
+    )
+    .await
 }
 
 /// Creates a new run in `out` and runs it.
+#[allow(clippy::too_many_arguments)]
 async fn start_run(
     cfg: &Config,
     goals: Vec<Goal>,
     goals_file: Option<String>,
+    environment: Arc<dyn Environment>,
+    env_data: Option<PathBuf>,
     out: &Path,
     settings: Settings,
     concurrency: usize,
@@ -545,7 +640,8 @@ async fn start_run(
         tracking: settings.tracking.as_str().into(),
         max_turns: settings.max_turns,
         agent_steps: settings.agent_steps,
-        env: "chat".into(),
+        env: environment.name().to_string(),
+        env_data: env_data.map(|p| p.display().to_string()),
         goals_file,
         models: cfg.describe(),
         source_run: None,
@@ -556,7 +652,16 @@ async fn start_run(
     // Models first: a config error must not leave an empty run behind.
     let models = cfg.build()?;
     let store = RunStore::create(out, &meta, &goals)?;
-    execute(models, store, settings, out, concurrency, quiet).await
+    execute(
+        models,
+        store,
+        settings,
+        environment,
+        out,
+        concurrency,
+        quiet,
+    )
+    .await
 }
 
 /// Runs what is pending in `store` and prints the table.
@@ -564,6 +669,7 @@ async fn execute(
     models: ugst::config::RoleModels,
     store: RunStore,
     settings: Settings,
+    environment: Arc<dyn Environment>,
     out: &Path,
     concurrency: usize,
     quiet: bool,
@@ -571,7 +677,7 @@ async fn execute(
     let s = run_pending(
         Arc::new(store),
         models,
-        Arc::new(ChatOnly),
+        environment,
         settings,
         concurrency,
         quiet,
@@ -592,8 +698,13 @@ fn print_eval(run: &Path, json: bool) -> Result<()> {
     let store = RunStore::open(run)?;
     let convs = store.conversations()?;
     let a = evaluate::alignment(&convs);
+    let env_name = store.meta()?.env;
+    let rewards = evaluate::task_rewards(&env_name, &convs);
     if json {
-        println!("{}", serde_json::to_string_pretty(&evaluate::to_json(&a))?);
+        let mut v = evaluate::to_json(&a);
+        v["env"] = serde_json::json!(env_name);
+        v["task_reward"] = serde_json::to_value(&rewards)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     let label = run
@@ -601,11 +712,38 @@ fn print_eval(run: &Path, json: bool) -> Result<()> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     print!("{}", evaluate::table(&label, &a));
+    if let Some(r) = &rewards {
+        print!("{}", evaluate::task_rewards_line(r));
+    }
     let ledger = store.ledger()?;
     println!();
     print!(
         "{}",
         evaluate::costs_table(&evaluate::costs(ledger.iter().map(|(_, e)| e)))
     );
+    Ok(())
+}
+
+/// `ugst replay`: gold actions through the Rust tools, compared with reference fixtures.
+fn replay_cmd(
+    env_name: &str,
+    data: &Path,
+    split: &str,
+    fixtures: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let report = ugst::replay::replay(env_name, data, split, fixtures)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", ugst::replay::table(&report));
+    }
+    if report.mismatched > 0 {
+        anyhow::bail!(
+            "{} of {} task(s) do not match the reference",
+            report.mismatched,
+            report.tasks.len()
+        );
+    }
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::config::RoleModels;
 use crate::decompose::decompose;
 use crate::goals::Goal;
 use crate::simulate::{
-    env::Environment, retrack, run_conversation, ConversationError, EndReason, Settings,
+    env::Environment, retrack, run_conversation, ConversationError, EndReason, Ending, Settings,
 };
 use crate::store::{ConvStatus, RunMeta, RunStore};
 use anyhow::{Context, Result};
@@ -119,12 +119,12 @@ where
 fn settle(
     store: &RunStore,
     id: &str,
-    result: Result<(EndReason, GoalState), ConversationError>,
+    result: Result<Ending, ConversationError>,
     ledger: &Ledger,
 ) -> Result<Outcome> {
     match result {
-        Ok((end, state)) => {
-            store.finish(id, end, &state, &ledger.drain())?;
+        Ok(e) => {
+            store.finish(id, &e, &ledger.drain())?;
             Ok(Outcome::Finished)
         }
         Err(e) if e.role == "store" => {
@@ -211,11 +211,13 @@ pub async fn retrack_run(
                 .as_deref()
                 .and_then(EndReason::parse)
                 .unwrap_or(EndReason::MaxTurns);
+            // Re-tracking changes the goal states, not what happened: the task reward stays.
+            let reward = c.task_reward.clone();
             let res = retrack(&models, tracking, s0, &c.turns, &ledger, |rec| {
                 store.commit_turn(&id, rec, &ledger.drain())
             })
             .await
-            .map(|state| (end, state));
+            .map(|state| Ending { end, state, reward });
             settle(&store, &id, res, &ledger)
         }
     })

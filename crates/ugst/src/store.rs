@@ -4,7 +4,8 @@
 //! calls that produced it, so a killed run never leaves half a turn behind.
 
 use crate::goals::Goal;
-use crate::simulate::{EndReason, TurnRecord};
+use crate::simulate::env::TaskOutcome;
+use crate::simulate::{Ending, TurnRecord};
 use anyhow::{anyhow, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ pub struct RunMeta {
     pub max_turns: u32,
     pub agent_steps: u32,
     pub env: String,
+    /// Where the environment's data was read from (`--data`), for environments that need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_data: Option<String>,
     pub goals_file: Option<String>,
     /// Model names and endpoints per role (never keys).
     pub models: serde_json::Value,
@@ -77,7 +81,15 @@ pub struct Conversation {
     pub initial_state: Option<GoalState>,
     pub final_state: Option<GoalState>,
     pub turns: Vec<TurnRecord>,
+    /// The environment's task reward, for goals that are benchmark tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_reward: Option<TaskOutcome>,
 }
+
+/// Task rewards live in their own table so stores written before environments had rewards
+/// open unchanged (the table is created on open when missing).
+const REWARDS_TABLE: &str = "CREATE TABLE IF NOT EXISTS rewards (
+    goal_id TEXT PRIMARY KEY REFERENCES goals(id), reward REAL NOT NULL, details TEXT NOT NULL);";
 
 pub struct RunStore {
     conn: Mutex<Connection>,
@@ -130,6 +142,7 @@ impl RunStore {
                 cache_hit INTEGER NOT NULL, ok INTEGER NOT NULL, error TEXT);
              CREATE INDEX ledger_goal ON ledger(goal_id);",
         )
+        .and_then(|_| conn.execute_batch(REWARDS_TABLE))
         .context("cannot create the run store's tables")?;
         let store = RunStore {
             conn: Mutex::new(conn),
@@ -187,6 +200,8 @@ impl RunStore {
                 version
             ));
         }
+        conn.execute_batch(REWARDS_TABLE)
+            .with_context(|| format!("cannot add the rewards table to {}", path.display()))?;
         Ok(RunStore {
             conn: Mutex::new(conn),
             path,
@@ -247,6 +262,7 @@ impl RunStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM turns WHERE goal_id = ?1", [goal_id])?;
+        tx.execute("DELETE FROM rewards WHERE goal_id = ?1", [goal_id])?;
         tx.execute("DELETE FROM ledger WHERE goal_id = ?1", [goal_id])?;
         tx.execute(
             "UPDATE conversations SET status = 'running', end_reason = NULL, error = NULL,
@@ -280,19 +296,15 @@ impl RunStore {
         Ok(())
     }
 
-    pub fn finish(
-        &self,
-        goal_id: &str,
-        end: EndReason,
-        final_state: &GoalState,
-        ledger: &[LedgerEntry],
-    ) -> Result<()> {
+    /// Marks a conversation finished with its final state and task reward, atomically.
+    pub fn finish(&self, goal_id: &str, ending: &Ending, ledger: &[LedgerEntry]) -> Result<()> {
         self.close(
             goal_id,
             ConvStatus::Finished,
-            Some(end.as_str()),
+            Some(ending.end.as_str()),
             None,
-            Some(final_state),
+            Some(&ending.state),
+            ending.reward.as_ref(),
             ledger,
         )
     }
@@ -303,6 +315,7 @@ impl RunStore {
             ConvStatus::Failed,
             Some("error"),
             Some(error),
+            None,
             None,
             ledger,
         )
@@ -315,10 +328,18 @@ impl RunStore {
         end: Option<&str>,
         error: Option<&str>,
         final_state: Option<&GoalState>,
+        reward: Option<&TaskOutcome>,
         ledger: &[LedgerEntry],
     ) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        tx.execute("DELETE FROM rewards WHERE goal_id = ?1", [goal_id])?;
+        if let Some(r) = reward {
+            tx.execute(
+                "INSERT INTO rewards (goal_id, reward, details) VALUES (?1, ?2, ?3)",
+                params![goal_id, r.reward, to_json(&r.details)],
+            )?;
+        }
         let turns: i64 = tx.query_row(
             "SELECT turns FROM conversations WHERE goal_id = ?1",
             [goal_id],
@@ -342,6 +363,7 @@ impl RunStore {
             "SELECT status, end_reason, error, initial_state, final_state FROM conversations WHERE goal_id = ?1",
         )?;
         let mut turns = conn.prepare("SELECT record FROM turns WHERE goal_id = ?1 ORDER BY idx")?;
+        let mut rewards = conn.prepare("SELECT reward, details FROM rewards WHERE goal_id = ?1")?;
         let mut out = Vec::with_capacity(goals.len());
         for goal in goals {
             let (status, end_reason, error, s0, sn) = conv.query_row([&goal.id], |r| {
@@ -361,7 +383,21 @@ impl RunStore {
                 .query_map([&goal.id], |r| r.get::<_, String>(0))?
                 .map(|r| Ok(serde_json::from_str(&r?)?))
                 .collect::<Result<Vec<TurnRecord>>>()?;
+            let task_reward = rewards
+                .query_row([&goal.id], |r| {
+                    Ok((r.get::<_, f64>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()?
+                .map(|(reward, details)| -> Result<TaskOutcome> {
+                    Ok(TaskOutcome {
+                        reward,
+                        details: serde_json::from_str(&details)
+                            .context("a stored task reward is unreadable")?,
+                    })
+                })
+                .transpose()?;
             out.push(Conversation {
+                task_reward,
                 status: ConvStatus::parse(&status)?,
                 end_reason,
                 error,

@@ -274,7 +274,7 @@ async fn stop_signal_tools_and_commits() {
     };
     let mut committed = Vec::new();
     let ledger = Ledger::new();
-    let (end, state) = run_conversation(
+    let ugst::simulate::Ending { end, state, .. } = run_conversation(
         &models(sim, agent, judge),
         &env,
         settings,
@@ -342,7 +342,7 @@ async fn max_turns_and_agent_step_budget() {
         agent_steps: 2,
     };
     let mut turns = Vec::new();
-    let (end, _) = run_conversation(
+    let ugst::simulate::Ending { end, .. } = run_conversation(
         &models(sim, agent, judge),
         &env,
         settings,

@@ -25,13 +25,29 @@ pub const TOOL_NAMES: [&str; 14] = [
     "update_reservation_passengers",
 ];
 
-/// Runs one tool. `None` when `name` is not an airline tool.
+/// The tools that may change the database.
+pub const WRITERS: [&str; 6] = [
+    "book_reservation",
+    "cancel_reservation",
+    "send_certificate",
+    "update_reservation_baggages",
+    "update_reservation_flights",
+    "update_reservation_passengers",
+];
+
+/// Runs one tool. `None` when `name` is not a airline tool.
 pub fn call(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, String>> {
+    match write(db, name, args) {
+        Some(r) => Some(r),
+        None => read(db, name, args),
+    }
+}
+
+/// Runs a tool that only reads. `None` when `name` is not such a tool.
+pub fn read(db: &Value, name: &str, args: &Value) -> Option<Result<String, String>> {
     let r = match name {
-        "book_reservation" => book_reservation(db, args),
         "calculate" => Args::new(args, &["expression"], &["expression"])
             .and_then(|a| calculate(a.str("expression")?)),
-        "cancel_reservation" => cancel_reservation(db, args),
         "get_reservation_details" => {
             Args::new(args, &["reservation_id"], &["reservation_id"]).and_then(|a| {
                 table(db, "reservations")
@@ -50,11 +66,21 @@ pub fn call(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, S
         "list_all_airports" => Args::new(args, &[], &[]).map(|_| list_all_airports()),
         "search_direct_flight" => search_direct(db, args),
         "search_onestop_flight" => search_onestop(db, args),
-        "send_certificate" => send_certificate(db, args),
         "think" => Args::new(args, &["thought"], &["thought"]).map(|_| String::new()),
         "transfer_to_human_agents" => {
             Args::new(args, &["summary"], &["summary"]).map(|_| "Transfer successful".into())
         }
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// Runs a tool that writes to the database. `None` when `name` is not such a tool.
+pub fn write(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, String>> {
+    let r = match name {
+        "book_reservation" => book_reservation(db, args),
+        "cancel_reservation" => cancel_reservation(db, args),
+        "send_certificate" => send_certificate(db, args),
         "update_reservation_baggages" => update_baggages(db, args),
         "update_reservation_flights" => update_flights(db, args),
         "update_reservation_passengers" => update_passengers(db, args),

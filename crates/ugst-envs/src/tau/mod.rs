@@ -315,8 +315,35 @@ impl TauEnv {
     /// Runs one tool call against `db`. `Err` holds the message the agent sees after `Error: `.
     pub fn call(&self, db: &mut Value, name: &str, args: &Value) -> Result<String, String> {
         let r = match self.domain {
-            Domain::Airline => airline::call(db, name, args),
-            Domain::Retail => retail::call(db, name, args),
+            Domain::Airline => airline::write(db, name, args),
+            Domain::Retail => retail::write(db, name, args),
+        };
+        match r {
+            Some(r) => r,
+            None => self.read(db, name, args),
+        }
+    }
+
+    /// True when `name` is a tool that may change the database.
+    pub fn writes(&self, name: &str) -> bool {
+        let names: &[&str] = match self.domain {
+            Domain::Airline => &airline::WRITERS,
+            Domain::Retail => &retail::WRITERS,
+        };
+        names.contains(&name)
+    }
+
+    /// Runs a tool call that cannot change the database (any tool that is not a writer; unknown
+    /// tools give their error here).
+    pub fn read(&self, db: &Value, name: &str, args: &Value) -> Result<String, String> {
+        if self.writes(name) {
+            return Err(format!(
+                "'{name}' changes the database and needs a writable copy"
+            ));
+        }
+        let r = match self.domain {
+            Domain::Airline => airline::read(db, name, args),
+            Domain::Retail => retail::read(db, name, args),
         };
         if let Some(r) = r {
             return r;

@@ -28,13 +28,30 @@ pub const TOOL_NAMES: [&str; 16] = [
 
 const ADDRESS: [&str; 6] = ["address1", "address2", "city", "state", "country", "zip"];
 
+/// The tools that may change the database.
+pub const WRITERS: [&str; 7] = [
+    "cancel_pending_order",
+    "exchange_delivered_order_items",
+    "modify_pending_order_address",
+    "modify_pending_order_items",
+    "modify_pending_order_payment",
+    "modify_user_address",
+    "return_delivered_order_items",
+];
+
 /// Runs one tool. `None` when `name` is not a retail tool.
 pub fn call(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, String>> {
+    match write(db, name, args) {
+        Some(r) => Some(r),
+        None => read(db, name, args),
+    }
+}
+
+/// Runs a tool that only reads. `None` when `name` is not such a tool.
+pub fn read(db: &Value, name: &str, args: &Value) -> Option<Result<String, String>> {
     let r = match name {
         "calculate" => Args::new(args, &["expression"], &["expression"])
             .and_then(|a| calculate(a.str("expression")?)),
-        "cancel_pending_order" => cancel(db, args),
-        "exchange_delivered_order_items" => exchange(db, args),
         "find_user_id_by_email" => Args::new(args, &["email"], &["email"]).and_then(|a| {
             let email = a.str("email")?.to_lowercase();
             table(db, "users")
@@ -64,15 +81,25 @@ pub fn call(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, S
             pairs.sort_by(|a, b| a.0.cmp(&b.0));
             dumps(&Value::Object(pairs.into_iter().collect()))
         }),
+        "think" => Args::new(args, &["thought"], &["thought"]).map(|_| String::new()),
+        "transfer_to_human_agents" => {
+            Args::new(args, &["summary"], &["summary"]).map(|_| "Transfer successful".into())
+        }
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// Runs a tool that writes to the database. `None` when `name` is not such a tool.
+pub fn write(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, String>> {
+    let r = match name {
+        "cancel_pending_order" => cancel(db, args),
+        "exchange_delivered_order_items" => exchange(db, args),
         "modify_pending_order_address" => modify_order_address(db, args),
         "modify_pending_order_items" => modify_items(db, args),
         "modify_pending_order_payment" => modify_payment(db, args),
         "modify_user_address" => modify_user_address(db, args),
         "return_delivered_order_items" => return_items(db, args),
-        "think" => Args::new(args, &["thought"], &["thought"]).map(|_| String::new()),
-        "transfer_to_human_agents" => {
-            Args::new(args, &["summary"], &["summary"]).map(|_| "Transfer successful".into())
-        }
         _ => return None,
     };
     Some(r)

