@@ -97,7 +97,7 @@ impl Parser {
         while let Some(op @ ("+" | "-")) = self.peek_op() {
             self.pos += 1;
             let r = self.term()?;
-            v = if op == "+" { v.add(r) } else { v.sub(r) };
+            v = if op == "+" { v.plus(r) } else { v.minus(r) };
         }
         Ok(v)
     }
@@ -109,7 +109,7 @@ impl Parser {
             self.pos += 1;
             let r = self.factor()?;
             v = match op {
-                "*" => v.mul(r),
+                "*" => v.times(r),
                 "/" => {
                     if r.is_zero() {
                         return Err("division by zero".into());
@@ -131,7 +131,7 @@ impl Parser {
             }
             Some("-") => {
                 self.pos += 1;
-                Ok(self.factor()?.neg())
+                Ok(self.factor()?.negated())
             }
             _ => self.power(),
         }
@@ -192,7 +192,7 @@ fn pow(base: Num, exp: Num) -> Result<Num, String> {
             .and_then(|e| b.checked_pow(e))
             .map_or_else(|| Num::Float((b as f64).powf(e as f64)), Num::Int)),
         (b, e) => {
-            if b.is_zero() && e.cmp(Num::Int(0)) == Some(std::cmp::Ordering::Less) {
+            if b.is_zero() && e.compare(Num::Int(0)) == Some(std::cmp::Ordering::Less) {
                 return Err("0.0 cannot be raised to a negative power".into());
             }
             Ok(Num::Float(b.as_f64().powf(e.as_f64())))

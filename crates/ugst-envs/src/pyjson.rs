@@ -139,7 +139,7 @@ pub fn round_f64(x: f64, ndigits: usize) -> f64 {
 /// Python's `==` on JSON-like values: numbers compare by value (`9 == 9.0`), dicts as maps.
 pub fn py_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => Num::from_number(x).eq(Num::from_number(y)),
+        (Value::Number(x), Value::Number(y)) => Num::from_number(x).same(Num::from_number(y)),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
         }
@@ -205,16 +205,16 @@ impl Num {
         }
     }
 
-    pub fn add(self, o: Num) -> Num {
+    pub fn plus(self, o: Num) -> Num {
         self.combine(o, i64::checked_add, |a, b| a + b)
     }
-    pub fn sub(self, o: Num) -> Num {
+    pub fn minus(self, o: Num) -> Num {
         self.combine(o, i64::checked_sub, |a, b| a - b)
     }
-    pub fn mul(self, o: Num) -> Num {
+    pub fn times(self, o: Num) -> Num {
         self.combine(o, i64::checked_mul, |a, b| a * b)
     }
-    pub fn neg(self) -> Num {
+    pub fn negated(self) -> Num {
         match self {
             Num::Int(i) => i.checked_neg().map_or(Num::Float(-(i as f64)), Num::Int),
             Num::Float(f) => Num::Float(-f),
@@ -235,24 +235,24 @@ impl Num {
             Num::Float(f) => Num::Float(round_f64(f, ndigits)),
         }
     }
-    pub fn cmp(self, o: Num) -> Option<Ordering> {
+    pub fn compare(self, o: Num) -> Option<Ordering> {
         match (self, o) {
             (Num::Int(a), Num::Int(b)) => Some(a.cmp(&b)),
             (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
         }
     }
     pub fn lt(self, o: Num) -> bool {
-        self.cmp(o) == Some(Ordering::Less)
+        self.compare(o) == Some(Ordering::Less)
     }
     /// Python `==` between numbers (`1 == 1.0`).
-    pub fn eq(self, o: Num) -> bool {
-        self.cmp(o) == Some(Ordering::Equal)
+    pub fn same(self, o: Num) -> bool {
+        self.compare(o) == Some(Ordering::Equal)
     }
     pub fn is_zero(self) -> bool {
-        self.eq(Num::Int(0))
+        self.same(Num::Int(0))
     }
     pub fn is_positive(self) -> bool {
-        self.cmp(Num::Int(0)) == Some(Ordering::Greater)
+        self.compare(Num::Int(0)) == Some(Ordering::Greater)
     }
 }
 
@@ -318,10 +318,10 @@ mod tests {
     fn int_and_float_stay_apart() {
         let a = Num::Int(3);
         let b = Num::Float(0.5);
-        assert!(matches!(a.add(Num::Int(4)), Num::Int(7)));
-        assert!(matches!(a.add(b), Num::Float(f) if f == 3.5));
+        assert!(matches!(a.plus(Num::Int(4)), Num::Int(7)));
+        assert!(matches!(a.plus(b), Num::Float(f) if f == 3.5));
         assert_eq!(Num::Float(-0.0).to_string(), "-0.0");
-        assert!(Num::Int(1).eq(Num::Float(1.0)));
+        assert!(Num::Int(1).same(Num::Float(1.0)));
         assert_eq!(dumps(&Num::Float(100.0).to_value()), "100.0");
         assert_eq!(dumps(&Num::Int(100).to_value()), "100");
     }

@@ -1,5 +1,6 @@
 //! Exports a run: one JSON object per conversation with its goal, every turn with the goal state
-//! after it, and the initial and final states.
+//! after it (and the agent's tool calls and observations), the initial and final states, and the
+//! environment's task reward where there is one.
 
 use crate::store::Conversation;
 use serde_json::{json, Value};
@@ -14,6 +15,7 @@ pub fn conversation_json(c: &Conversation) -> Value {
         "initial_state": c.initial_state,
         "turns": c.turns,
         "final_state": c.final_state,
+        "task_reward": c.task_reward,
     })
 }
 

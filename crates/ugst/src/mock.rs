@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Role, ToolCall, Usage};
+use ugst_llm::{
+    Backend, CallStats, ChatRequest, ChatResponse, LlmError, Role, ToolCall, ToolSpec, Usage,
+};
 
 pub struct MockBackend {
     name: String,
@@ -286,6 +288,15 @@ fn agent(req: &ChatRequest) -> Result<String, Vec<ToolCall>> {
         .get(last_user)
         .map(|m| m.content_str())
         .unwrap_or("");
+    if !used_tool {
+        if let Some((name, args)) = planned_call(&req.tools, user_text) {
+            return Err(vec![ToolCall::new(
+                format!("call_{}", hash(&[user_text, "id"]) % 100_000),
+                name,
+                args.to_string(),
+            )]);
+        }
+    }
     if let Some(tool) = req.tools.first() {
         if !used_tool && hash(&[user_text]).is_multiple_of(2) {
             return Err(vec![ToolCall::new(
@@ -299,6 +310,82 @@ fn agent(req: &ChatRequest) -> Result<String, Vec<ToolCall>> {
     Ok(format!(
         "Thank you. I have taken care of this: \"{short}\". Is there anything else I can do?"
     ))
+}
+
+/// The first word of `text` that starts with `prefix` followed by a digit (e.g. an order id).
+fn id_with_prefix(text: &str, prefix: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '.' | ';' | ':'))
+        .find(|w| {
+            w.strip_prefix(prefix)
+                .is_some_and(|r| r.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        })
+        .map(str::to_string)
+}
+
+/// A tool call the mock agent makes when the user's message asks for something one of the
+/// offered tools does: order look-ups and cancellations for retail-like tools, user look-ups by
+/// email, place and train searches for MultiWOZ-like tools. It lets an offline run reach real
+/// environment tools and change their data.
+fn planned_call(tools: &[ToolSpec], user_text: &str) -> Option<(String, Value)> {
+    let has = |n: &str| tools.iter().any(|t| t.name == n);
+    let lower = user_text.to_lowercase();
+    if let Some(order) = id_with_prefix(user_text, "#W") {
+        if has("cancel_pending_order") && lower.contains("cancel") {
+            return Some((
+                "cancel_pending_order".into(),
+                json!({"order_id": order, "reason": "no longer needed"}),
+            ));
+        }
+        if has("get_order_details") {
+            return Some(("get_order_details".into(), json!({"order_id": order})));
+        }
+    }
+    if has("find_user_id_by_email") {
+        let email = user_text
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | ';'))
+            .map(|w| w.trim_end_matches('.'))
+            .find(|w| w.contains('@') && w.contains('.'));
+        if let Some(e) = email {
+            return Some(("find_user_id_by_email".into(), json!({"email": e})));
+        }
+    }
+    for domain in ["hotel", "restaurant", "attraction", "train"] {
+        let tool = format!("find_{domain}");
+        if !has(&tool) || !lower.contains(domain) {
+            continue;
+        }
+        let mut args = Map::new();
+        if domain == "train" {
+            // "from X" and the last "to Y" ("I want to travel from X to Y").
+            let from = lower.split(" from ").nth(1).map(str::to_string);
+            let to = lower
+                .rsplit(" to ")
+                .next()
+                .filter(|_| lower.contains(" to "))
+                .map(str::to_string);
+            for (k, part) in [("departure", from), ("destination", to)] {
+                if let Some(rest) = part {
+                    let place: String = rest.split([',', '.', ' ']).next().unwrap_or("").into();
+                    if !place.is_empty() {
+                        args.insert(k.into(), json!(place));
+                    }
+                }
+            }
+        } else {
+            for area in ["centre", "north", "south", "east", "west"] {
+                if lower.contains(area) {
+                    args.insert("area".into(), json!(area));
+                }
+            }
+            for price in ["cheap", "moderate", "expensive"] {
+                if lower.contains(price) {
+                    args.insert("pricerange".into(), json!(price));
+                }
+            }
+        }
+        return Some((tool, Value::Object(args)));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -298,39 +298,24 @@ impl RunStore {
 
     /// Marks a conversation finished with its final state and task reward, atomically.
     pub fn finish(&self, goal_id: &str, ending: &Ending, ledger: &[LedgerEntry]) -> Result<()> {
-        self.close(
-            goal_id,
-            ConvStatus::Finished,
-            Some(ending.end.as_str()),
-            None,
-            Some(&ending.state),
-            ending.reward.as_ref(),
-            ledger,
-        )
+        self.close(goal_id, ConvStatus::Finished, None, Some(ending), ledger)
     }
 
     pub fn fail(&self, goal_id: &str, error: &str, ledger: &[LedgerEntry]) -> Result<()> {
-        self.close(
-            goal_id,
-            ConvStatus::Failed,
-            Some("error"),
-            Some(error),
-            None,
-            None,
-            ledger,
-        )
+        self.close(goal_id, ConvStatus::Failed, Some(error), None, ledger)
     }
 
     fn close(
         &self,
         goal_id: &str,
         status: ConvStatus,
-        end: Option<&str>,
         error: Option<&str>,
-        final_state: Option<&GoalState>,
-        reward: Option<&TaskOutcome>,
+        ending: Option<&Ending>,
         ledger: &[LedgerEntry],
     ) -> Result<()> {
+        let end = ending.map_or("error", |e| e.end.as_str());
+        let final_state = ending.map(|e| &e.state);
+        let reward = ending.and_then(|e| e.reward.as_ref());
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM rewards WHERE goal_id = ?1", [goal_id])?;

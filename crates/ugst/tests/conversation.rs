@@ -146,7 +146,8 @@ async fn batched_makes_one_call_naming_only_open_ids() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(
         *asked.lock().unwrap(),
-        vec!["pol-1".to_string(), "prof-1".to_string()]
+        // In the state's own order (schema properties keep insertion order).
+        vec!["prof-1".to_string(), "pol-1".to_string()]
     );
     // When nothing can change, the judge is not called at all.
     let mut all_done = state.clone();
@@ -370,5 +371,70 @@ async fn max_turns_and_agent_step_budget() {
     assert!(
         turns.iter().all(|t| t.steering.is_none()),
         "prompt mode has no steering"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_off_ends_the_conversation_and_the_task_is_scored() {
+    let data = match std::env::var_os("UGST_SHARED_DATA") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    };
+    let env = ugst::simulate::env::open("tau-retail", Some(&data.join("tau_bench"))).unwrap();
+    let sim = llm(|_| ChatResponse::text("Please cancel order #W5442520, I no longer need it."));
+    // Retail dev task 0's gold action, then a hand-off to a human.
+    let agent = llm(|r| {
+        let tool_msgs = r.messages.iter().filter(|m| m.role == Role::Tool).count();
+        let call = |name: &str, args: &str| ChatResponse {
+            tool_calls: vec![ToolCall::new(format!("c{tool_msgs}"), name, args)],
+            ..Default::default()
+        };
+        match tool_msgs {
+            0 => call(
+                "cancel_pending_order",
+                r##"{"order_id": "#W5442520", "reason": "no longer needed"}"##,
+            ),
+            _ => call("transfer_to_human_agents", r#"{"summary": "done"}"#),
+        }
+    });
+    let judge = counting_judge(Arc::default(), Arc::default());
+    let settings = Settings {
+        mode: SimMode::Prompt,
+        tracking: TrackingMode::Batched,
+        max_turns: 5,
+        agent_steps: 4,
+    };
+    let mut g = goal();
+    g.id = "tau-retail/dev/0".into();
+    let mut turns = Vec::new();
+    let ending = run_conversation(
+        &models(sim, agent, judge),
+        env.as_ref(),
+        settings,
+        &g,
+        GoalState::initial(&decomposition()),
+        &Ledger::new(),
+        |t| {
+            turns.push(t.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(ending.end, EndReason::AgentTransfer);
+    assert_eq!(
+        turns.len(),
+        1,
+        "the hand-off closes the conversation in its turn"
+    );
+    let reward = ending.reward.expect("a τ task is scored");
+    assert_eq!(reward.reward, 1.0, "{:?}", reward.details);
+    assert_eq!(
+        turns[0]
+            .agent_messages
+            .iter()
+            .filter(|m| m.role == Role::Tool)
+            .count(),
+        2
     );
 }

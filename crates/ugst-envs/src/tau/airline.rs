@@ -289,12 +289,12 @@ fn book_reservation(db: &mut Value, args: &Value) -> Result<String, String> {
             "destination",
             data.get("destination").cloned().unwrap_or(Value::Null),
         );
-        total = total.add(price_num.mul(n));
+        total = total.plus(price_num.times(n));
     }
     if a.str("insurance")? == "yes" {
-        total = total.add(Num::Int(30).mul(n));
+        total = total.plus(Num::Int(30).times(n));
     }
-    total = total.add(Num::Int(50).mul(a.num("nonfree_baggages")?));
+    total = total.plus(Num::Int(50).times(a.num("nonfree_baggages")?));
     let methods = user.get("payment_methods").cloned().unwrap_or(json!({}));
     let mut paid = Num::Int(0);
     for p in payments {
@@ -310,9 +310,9 @@ fn book_reservation(db: &mut Value, args: &Value) -> Result<String, String> {
         }
     }
     for p in payments {
-        paid = paid.add(field_num(p, "amount")?);
+        paid = paid.plus(field_num(p, "amount")?);
     }
-    if !paid.eq(total) {
+    if !paid.same(total) {
         return Err(format!(
             "payment amount does not add up, total price is {total}, but paid {paid}"
         ));
@@ -345,7 +345,7 @@ fn book_reservation(db: &mut Value, args: &Value) -> Result<String, String> {
             .expect("payment methods checked above");
         match methods[pid].get("source").and_then(Value::as_str) {
             Some("gift_card") => {
-                let left = field_num(&methods[pid], "amount")?.sub(amount);
+                let left = field_num(&methods[pid], "amount")?.minus(amount);
                 set(&mut methods[pid], "amount", left.to_value());
             }
             Some("certificate") => {
@@ -376,7 +376,7 @@ fn cancel_reservation(db: &mut Value, args: &Value) -> Result<String, String> {
     for p in &history {
         refunds.push(json!({
             "payment_id": p.get("payment_id").cloned().ok_or("'payment_id'")?,
-            "amount": field_num(p, "amount")?.neg().to_value(),
+            "amount": field_num(p, "amount")?.negated().to_value(),
         }));
     }
     if let Some(h) = res.get_mut("payment_history").and_then(Value::as_array_mut) {
@@ -411,7 +411,7 @@ fn charge(db: &mut Value, uid: &str, pid: &str, price: Num) -> Result<(), String
         .and_then(|m| m.get_mut(pid))
         .ok_or("payment method not found")?;
     if m.get("source").and_then(Value::as_str) == Some("gift_card") {
-        let left = field_num(m, "amount")?.sub(price);
+        let left = field_num(m, "amount")?.minus(price);
         set(m, "amount", left.to_value());
     }
     Ok(())
@@ -433,8 +433,8 @@ fn update_baggages(db: &mut Value, args: &Value) -> Result<String, String> {
         .clone();
     let extra = a
         .num("nonfree_baggages")?
-        .sub(field_num(&res, "nonfree_baggages")?);
-    let price = Num::Int(50).mul(if extra.is_positive() {
+        .minus(field_num(&res, "nonfree_baggages")?);
+    let price = Num::Int(50).times(if extra.is_positive() {
         extra
     } else {
         Num::Int(0)
@@ -491,7 +491,7 @@ fn update_flights(db: &mut Value, args: &Value) -> Result<String, String> {
         });
         if let Some(old) = kept {
             let price = field_num(old, "price")?;
-            total = total.add(price.mul(n));
+            total = total.plus(price.times(n));
             for k in ["price", "origin", "destination"] {
                 set(
                     flight,
@@ -534,13 +534,13 @@ fn update_flights(db: &mut Value, args: &Value) -> Result<String, String> {
             "destination",
             data.get("destination").cloned().unwrap_or(Value::Null),
         );
-        total = total.add(price_num.mul(n));
+        total = total.plus(price_num.times(n));
     }
     let mut old_sum = Num::Int(0);
     for f in &old_flights {
-        old_sum = old_sum.add(field_num(f, "price")?);
+        old_sum = old_sum.plus(field_num(f, "price")?);
     }
-    total = total.sub(old_sum.mul(n));
+    total = total.minus(old_sum.times(n));
     update_payment(db, &res, pid, total)?;
     let uid = field_str(&res, "user_id")?.to_string();
     charge(db, &uid, pid, total)?;

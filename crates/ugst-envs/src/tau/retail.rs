@@ -199,7 +199,7 @@ fn add_to_balance(db: &mut Value, uid: &str, pid: &str, delta: Num) -> Result<()
         .and_then(|u| u.get_mut("payment_methods"))
         .and_then(|m| m.get_mut(pid))
         .ok_or_else(|| format!("'{pid}'"))?;
-    let balance = field_num(m, "balance")?.add(delta).round(2);
+    let balance = field_num(m, "balance")?.plus(delta).round(2);
     set(m, "balance", balance.to_value());
     Ok(())
 }
@@ -317,7 +317,7 @@ fn price_difference(
         let v = variant(db, product_id, new_id)?
             .filter(|v| v.get("available").and_then(Value::as_bool).unwrap_or(false))
             .ok_or_else(|| format!("new item {new_id} not found or available"))?;
-        diff = diff.add(field_num(v, "price")?.sub(field_num(item, "price")?));
+        diff = diff.plus(field_num(v, "price")?.minus(field_num(item, "price")?));
     }
     Ok(diff)
 }
@@ -411,7 +411,7 @@ fn modify_items(db: &mut Value, args: &Value) -> Result<String, String> {
     }
     set(&mut order, "status", json!("pending (item modified)"));
     if is_gift_card {
-        add_to_balance(db, &uid, pid, diff.neg())?;
+        add_to_balance(db, &uid, pid, diff.negated())?;
     }
     let out = dumps(&order);
     table_mut(db, "orders").insert(id.to_string(), order);
@@ -456,7 +456,7 @@ fn modify_payment(db: &mut Value, args: &Value) -> Result<String, String> {
     let uid = field_str(order, "user_id")?.to_string();
     let amount_v = first.get("amount").cloned().ok_or("'amount'")?;
     if new_is_gift_card {
-        add_to_balance(db, &uid, pid, amount.neg())?;
+        add_to_balance(db, &uid, pid, amount.negated())?;
     }
     if old_pid.contains("gift_card") {
         add_to_balance(db, &uid, &old_pid, amount)?;
