@@ -357,20 +357,7 @@ impl MultiWoz {
             }
             constraints.push((k.clone(), v));
         }
-        let hits: Vec<&Value> = self
-            .records(domain)
-            .iter()
-            .filter(|r| {
-                constraints.iter().all(|(k, v)| {
-                    let have = text(r, k).to_lowercase();
-                    if k == "name" {
-                        have.contains(v.as_str())
-                    } else {
-                        have == *v
-                    }
-                })
-            })
-            .collect();
+        let hits = self.matching(domain, &constraints);
         Ok(Self::listing(domain, &hits, &constraints))
     }
 
@@ -400,6 +387,32 @@ impl MultiWoz {
         json!({"domain": domain, "constraints": used, "count": hits.len(), "results": shown, "note": note}).to_string()
     }
 
+    /// Records of `domain` meeting every (field, value) constraint, values already normalised:
+    /// equality on lower-cased text, `name` by substring, and for trains `leave_after` /
+    /// `arrive_by` as HH:MM bounds on `leaveAt` / `arriveBy`.
+    pub fn matching(&self, domain: &str, constraints: &[(String, String)]) -> Vec<&Value> {
+        self.records(domain)
+            .iter()
+            .filter(|r| {
+                constraints.iter().all(|(k, v)| match k.as_str() {
+                    "leave_after" => time_minutes(text(r, "leaveAt"))
+                        .zip(time_minutes(v))
+                        .is_some_and(|(x, a)| x >= a),
+                    "arrive_by" => time_minutes(text(r, "arriveBy"))
+                        .zip(time_minutes(v))
+                        .is_some_and(|(x, b)| x <= b),
+                    "name" => text(r, k).to_lowercase().contains(v.as_str()),
+                    _ => text(r, k).to_lowercase() == *v,
+                })
+            })
+            .collect()
+    }
+
+    /// The values a field takes in the database (lower-cased, sorted; `?` and empty left out).
+    pub fn field_values(&self, domain: &str, field: &str) -> Vec<String> {
+        self.values(domain, field)
+    }
+
     fn day(raw: &str) -> Result<String, String> {
         let d = raw.trim().to_lowercase();
         if DAYS.contains(&d.as_str()) {
@@ -413,8 +426,8 @@ impl MultiWoz {
 
     fn search_train(&self, args: &Map<String, Value>) -> Result<String, String> {
         let mut constraints = Vec::new();
-        let mut after = None;
-        let mut by = None;
+        let mut after_given = false;
+        let mut by_given = false;
         for k in [
             "departure",
             "destination",
@@ -434,11 +447,11 @@ impl MultiWoz {
                     let m = time_minutes(&v)
                         .ok_or_else(|| format!("{k} must be a time as HH:MM, got '{raw}'"))?;
                     if k == "leave_after" {
-                        after = Some(m)
+                        after_given = true;
                     } else {
-                        by = Some(m)
+                        by_given = true;
                     }
-                    constraints.push((k.to_string(), v));
+                    constraints.push((k.to_string(), format!("{:02}:{:02}", m / 60, m % 60)));
                 }
                 _ => {
                     let v = if k == "day" { Self::day(&raw)? } else { v };
@@ -453,23 +466,9 @@ impl MultiWoz {
                 }
             }
         }
-        let mut hits: Vec<&Value> = self
-            .trains
-            .iter()
-            .filter(|t| {
-                constraints.iter().all(|(k, v)| match k.as_str() {
-                    "leave_after" => time_minutes(text(t, "leaveAt"))
-                        .zip(after)
-                        .is_some_and(|(x, a)| x >= a),
-                    "arrive_by" => time_minutes(text(t, "arriveBy"))
-                        .zip(by)
-                        .is_some_and(|(x, b)| x <= b),
-                    _ => text(t, k).to_lowercase() == *v,
-                })
-            })
-            .collect();
+        let mut hits = self.matching("train", &constraints);
         // Earliest departure first; with only a latest arrival, the latest arrival first.
-        if by.is_some() && after.is_none() {
+        if by_given && !after_given {
             hits.sort_by_key(|t| std::cmp::Reverse(time_minutes(text(t, "arriveBy"))));
         } else {
             hits.sort_by_key(|t| time_minutes(text(t, "leaveAt")));

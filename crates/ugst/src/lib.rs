@@ -12,6 +12,7 @@ pub mod decompose;
 pub mod error;
 pub mod evaluate;
 pub mod export;
+pub mod generate;
 pub mod goals;
 pub mod mock;
 pub mod prompts;

@@ -186,6 +186,52 @@ enum GoalsCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Generate a MultiWOZ Challenge goal set: profile + policy + 1–3 objectives (normal,
+    /// impossible, conditional) over the MultiWOZ database, with reference decompositions
+    /// (<out stem>.reference.jsonl) and specs (<out stem>.spec.jsonl), validated against the
+    /// database.
+    Generate {
+        /// Only `multiwoz` for now.
+        source: String,
+        /// MultiWOZ db folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 150)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Model configuration: when given, objective paragraphs are rewritten by the model
+        /// (cached); without it, generation is template-only and byte-reproducible.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Shares of objective kinds.
+        #[arg(long, default_value = "normal=0.6,impossible=0.2,conditional=0.2")]
+        mix: ugst::generate::Mix,
+        #[arg(long, default_value_t = 3)]
+        max_objectives: usize,
+        /// Profiles JSONL ({"text": ...} per line); default: the built-in set.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+        /// Policies JSONL; default: the built-in set.
+        #[arg(long)]
+        policies: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Generate user profiles and policies with a model (seeded, deduplicated) as editable JSONL.
+    Personas {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Writes profiles.jsonl and policies.jsonl here.
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -364,6 +410,122 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let convs = store.conversations()?;
             write_file(&out, &export::jsonl(&convs))?;
             eprintln!("wrote {} conversation(s) to {}", convs.len(), out.display());
+            Ok(())
+        }
+        Cmd::Goals {
+            cmd:
+                GoalsCmd::Generate {
+                    source,
+                    data,
+                    n,
+                    seed,
+                    out,
+                    config,
+                    mix,
+                    max_objectives,
+                    profiles,
+                    policies,
+                    concurrency,
+                },
+        } => {
+            if source != "multiwoz" {
+                return Err(input_err!(
+                    "unknown goal source {source:?}; `ugst goals generate multiwoz` is the one there is"
+                ));
+            }
+            let settings = ugst::generate::Settings {
+                n,
+                seed,
+                mix,
+                max_objectives,
+            };
+            ugst::generate::check_settings(&settings)?;
+            let db =
+                ugst_envs::multiwoz::MultiWoz::load(&data).map_err(|e| input_err!("{}", e.0))?;
+            use ugst::generate::personas;
+            let profiles =
+                personas::load(profiles.as_deref(), personas::DEFAULT_PROFILES, "profiles")?;
+            let policies =
+                personas::load(policies.as_deref(), personas::DEFAULT_POLICIES, "policies")?;
+            let started = std::time::Instant::now();
+            let mut set = ugst::generate::generate(&db, &profiles, &policies, &settings);
+            if let Some(c) = config {
+                let models = Config::load(&c)?.build()?;
+                let ledger = ugst_llm::Ledger::new();
+                let kept = ugst::generate::verbalise_with_model(
+                    &models.judge,
+                    &ledger,
+                    &mut set,
+                    concurrency,
+                )
+                .await;
+                eprint!(
+                    "{}",
+                    evaluate::costs_table(&evaluate::costs(&ledger.drain()))
+                );
+                if kept > 0 {
+                    eprintln!("warning: {kept} goal(s) kept their template text because the model call failed");
+                }
+            }
+            let specs: Vec<_> = set.iter().map(|g| g.spec.clone()).collect();
+            let report = ugst::generate::validate(&db, &specs);
+            let lines = |f: &dyn Fn(&ugst::generate::Generated) -> serde_json::Value| -> String {
+                set.iter().map(|g| f(g).to_string() + "\n").collect()
+            };
+            let (ref_path, spec_path) = ugst::generate::side_files(&out);
+            write_file(
+                &out,
+                &lines(&|g| serde_json::to_value(&g.goal).expect("goal serialises")),
+            )?;
+            write_file(
+                &ref_path,
+                &lines(&|g| serde_json::json!({"id": g.goal.id, "state": g.reference})),
+            )?;
+            write_file(
+                &spec_path,
+                &lines(&|g| serde_json::to_value(&g.spec).expect("spec serialises")),
+            )?;
+            print!("{}", ugst::generate::report_table(&report));
+            eprintln!(
+                "wrote {} goals to {} (+ {}, {}) in {:.2}s",
+                set.len(),
+                out.display(),
+                ref_path.display(),
+                spec_path.display(),
+                started.elapsed().as_secs_f64()
+            );
+            if !report.problems.is_empty() {
+                anyhow::bail!("{} objective(s) failed validation", report.problems.len());
+            }
+            Ok(())
+        }
+        Cmd::Goals {
+            cmd:
+                GoalsCmd::Personas {
+                    config,
+                    n,
+                    seed,
+                    out_dir,
+                },
+        } => {
+            use ugst::generate::personas;
+            let models = Config::load(&config)?.build()?;
+            let ledger = ugst_llm::Ledger::new();
+            for (kind, default, file) in [
+                ("user profile", personas::DEFAULT_PROFILES, "profiles.jsonl"),
+                ("user policy", personas::DEFAULT_POLICIES, "policies.jsonl"),
+            ] {
+                let examples = personas::parse("built-in", default)?;
+                let items =
+                    personas::generate(&models.judge, &ledger, kind, n, seed, &examples).await?;
+                let path = out_dir.join(file);
+                write_file(&path, &personas::to_jsonl(&items))?;
+                eprintln!("wrote {} {kind} entries to {}", items.len(), path.display());
+            }
+            eprint!(
+                "{}",
+                evaluate::costs_table(&evaluate::costs(&ledger.drain()))
+            );
             Ok(())
         }
         Cmd::Goals {
