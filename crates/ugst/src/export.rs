@@ -26,3 +26,24 @@ pub fn jsonl(convs: &[Conversation]) -> String {
         .map(|c| conversation_json(c).to_string() + "\n")
         .collect()
 }
+
+/// Tracking labels, one line per finished turn: `{"id", "turn", "statuses": {component id:
+/// status}}` — the format `ugst agree` reads, ready for people to correct by hand.
+pub fn statuses(convs: &[Conversation]) -> String {
+    let mut out = String::new();
+    for c in convs {
+        for t in &c.turns {
+            let statuses: serde_json::Map<String, Value> = t
+                .state
+                .components
+                .iter()
+                .map(|s| (s.id.clone(), json!(s.status.as_str())))
+                .collect();
+            out.push_str(
+                &json!({"id": c.goal.id, "turn": t.index, "statuses": statuses}).to_string(),
+            );
+            out.push('\n');
+        }
+    }
+    out
+}

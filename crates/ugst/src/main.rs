@@ -82,6 +82,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Agreement with reference labels: tracking (statuses: agreement, Cohen's κ, confusion per
+    /// category) or decomposition (sub-component precision/recall/F1, category accuracy). The
+    /// kind is read from the files (see README, "Agreement").
+    Agree {
+        #[arg(long)]
+        gold: PathBuf,
+        #[arg(long)]
+        pred: PathBuf,
+        /// Token-F1 similarity at or above which two sub-components can be matched.
+        #[arg(long, default_value_t = ugst::agree::DEFAULT_THRESHOLD)]
+        threshold: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Export a run's conversations with every turn's goal state.
     Export {
         run: PathBuf,
@@ -344,6 +358,40 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             print_eval(&out, false)
         }
         Cmd::Eval { run, json } => print_eval(&run, json),
+        Cmd::Agree {
+            gold,
+            pred,
+            threshold,
+            json,
+        } => {
+            if !(0.0..=1.0).contains(&threshold) {
+                return Err(input_err!("--threshold must be between 0 and 1"));
+            }
+            let (kg, kp) = (ugst::agree::detect(&gold)?, ugst::agree::detect(&pred)?);
+            if kg != kp {
+                return Err(input_err!(
+                    "{} holds {kg} labels but {} holds {kp} labels; compare files of one kind",
+                    gold.display(),
+                    pred.display()
+                ));
+            }
+            if kg == "tracking" {
+                let t = ugst::agree::tracking(&gold, &pred)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&t)?);
+                } else {
+                    print!("{}", ugst::agree::tracking_table(&t));
+                }
+            } else {
+                let d = ugst::agree::decomposition(&gold, &pred, threshold)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&d)?);
+                } else {
+                    print!("{}", ugst::agree::decomposition_table(&d));
+                }
+            }
+            Ok(())
+        }
         Cmd::Setup { models } => {
             let home = ugst::config::ugst_home();
             for name in models {
@@ -401,14 +449,18 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             .await
         }
         Cmd::Export { run, format, out } => {
-            if format != "jsonl" {
-                return Err(input_err!(
-                    "--format {format:?} is not supported; use --format jsonl"
-                ));
-            }
             let store = RunStore::open(&run)?;
             let convs = store.conversations()?;
-            write_file(&out, &export::jsonl(&convs))?;
+            let text = match format.as_str() {
+                "jsonl" => export::jsonl(&convs),
+                "statuses" => export::statuses(&convs),
+                other => {
+                    return Err(input_err!(
+                        "--format {other:?} is not supported; use jsonl or statuses"
+                    ))
+                }
+            };
+            write_file(&out, &text)?;
             eprintln!("wrote {} conversation(s) to {}", convs.len(), out.display());
             Ok(())
         }
