@@ -12,6 +12,8 @@ pub enum CallRole {
     Simulator,
     Agent,
     Judge,
+    /// Checks a simulator draft before it is sent (`--verify`).
+    Verifier,
 }
 
 impl CallRole {
@@ -22,6 +24,7 @@ impl CallRole {
             CallRole::Simulator => "simulator",
             CallRole::Agent => "agent",
             CallRole::Judge => "judge",
+            CallRole::Verifier => "verifier",
         }
     }
     pub fn parse(s: &str) -> Option<CallRole> {
@@ -31,6 +34,7 @@ impl CallRole {
             "simulator" => CallRole::Simulator,
             "agent" => CallRole::Agent,
             "judge" => CallRole::Judge,
+            "verifier" => CallRole::Verifier,
             _ => return None,
         })
     }

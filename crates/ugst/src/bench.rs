@@ -69,12 +69,14 @@ pub async fn harness(
         tracking,
         max_turns: 10,
         agent_steps: DEFAULT_AGENT_STEPS,
+        verify: 0,
     };
     let meta = RunMeta {
         mode: settings.mode.as_str().into(),
         tracking: tracking.as_str().into(),
         max_turns: settings.max_turns,
         agent_steps: settings.agent_steps,
+        verify: settings.verify,
         env: "chat".into(),
         env_data: None,
         goals_file: None,

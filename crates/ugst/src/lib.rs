@@ -6,6 +6,7 @@
 //! [`evaluate`] / [`export`]. [`runner`] drives many conversations; [`config`] picks the model for
 //! each role; [`mock`] and [`serve`] provide an offline model and endpoint; [`bench`] measures.
 
+pub mod ab;
 pub mod agree;
 pub mod bench;
 pub mod config;

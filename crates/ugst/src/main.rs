@@ -75,13 +75,22 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Goal alignment per category (Prof., Pol., T.O., Req., Pref., Avg) and the cost ledger.
+    /// Goal alignment per category (Prof., Pol., T.O., Req., Pref., Avg), task reward,
+    /// termination classes, realism metrics and the cost ledger.
     Eval {
         run: PathBuf,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+        /// Model configuration for the judged metrics (role adherence); without it they are
+        /// left out.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
+    /// A/B of simulator modes on the same goals: runs every mode (optionally `+verify`) R times
+    /// and prints alignment with 95% bootstrap intervals and paired differences against the first
+    /// mode.
+    Ab(AbArgs),
     /// Agreement with reference labels: tracking (statuses: agreement, Cohen's κ, confusion per
     /// category) or decomposition (sub-component precision/recall/F1, category accuracy). The
     /// kind is read from the files (see README, "Agreement").
@@ -180,6 +189,10 @@ struct RunArgs {
     /// Model calls the agent may make per turn before it must answer.
     #[arg(long)]
     agent_steps: Option<u32>,
+    /// Check every simulator draft before it is sent and ask again (up to K times, default 2)
+    /// when it contradicts the profile, a policy or a preference, or ends the conversation early.
+    #[arg(long, num_args = 0..=1, default_missing_value = "2", value_name = "K")]
+    verify: Option<u32>,
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
     /// Finish a run that was interrupted: only conversations that never ended are redone.
@@ -189,6 +202,40 @@ struct RunArgs {
     #[arg(long)]
     retry_failed: bool,
     /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct AbArgs {
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Goal file; or take goals from --env's tasks.
+    #[arg(long)]
+    goals: Option<PathBuf>,
+    #[arg(long)]
+    env: Option<String>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, default_value = "test")]
+    split: String,
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Comma-separated arms: prompt, goal, goal-state, each optionally +verify[=K].
+    #[arg(long, default_value = "prompt,goal,goal-state,goal-state+verify")]
+    modes: String,
+    #[arg(long, default_value_t = 1)]
+    repeats: u32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = DEFAULT_MAX_TURNS)]
+    max_turns: u32,
+    #[arg(long, value_enum, default_value_t = TrackingMode::PerComponent)]
+    tracking: TrackingMode,
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
     #[arg(long)]
     quiet: bool,
 }
@@ -355,9 +402,16 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 s.finished,
                 s.failed
             );
-            print_eval(&out, false)
+            print_eval(&out, false, None).await
         }
-        Cmd::Eval { run, json } => print_eval(&run, json),
+        Cmd::Eval { run, json, config } => {
+            let models = match &config {
+                Some(c) => Some(Config::load(c)?.build()?),
+                None => None,
+            };
+            print_eval(&run, json, models.as_ref()).await
+        }
+        Cmd::Ab(a) => ab_cmd(a).await,
         Cmd::Agree {
             gold,
             pred,
@@ -434,6 +488,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 tracking,
                 max_turns,
                 agent_steps: DEFAULT_AGENT_STEPS,
+                verify: 0,
             };
             start_run(
                 &cfg,
@@ -752,6 +807,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
             tracking: a.tracking.unwrap_or(TrackingMode::PerComponent),
             max_turns: a.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
             agent_steps: a.agent_steps.unwrap_or(DEFAULT_AGENT_STEPS),
+            verify: a.verify.unwrap_or(0),
         };
         if settings.max_turns == 0 {
             return Err(input_err!("--max-turns must be at least 1"));
@@ -781,6 +837,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         tracking: serde_json::from_value(serde_json::json!(meta.tracking))?,
         max_turns: meta.max_turns,
         agent_steps: meta.agent_steps,
+        verify: meta.verify,
     };
     let clash = |name: &str, given: Option<String>, stored: String| -> Result<()> {
         match given {
@@ -801,6 +858,11 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         "max-turns",
         a.max_turns.map(|m| m.to_string()),
         meta.max_turns.to_string(),
+    )?;
+    clash(
+        "verify",
+        a.verify.map(|m| m.to_string()),
+        meta.verify.to_string(),
     )?;
     clash(
         "agent-steps",
@@ -854,6 +916,7 @@ async fn start_run(
         tracking: settings.tracking.as_str().into(),
         max_turns: settings.max_turns,
         agent_steps: settings.agent_steps,
+        verify: settings.verify,
         env: environment.name().to_string(),
         env_data: env_data.map(|p| p.display().to_string()),
         goals_file,
@@ -905,19 +968,34 @@ async fn execute(
         s.failed,
         s.total
     );
-    print_eval(out, false)
+    print_eval(out, false, None).await
 }
 
-fn print_eval(run: &Path, json: bool) -> Result<()> {
+async fn print_eval(
+    run: &Path,
+    json: bool,
+    models: Option<&ugst::config::RoleModels>,
+) -> Result<()> {
     let store = RunStore::open(run)?;
     let convs = store.conversations()?;
     let a = evaluate::alignment(&convs);
-    let env_name = store.meta()?.env;
-    let rewards = evaluate::task_rewards(&env_name, &convs);
+    let meta = store.meta()?;
+    let rewards = evaluate::task_rewards(&meta.env, &convs);
+    let termination = evaluate::termination::summarise(&convs, meta.max_turns);
+    let mut realism = evaluate::realism::offline(&convs);
+    let judge_ledger = ugst_llm::Ledger::new();
+    if let Some(m) = models {
+        realism.role_adherence =
+            evaluate::realism::role_adherence(&m.judge, &judge_ledger, &convs, 8)
+                .await
+                .context("the role-adherence judge failed")?;
+    }
     if json {
         let mut v = evaluate::to_json(&a);
-        v["env"] = serde_json::json!(env_name);
+        v["env"] = serde_json::json!(meta.env);
         v["task_reward"] = serde_json::to_value(&rewards)?;
+        v["termination"] = serde_json::to_value(&termination)?;
+        v["realism"] = serde_json::to_value(&realism)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -929,12 +1007,13 @@ fn print_eval(run: &Path, json: bool) -> Result<()> {
     if let Some(r) = &rewards {
         print!("{}", evaluate::task_rewards_line(r));
     }
-    let ledger = store.ledger()?;
+    print!("{}", evaluate::termination::line(&termination));
+    print!("{}", evaluate::realism::line(&realism));
+    let mut ledger: Vec<ugst_llm::LedgerEntry> =
+        store.ledger()?.into_iter().map(|(_, e)| e).collect();
+    ledger.extend(judge_ledger.drain());
     println!();
-    print!(
-        "{}",
-        evaluate::costs_table(&evaluate::costs(ledger.iter().map(|(_, e)| e)))
-    );
+    print!("{}", evaluate::costs_table(&evaluate::costs(&ledger)));
     Ok(())
 }
 
@@ -959,5 +1038,70 @@ fn replay_cmd(
             report.tasks.len()
         );
     }
+    Ok(())
+}
+
+async fn ab_cmd(a: AbArgs) -> Result<()> {
+    let arms = ugst::ab::parse_arms(&a.modes)?;
+    if a.max_turns == 0 {
+        return Err(input_err!("--max-turns must be at least 1"));
+    }
+    let cfg = match &a.config {
+        Some(p) => Config::load(p)?,
+        None => Config::embedded_default(),
+    };
+    let env_name = a.env.clone().unwrap_or_else(|| "chat".into());
+    let environment = env::open(&env_name, a.data.as_deref())?;
+    let mut goals = match &a.goals {
+        Some(p) => read_goals(p)?,
+        None if env_name == "chat" => {
+            return Err(input_err!(
+                "--goals FILE (or --env with tasks of its own) is needed"
+            ))
+        }
+        None => environment.goals(&a.split)?,
+    };
+    if let Some(n) = a.limit {
+        goals.truncate(n);
+    }
+    if goals.is_empty() {
+        return Err(input_err!(
+            "no goals to compare (check --limit and --split)"
+        ));
+    }
+    let models = cfg.build()?;
+    let base = Settings {
+        mode: SimMode::Prompt,
+        tracking: a.tracking,
+        max_turns: a.max_turns,
+        agent_steps: DEFAULT_AGENT_STEPS,
+        verify: 0,
+    };
+    let data = a.data.as_ref().map(|p| {
+        std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string()
+    });
+    let report = ugst::ab::run(
+        &models,
+        environment,
+        data,
+        &goals,
+        &arms,
+        base,
+        a.repeats,
+        a.seed,
+        &a.out,
+        a.concurrency,
+        a.quiet,
+    )
+    .await?;
+    write_file(
+        &a.out.join("ab.json"),
+        &serde_json::to_string_pretty(&report)?,
+    )?;
+    print!("{}", ugst::ab::table(&report));
+    eprintln!("wrote {}", a.out.join("ab.json").display());
     Ok(())
 }

@@ -75,6 +75,16 @@ fn all_text(req: &ChatRequest) -> String {
 pub fn respond(req: &ChatRequest) -> ChatResponse {
     let content_or_calls = match req.schema.as_ref().map(|s| s.name.as_str()) {
         Some(crate::decompose::SCHEMA_NAME) => Ok(decompose(&all_text(req)).to_string()),
+        Some(crate::evaluate::realism::ROLE_SCHEMA) => Ok(json!({
+            "reason": "mock judge",
+            "writer": if all_text(req).contains("How can I help") { "agent" } else { "customer" },
+        })
+        .to_string()),
+        // The mock verifier finds no contradictions; the early-stop rule is applied by ugst.
+        Some(crate::simulate::verify::SCHEMA_NAME) => Ok(
+            json!({"violations": [], "ends_conversation": false, "agent_blocked": false})
+                .to_string(),
+        ),
         Some(_) => Ok(judge(req).to_string()),
         None if req.user_simulation.is_some() => Ok(simulate(req)),
         None => agent(req),

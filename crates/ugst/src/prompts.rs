@@ -26,6 +26,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("steer_goal", include_str!("../prompts/steer_goal.j2")),
     ("steer_state", include_str!("../prompts/steer_state.j2")),
     ("agent_system", include_str!("../prompts/agent_system.j2")),
+    ("verify_turn", include_str!("../prompts/verify_turn.j2")),
+    ("judge_role", include_str!("../prompts/judge_role.j2")),
 ];
 
 fn env() -> &'static Environment<'static> {

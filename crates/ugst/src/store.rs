@@ -24,6 +24,9 @@ pub struct RunMeta {
     pub tracking: String,
     pub max_turns: u32,
     pub agent_steps: u32,
+    /// Verifier retries per turn (0: no verifier).
+    #[serde(default)]
+    pub verify: u32,
     pub env: String,
     /// Where the environment's data was read from (`--data`), for environments that need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -272,6 +272,7 @@ async fn stop_signal_tools_and_commits() {
         tracking: TrackingMode::Batched,
         max_turns: 10,
         agent_steps: 8,
+        verify: 0,
     };
     let mut committed = Vec::new();
     let ledger = Ledger::new();
@@ -341,6 +342,7 @@ async fn max_turns_and_agent_step_budget() {
         tracking: TrackingMode::PerComponent,
         max_turns: 3,
         agent_steps: 2,
+        verify: 0,
     };
     let mut turns = Vec::new();
     let ugst::simulate::Ending { end, .. } = run_conversation(
@@ -403,6 +405,7 @@ async fn a_hand_off_ends_the_conversation_and_the_task_is_scored() {
         tracking: TrackingMode::Batched,
         max_turns: 5,
         agent_steps: 4,
+        verify: 0,
     };
     let mut g = goal();
     g.id = "tau-retail/dev/0".into();

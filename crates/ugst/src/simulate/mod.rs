@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod env;
 pub mod simulator;
+pub mod verify;
 
 use crate::config::RoleModels;
 use crate::goals::Goal;
@@ -36,6 +37,9 @@ pub struct TurnRecord {
     /// The steering note the simulator saw before writing this turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steering: Option<String>,
+    /// Drafts the verifier turned down before this turn's message was sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<verify::RejectedDraft>,
     /// The goal state after this turn (S_index).
     pub state: GoalState,
 }
@@ -102,6 +106,9 @@ pub struct Settings {
     pub tracking: TrackingMode,
     pub max_turns: u32,
     pub agent_steps: u32,
+    /// How many times a draft may be sent back by the verifier (0 = no verifier).
+    #[serde(default)]
+    pub verify: u32,
 }
 
 /// How a conversation ended.
@@ -136,15 +143,48 @@ pub async fn run_conversation(
     let mut replies: Vec<String> = Vec::new();
     let mut end = EndReason::MaxTurns;
     for turn in 1..=max_turns {
-        let steer = simulator::steering(settings.mode, &goal.goal, &state, max_turns - turn + 1);
-        let req = simulator::request(&goal.goal, max_turns, &history, steer.as_deref())
-            .with_sampling(sim_sampling.clone());
-        let raw = models
-            .simulator
-            .chat(CallRole::Simulator, ledger, &req)
+        let turns_left = max_turns - turn + 1;
+        let steer = simulator::steering(settings.mode, &goal.goal, &state, turns_left);
+        let mut note = steer.clone();
+        let mut rejected: Vec<verify::RejectedDraft> = Vec::new();
+        let user = loop {
+            let req = simulator::request(&goal.goal, max_turns, &history, note.as_deref())
+                .with_sampling(sim_sampling.clone());
+            let raw = models
+                .simulator
+                .chat(CallRole::Simulator, ledger, &req)
+                .await
+                .map_err(fail(turn, CallRole::Simulator))?;
+            let draft = simulator::parse(raw.content_str());
+            if rejected.len() as u32 >= settings.verify {
+                break draft;
+            }
+            let verdict = verify::check(
+                &models.tracker,
+                ledger,
+                &tracker_sampling,
+                &state,
+                &history,
+                verify::Draft {
+                    user: &draft,
+                    turn,
+                    turns_left,
+                },
+            )
             .await
-            .map_err(fail(turn, CallRole::Simulator))?;
-        let user = simulator::parse(raw.content_str());
+            .map_err(fail(turn, CallRole::Verifier))?;
+            match verdict {
+                verify::Verdict::Accept => break draft,
+                verify::Verdict::Reject(reason) => {
+                    note = Some(verify::feedback(steer.as_deref(), &reason));
+                    rejected.push(verify::RejectedDraft {
+                        text: draft.text,
+                        stop: draft.stop,
+                        reason,
+                    });
+                }
+            }
+        };
         if user.stop && user.text.is_empty() {
             end = EndReason::SimulatorStop;
             break;
@@ -189,6 +229,7 @@ pub async fn run_conversation(
             agent: agent_reply,
             agent_messages,
             steering: steer,
+            rejected,
             state: state.clone(),
         };
         commit(&record).map_err(|e| ConversationError {

@@ -1,5 +1,11 @@
 //! Evaluation of a run: goal alignment per category (pooled over sub-components of finished
-//! conversations' final states) and the cost ledger per role.
+//! conversations' final states) and the cost ledger per role; [`termination`] classifies how
+//! conversations ended, [`realism`] measures how user-like the simulator is, [`compare`] puts
+//! runs side by side with bootstrap confidence intervals.
+
+pub mod compare;
+pub mod realism;
+pub mod termination;
 
 use crate::store::{ConvStatus, Conversation};
 use serde_json::{json, Value};

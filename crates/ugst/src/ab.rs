@@ -1,0 +1,208 @@
+//! `ugst ab`: the same goals under several simulator modes (each optionally with the verifier),
+//! repeated R times with different sampling seeds, then one comparison table: alignment per
+//! category with 95% bootstrap intervals, termination rates, and the paired difference of each
+//! mode against the first one over the same goals. Runs live in `<out>/<mode>/r<k>/` and resume if
+//! interrupted.
+
+use crate::config::RoleModels;
+use crate::evaluate::compare::{self, Estimate, RunEstimate};
+use crate::evaluate::termination::{self, Termination};
+use crate::goals::Goal;
+use crate::input_err;
+use crate::runner::run_pending;
+use crate::simulate::env::Environment;
+use crate::simulate::{Settings, SimMode};
+use crate::store::{Conversation, RunMeta, RunStore, DB_FILE};
+use anyhow::Result;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use ugst_state::Category;
+
+/// One arm of the comparison: a simulator mode, with or without the verifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    pub name: String,
+    pub mode: SimMode,
+    pub verify: u32,
+}
+
+/// Parses `prompt,goal,goal-state,goal-state+verify` (`+verify=K` sets the retries).
+pub fn parse_arms(s: &str) -> Result<Vec<Arm>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (mode, verify) = match part.split_once("+verify") {
+            Some((m, rest)) => {
+                let k = match rest.strip_prefix('=') {
+                    Some(k) => k.parse().map_err(|_| {
+                        input_err!("--modes: '{part}': K in +verify=K must be a number")
+                    })?,
+                    None if rest.is_empty() => 2,
+                    None => {
+                        return Err(input_err!(
+                            "--modes: '{part}' is not MODE or MODE+verify[=K]"
+                        ))
+                    }
+                };
+                (m, k)
+            }
+            None => (part, 0),
+        };
+        let mode = match mode {
+            "prompt" => SimMode::Prompt,
+            "goal" => SimMode::Goal,
+            "goal-state" => SimMode::GoalState,
+            other => return Err(input_err!("--modes: unknown mode '{other}'; use prompt, goal, goal-state (each optionally +verify)")),
+        };
+        out.push(Arm {
+            name: part.to_string(),
+            mode,
+            verify,
+        });
+    }
+    if out.is_empty() {
+        return Err(input_err!("--modes lists no mode"));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmReport {
+    pub arm: String,
+    pub estimate: RunEstimate,
+    pub termination: Termination,
+    /// Against the first arm: (goals compared, mean difference of conversation-level Avg).
+    pub paired_vs_first: Option<(usize, Estimate)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AbReport {
+    pub repeats: u32,
+    pub seed: u64,
+    pub goals: usize,
+    pub arms: Vec<ArmReport>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    models: &RoleModels,
+    env: Arc<dyn Environment>,
+    env_data: Option<String>,
+    goals: &[Goal],
+    arms: &[Arm],
+    base: Settings,
+    repeats: u32,
+    seed: u64,
+    out: &Path,
+    concurrency: usize,
+    quiet: bool,
+) -> Result<AbReport> {
+    let mut per_arm: Vec<Vec<Vec<Conversation>>> = Vec::new();
+    for arm in arms {
+        let mut runs = Vec::new();
+        for r in 0..repeats.max(1) {
+            let dir = out.join(arm.name.replace('+', "_")).join(format!("r{r}"));
+            let settings = Settings {
+                mode: arm.mode,
+                verify: arm.verify,
+                ..base
+            };
+            let mut m = models.clone();
+            for role in ["simulator", "agent"] {
+                m.sampling.entry(role.to_string()).or_default().seed = Some(seed + r as u64);
+            }
+            let store = if dir.join(DB_FILE).exists() {
+                RunStore::open(&dir)?
+            } else {
+                let meta = RunMeta {
+                    mode: arm.mode.as_str().into(),
+                    tracking: settings.tracking.as_str().into(),
+                    max_turns: settings.max_turns,
+                    agent_steps: settings.agent_steps,
+                    verify: settings.verify,
+                    env: env.name().to_string(),
+                    env_data: env_data.clone(),
+                    goals_file: None,
+                    models: serde_json::json!(m.names),
+                    source_run: None,
+                    created: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_secs(),
+                };
+                RunStore::create(&dir, &meta, goals)?
+            };
+            if !quiet {
+                eprintln!("ab: {} repeat {} → {}", arm.name, r + 1, dir.display());
+            }
+            let store = Arc::new(store);
+            run_pending(store.clone(), m, env.clone(), settings, concurrency, quiet).await?;
+            runs.push(store.conversations()?);
+        }
+        per_arm.push(runs);
+    }
+    let mut reports = Vec::new();
+    for (i, arm) in arms.iter().enumerate() {
+        let all: Vec<Conversation> = per_arm[i].iter().flatten().cloned().collect();
+        let firsts: Vec<&[Conversation]> = per_arm[0].iter().map(Vec::as_slice).collect();
+        let mine: Vec<&[Conversation]> = per_arm[i].iter().map(Vec::as_slice).collect();
+        reports.push(ArmReport {
+            arm: arm.name.clone(),
+            estimate: compare::estimate(&arm.name, &all, seed),
+            termination: termination::summarise(&all, base.max_turns),
+            paired_vs_first: if i == 0 {
+                None
+            } else {
+                compare::paired_difference(&firsts, &mine, seed)
+            },
+        });
+    }
+    Ok(AbReport {
+        repeats: repeats.max(1),
+        seed,
+        goals: goals.len(),
+        arms: reports,
+    })
+}
+
+pub fn table(r: &AbReport) -> String {
+    let mut out = format!("{:<24}{:>6}", "mode", "conv");
+    for c in Category::ALL {
+        out.push_str(&format!("{:>20}", c.short()));
+    }
+    out.push_str(&format!(
+        "{:>20}{:>11}{:>11}  {:>24}\n",
+        "Avg", "premature", "proper", "Δ Avg vs first"
+    ));
+    for a in &r.arms {
+        out.push_str(&format!("{:<24}{:>6}", a.arm, a.estimate.conversations));
+        for c in Category::ALL {
+            out.push_str(&format!(
+                "{:>20}",
+                compare::pct(&a.estimate.categories[c.as_str()])
+            ));
+        }
+        out.push_str(&format!(
+            "{:>20}{:>10.1}%{:>10.1}%  {:>24}\n",
+            compare::pct(&a.estimate.average),
+            a.termination.rates["premature_stop"] * 100.0,
+            a.termination.rates["proper_stop"] * 100.0,
+            match &a.paired_vs_first {
+                Some((n, e)) => format!(
+                    "{:+.1} [{:+.1}, {:+.1}] n={n}",
+                    e.value * 100.0,
+                    e.low * 100.0,
+                    e.high * 100.0
+                ),
+                None => "–".into(),
+            }
+        ));
+    }
+    out.push_str(&format!(
+        "{} goals × {} repeat(s); values in percent with 95% bootstrap intervals ({} resamples, seed {})\n",
+        r.goals,
+        r.repeats,
+        compare::RESAMPLES,
+        r.seed
+    ));
+    out
+}
