@@ -19,7 +19,8 @@ pub const SHOWN: usize = 5;
 
 pub const DOMAINS: [&str; 4] = ["hotel", "restaurant", "attraction", "train"];
 
-const DAYS: [&str; 7] = [
+/// Weekday names as the database spells them.
+pub const DAYS: [&str; 7] = [
     "monday",
     "tuesday",
     "wednesday",

@@ -115,19 +115,8 @@ pub async fn run(
                 RunStore::open(&dir)?
             } else {
                 let meta = RunMeta {
-                    mode: arm.mode.as_str().into(),
-                    tracking: settings.tracking.as_str().into(),
-                    max_turns: settings.max_turns,
-                    agent_steps: settings.agent_steps,
-                    verify: settings.verify,
-                    env: env.name().to_string(),
                     env_data: env_data.clone(),
-                    goals_file: None,
-                    models: serde_json::json!(m.names),
-                    source_run: None,
-                    created: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)?
-                        .as_secs(),
+                    ..RunMeta::new(&settings, env.name(), serde_json::json!(m.names))
                 };
                 RunStore::create(&dir, &meta, goals)?
             };

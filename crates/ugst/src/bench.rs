@@ -72,17 +72,9 @@ pub async fn harness(
         verify: 0,
     };
     let meta = RunMeta {
-        mode: settings.mode.as_str().into(),
         tracking: tracking.as_str().into(),
-        max_turns: settings.max_turns,
-        agent_steps: settings.agent_steps,
-        verify: settings.verify,
-        env: "chat".into(),
-        env_data: None,
-        goals_file: None,
-        models: cfg.describe(),
-        source_run: None,
         created: 0,
+        ..RunMeta::new(&settings, "chat", cfg.describe())
     };
     let store = Arc::new(RunStore::create(
         &dir.path().join("bench"),

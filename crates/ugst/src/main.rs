@@ -775,6 +775,35 @@ async fn decompose_cmd(config: &Path, goals: &Path, out: &Path, concurrency: usi
     Ok(())
 }
 
+/// The environment (`chat` when none is named) and the goals: from `--goals`, else from the
+/// environment's tasks of `split`, cut to `limit`.
+fn env_and_goals(
+    env_name: Option<&str>,
+    data: Option<&Path>,
+    goals: Option<&Path>,
+    split: &str,
+    limit: Option<usize>,
+) -> Result<(Arc<dyn Environment>, Vec<Goal>)> {
+    let env_name = env_name.unwrap_or("chat");
+    let environment = env::open(env_name, data)?;
+    let mut list = match goals {
+        Some(p) => read_goals(p)?,
+        None if env_name == "chat" => {
+            return Err(input_err!(
+            "--goals FILE is needed (or --env with tasks of its own; or --resume to finish a run)"
+        ))
+        }
+        None => environment.goals(split)?,
+    };
+    if let Some(n) = limit {
+        list.truncate(n);
+    }
+    if list.is_empty() {
+        return Err(input_err!("no goals to run (check --limit and --split)"));
+    }
+    Ok((environment, list))
+}
+
 fn same_goals(a: &[Goal], b: &[Goal]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
@@ -785,23 +814,13 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         None => Config::embedded_default(),
     };
     if !a.resume {
-        let env_name = a.env.clone().unwrap_or_else(|| "chat".into());
-        let environment = env::open(&env_name, a.data.as_deref())?;
-        let mut goals = match &a.goals {
-            Some(p) => read_goals(p)?,
-            None if env_name == "chat" => {
-                return Err(input_err!(
-                    "--goals FILE is needed to start a run (or --env with tasks of its own, or --resume to finish one)"
-                ))
-            }
-            None => environment.goals(&a.split)?,
-        };
-        if let Some(n) = a.limit {
-            goals.truncate(n);
-        }
-        if goals.is_empty() {
-            return Err(input_err!("no goals to run (check --limit and --split)"));
-        }
+        let (environment, goals) = env_and_goals(
+            a.env.as_deref(),
+            a.data.as_deref(),
+            a.goals.as_deref(),
+            &a.split,
+            a.limit,
+        )?;
         let settings = Settings {
             mode: a.mode.unwrap_or(SimMode::Prompt),
             tracking: a.tracking.unwrap_or(TrackingMode::PerComponent),
@@ -912,19 +931,9 @@ async fn start_run(
     quiet: bool,
 ) -> Result<()> {
     let meta = RunMeta {
-        mode: settings.mode.as_str().into(),
-        tracking: settings.tracking.as_str().into(),
-        max_turns: settings.max_turns,
-        agent_steps: settings.agent_steps,
-        verify: settings.verify,
-        env: environment.name().to_string(),
         env_data: env_data.map(|p| p.display().to_string()),
         goals_file,
-        models: cfg.describe(),
-        source_run: None,
-        created: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs(),
+        ..RunMeta::new(&settings, environment.name(), cfg.describe())
     };
     // Models first: a config error must not leave an empty run behind.
     let models = cfg.build()?;
@@ -1050,25 +1059,13 @@ async fn ab_cmd(a: AbArgs) -> Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::embedded_default(),
     };
-    let env_name = a.env.clone().unwrap_or_else(|| "chat".into());
-    let environment = env::open(&env_name, a.data.as_deref())?;
-    let mut goals = match &a.goals {
-        Some(p) => read_goals(p)?,
-        None if env_name == "chat" => {
-            return Err(input_err!(
-                "--goals FILE (or --env with tasks of its own) is needed"
-            ))
-        }
-        None => environment.goals(&a.split)?,
-    };
-    if let Some(n) = a.limit {
-        goals.truncate(n);
-    }
-    if goals.is_empty() {
-        return Err(input_err!(
-            "no goals to compare (check --limit and --split)"
-        ));
-    }
+    let (environment, goals) = env_and_goals(
+        a.env.as_deref(),
+        a.data.as_deref(),
+        a.goals.as_deref(),
+        &a.split,
+        a.limit,
+    )?;
     let models = cfg.build()?;
     let base = Settings {
         mode: SimMode::Prompt,

@@ -40,6 +40,29 @@ pub struct RunMeta {
     pub created: u64,
 }
 
+impl RunMeta {
+    /// The metadata of a new run with `settings` in environment `env`, stamped now.
+    pub fn new(
+        settings: &crate::simulate::Settings,
+        env: &str,
+        models: serde_json::Value,
+    ) -> RunMeta {
+        RunMeta {
+            mode: settings.mode.as_str().into(),
+            tracking: settings.tracking.as_str().into(),
+            max_turns: settings.max_turns,
+            agent_steps: settings.agent_steps,
+            verify: settings.verify,
+            env: env.to_string(),
+            env_data: None,
+            goals_file: None,
+            models,
+            source_run: None,
+            created: now(),
+        }
+    }
+}
+
 /// Status of one conversation in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

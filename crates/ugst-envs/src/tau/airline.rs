@@ -219,6 +219,53 @@ fn search_onestop(db: &Value, args: &Value) -> Result<String, String> {
     Ok(dumps(&Value::Array(out)))
 }
 
+/// Prices one new flight segment from the database for `n` passengers in `cabin`, after the
+/// reference checks (flight and date exist, status available, enough seats), and writes its
+/// price, origin and destination into the segment. Returns the segment's total.
+fn price_segment(
+    db: &Value,
+    flight: &mut Value,
+    number: &str,
+    date: &str,
+    cabin: &str,
+    n: Num,
+) -> Result<Num, String> {
+    let data = table(db, "flights")
+        .get(number)
+        .ok_or_else(|| format!("flight {number} not found"))?;
+    let day =
+        status_on(data, date).ok_or_else(|| format!("flight {number} not found on date {date}"))?;
+    if day.get("status").and_then(Value::as_str) != Some("available") {
+        return Err(format!("flight {number} not available on date {date}"));
+    }
+    let seats = day
+        .get("available_seats")
+        .and_then(|s| s.get(cabin))
+        .and_then(Num::from_value)
+        .ok_or_else(|| format!("'{cabin}'"))?;
+    if seats.lt(n) {
+        return Err(format!("not enough seats on flight {number}"));
+    }
+    let price = day
+        .get("prices")
+        .and_then(|p| p.get(cabin))
+        .cloned()
+        .ok_or_else(|| format!("'{cabin}'"))?;
+    let price_num = Num::from_value(&price).ok_or("flight price is not a number")?;
+    set(flight, "price", price);
+    set(
+        flight,
+        "origin",
+        data.get("origin").cloned().unwrap_or(Value::Null),
+    );
+    set(
+        flight,
+        "destination",
+        data.get("destination").cloned().unwrap_or(Value::Null),
+    );
+    Ok(price_num.times(n))
+}
+
 fn book_reservation(db: &mut Value, args: &Value) -> Result<String, String> {
     let keys = [
         "user_id",
@@ -256,40 +303,7 @@ fn book_reservation(db: &mut Value, args: &Value) -> Result<String, String> {
     for flight in flights.iter_mut() {
         let number = field_str(flight, "flight_number")?.to_string();
         let date = field_str(flight, "date")?.to_string();
-        let data = table(db, "flights")
-            .get(&number)
-            .ok_or_else(|| format!("flight {number} not found"))?;
-        let day = status_on(data, &date)
-            .ok_or_else(|| format!("flight {number} not found on date {date}"))?;
-        if day.get("status").and_then(Value::as_str) != Some("available") {
-            return Err(format!("flight {number} not available on date {date}"));
-        }
-        let seats = day
-            .get("available_seats")
-            .and_then(|s| s.get(cabin))
-            .and_then(Num::from_value)
-            .ok_or_else(|| format!("'{cabin}'"))?;
-        if seats.lt(n) {
-            return Err(format!("not enough seats on flight {number}"));
-        }
-        let price = day
-            .get("prices")
-            .and_then(|p| p.get(cabin))
-            .cloned()
-            .ok_or_else(|| format!("'{cabin}'"))?;
-        let price_num = Num::from_value(&price).ok_or("flight price is not a number")?;
-        set(flight, "price", price);
-        set(
-            flight,
-            "origin",
-            data.get("origin").cloned().unwrap_or(Value::Null),
-        );
-        set(
-            flight,
-            "destination",
-            data.get("destination").cloned().unwrap_or(Value::Null),
-        );
-        total = total.plus(price_num.times(n));
+        total = total.plus(price_segment(db, flight, &number, &date, cabin, n)?);
     }
     if a.str("insurance")? == "yes" {
         total = total.plus(Num::Int(30).times(n));
@@ -501,40 +515,7 @@ fn update_flights(db: &mut Value, args: &Value) -> Result<String, String> {
             }
             continue;
         }
-        let data = table(db, "flights")
-            .get(&number)
-            .ok_or_else(|| format!("flight {number} not found"))?;
-        let day = status_on(data, &date)
-            .ok_or_else(|| format!("flight {number} not found on date {date}"))?;
-        if day.get("status").and_then(Value::as_str) != Some("available") {
-            return Err(format!("flight {number} not available on date {date}"));
-        }
-        let seats = day
-            .get("available_seats")
-            .and_then(|s| s.get(cabin))
-            .and_then(Num::from_value)
-            .ok_or_else(|| format!("'{cabin}'"))?;
-        if seats.lt(n) {
-            return Err(format!("not enough seats on flight {number}"));
-        }
-        let price = day
-            .get("prices")
-            .and_then(|p| p.get(cabin))
-            .cloned()
-            .ok_or_else(|| format!("'{cabin}'"))?;
-        let price_num = Num::from_value(&price).ok_or("flight price is not a number")?;
-        set(flight, "price", price);
-        set(
-            flight,
-            "origin",
-            data.get("origin").cloned().unwrap_or(Value::Null),
-        );
-        set(
-            flight,
-            "destination",
-            data.get("destination").cloned().unwrap_or(Value::Null),
-        );
-        total = total.plus(price_num.times(n));
+        total = total.plus(price_segment(db, flight, &number, &date, cabin, n)?);
     }
     let mut old_sum = Num::Int(0);
     for f in &old_flights {

@@ -8,7 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use ugst_envs::multiwoz::MultiWoz;
+use ugst_envs::multiwoz::{MultiWoz, DAYS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,16 +79,6 @@ fn requestable(domain: &str) -> &'static [&'static str] {
         _ => &["duration", "price", "trainID"],
     }
 }
-
-const DAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
 
 fn text<'v>(r: &'v Value, k: &str) -> &'v str {
     r.get(k).and_then(Value::as_str).unwrap_or("")
