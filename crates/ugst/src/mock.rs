@@ -80,6 +80,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
             "writer": if all_text(req).contains("How can I help") { "agent" } else { "customer" },
         })
         .to_string()),
+        Some("persona_items") => Ok(persona_items(&all_text(req))),
         // The mock verifier finds no contradictions; the early-stop rule is applied by ugst.
         Some(crate::simulate::verify::SCHEMA_NAME) => Ok(
             json!({"violations": [], "ends_conversation": false, "agent_blocked": false})
@@ -320,6 +321,35 @@ fn agent(req: &ChatRequest) -> Result<String, Vec<ToolCall>> {
     Ok(format!(
         "Thank you. I have taken care of this: \"{short}\". Is there anything else I can do?"
     ))
+}
+
+const MOCK_NAMES: [&str; 12] = [
+    "Alex", "Bea", "Chidi", "Dana", "Emil", "Farah", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lina",
+];
+const MOCK_TRAITS: [&str; 10] = [
+    "never gives a phone number",
+    "always asks for the price first",
+    "is visiting for a conference",
+    "travels with a dog",
+    "prefers quiet places",
+    "is on a tight budget",
+    "keeps messages short",
+    "needs step-free access",
+    "is in town for one night",
+    "refuses to pay a deposit",
+];
+
+/// Ten persona lines drawn from the prompt's hash (so different seeds give different lists).
+fn persona_items(prompt: &str) -> String {
+    let h = hash(&[prompt]);
+    let items: Vec<String> = (0..10u64)
+        .map(|i| {
+            let n = MOCK_NAMES[((h >> (i % 8)) as usize + i as usize) % MOCK_NAMES.len()];
+            let t = MOCK_TRAITS[((h >> 3) as usize + 3 * i as usize) % MOCK_TRAITS.len()];
+            format!("You are {n}, who {t} (variant {}).", (h % 1000) + i)
+        })
+        .collect();
+    json!({ "items": items }).to_string()
 }
 
 /// The first word of `text` that starts with `prefix` followed by a digit (e.g. an order id).

@@ -251,3 +251,82 @@ fn the_command_writes_reproducible_files_that_run_in_multiwoz() {
         );
     }
 }
+
+#[test]
+fn model_verbalisation_and_persona_generation_go_through_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let gen = |sub: &str, config: bool| {
+        let out = dir.path().join(sub).join("goals.jsonl");
+        let mut c = ugst();
+        c.args([
+            "goals", "generate", "multiwoz", "--n", "8", "--seed", "4", "--data",
+        ])
+        .arg(mw_path())
+        .arg("--out")
+        .arg(&out);
+        if config {
+            c.arg("--config").arg(&cfg);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let plain = gen("plain", false);
+    let a = gen("a", true);
+    let b = gen("b", true);
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+    assert_ne!(
+        read(&plain),
+        read(&a),
+        "the model rewrote the objective paragraphs"
+    );
+    assert_eq!(
+        read(&a),
+        read(&b),
+        "cached calls make the model-written set reproducible"
+    );
+    let refs = |p: &std::path::Path| read(&p.with_file_name("goals.reference.jsonl"));
+    assert_eq!(
+        refs(&plain),
+        refs(&a),
+        "the reference decomposition keeps the template sentences"
+    );
+    for line in read(&a).lines() {
+        let g: Value = serde_json::from_str(line).unwrap();
+        let spec_profile = g["goal"].as_str().unwrap();
+        assert!(
+            spec_profile.starts_with("You are "),
+            "profile and policy stay verbatim: {spec_profile}"
+        );
+    }
+
+    let personas = dir.path().join("personas");
+    let o = ugst()
+        .args(["goals", "personas", "--n", "12", "--seed", "3", "--config"])
+        .arg(&cfg)
+        .arg("--out-dir")
+        .arg(&personas)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["profiles.jsonl", "policies.jsonl"] {
+        let items = personas::parse(f, &read(&personas.join(f))).unwrap();
+        assert_eq!(items.len(), 12, "{f}");
+        let distinct: std::collections::HashSet<_> = items.iter().collect();
+        assert_eq!(distinct.len(), 12);
+    }
+    // The generated files feed the generator.
+    let o = ugst()
+        .args(["goals", "generate", "multiwoz", "--n", "5", "--data"])
+        .arg(mw_path())
+        .arg("--profiles")
+        .arg(personas.join("profiles.jsonl"))
+        .arg("--out")
+        .arg(dir.path().join("p/goals.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(read(&dir.path().join("p/goals.jsonl")).contains("(variant "));
+}
