@@ -156,22 +156,22 @@ pub async fn run(
 pub fn table(r: &AbReport) -> String {
     let mut out = format!("{:<24}{:>6}", "mode", "conv");
     for c in Category::ALL {
-        out.push_str(&format!("{:>20}", c.short()));
+        out.push_str(&format!("{:>23}", c.short()));
     }
     out.push_str(&format!(
-        "{:>20}{:>11}{:>11}  {:>24}\n",
+        "{:>23}{:>11}{:>9}  {:>24}\n",
         "Avg", "premature", "proper", "Δ Avg vs first"
     ));
     for a in &r.arms {
         out.push_str(&format!("{:<24}{:>6}", a.arm, a.estimate.conversations));
         for c in Category::ALL {
             out.push_str(&format!(
-                "{:>20}",
+                "{:>23}",
                 compare::pct(&a.estimate.categories[c.as_str()])
             ));
         }
         out.push_str(&format!(
-            "{:>20}{:>10.1}%{:>10.1}%  {:>24}\n",
+            "{:>23}{:>10.1}%{:>8.1}%  {:>24}\n",
             compare::pct(&a.estimate.average),
             a.termination.rates["premature_stop"] * 100.0,
             a.termination.rates["proper_stop"] * 100.0,
