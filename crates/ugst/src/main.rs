@@ -113,7 +113,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Built-in goal sets.
+    /// Goal sets: the built-in demo goals, the MultiWOZ Challenge generator, persona generation.
     Goals {
         #[command(subcommand)]
         cmd: GoalsCmd,
