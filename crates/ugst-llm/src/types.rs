@@ -137,6 +137,24 @@ impl ToolSpec {
     }
 }
 
+/// `v` with every object's keys in sorted order.
+pub fn sorted_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut pairs: Vec<(String, Value)> = m.into_iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
+}
+
 /// A JSON Schema the answer must satisfy (sent as `response_format: json_schema`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonSchemaSpec {
@@ -234,10 +252,14 @@ impl ChatRequest {
         m
     }
 
+    /// Asks for a structured answer. The schema's object keys are sorted (recursively), so the
+    /// order in which a model writes the answer's fields — which a grammar enforces and which
+    /// shapes what small models produce — does not depend on how the schema was written or on
+    /// serde_json's map ordering.
     pub fn with_schema(mut self, name: impl Into<String>, schema: Value) -> Self {
         self.schema = Some(JsonSchemaSpec {
             name: name.into(),
-            schema,
+            schema: sorted_keys(schema),
         });
         self
     }

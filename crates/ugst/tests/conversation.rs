@@ -146,8 +146,8 @@ async fn batched_makes_one_call_naming_only_open_ids() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(
         *asked.lock().unwrap(),
-        // In the state's own order (schema properties keep insertion order).
-        vec!["prof-1".to_string(), "pol-1".to_string()]
+        // Schema keys are sorted, so ids come in sorted order.
+        vec!["pol-1".to_string(), "prof-1".to_string()]
     );
     // When nothing can change, the judge is not called at all.
     let mut all_done = state.clone();
