@@ -992,6 +992,7 @@ async fn print_eval(
     let rewards = evaluate::task_rewards(&meta.env, &convs);
     let termination = evaluate::termination::summarise(&convs, meta.max_turns);
     let mut realism = evaluate::realism::offline(&convs);
+    let diversity = evaluate::diversity::of_run(&convs);
     let judge_ledger = ugst_llm::Ledger::new();
     if let Some(m) = models {
         realism.role_adherence =
@@ -1005,6 +1006,7 @@ async fn print_eval(
         v["task_reward"] = serde_json::to_value(&rewards)?;
         v["termination"] = serde_json::to_value(&termination)?;
         v["realism"] = serde_json::to_value(&realism)?;
+        v["diversity"] = serde_json::to_value(&diversity)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -1018,6 +1020,7 @@ async fn print_eval(
     }
     print!("{}", evaluate::termination::line(&termination));
     print!("{}", evaluate::realism::line(&realism));
+    print!("{}", evaluate::diversity::line(&diversity));
     let mut ledger: Vec<ugst_llm::LedgerEntry> =
         store.ledger()?.into_iter().map(|(_, e)| e).collect();
     ledger.extend(judge_ledger.drain());

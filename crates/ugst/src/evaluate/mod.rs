@@ -4,6 +4,7 @@
 //! runs side by side with bootstrap confidence intervals.
 
 pub mod compare;
+pub mod diversity;
 pub mod realism;
 pub mod termination;
 
