@@ -78,10 +78,25 @@ enum Cmd {
     /// Goal alignment per category (Prof., Pol., T.O., Req., Pref., Avg), task reward,
     /// termination classes, realism metrics and the cost ledger.
     Eval {
-        run: PathBuf,
+        /// One run for its full report; several runs for a comparison table (one row each, 95%
+        /// bootstrap intervals, best per column marked).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+        /// Comparison as a Markdown table.
+        #[arg(long, conflicts_with_all = ["json", "csv"])]
+        markdown: bool,
+        /// Comparison as CSV (one line per run and column).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Row labels of a comparison, one per run (default: the run directory's name).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Seed of the bootstrap resampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Model configuration for the judged metrics (role adherence); without it they are
         /// left out.
         #[arg(long)]
@@ -404,12 +419,53 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             );
             print_eval(&out, false, None).await
         }
-        Cmd::Eval { run, json, config } => {
-            let models = match &config {
-                Some(c) => Some(Config::load(c)?.build()?),
-                None => None,
-            };
-            print_eval(&run, json, models.as_ref()).await
+        Cmd::Eval {
+            runs,
+            json,
+            markdown,
+            csv,
+            labels,
+            seed,
+            config,
+        } => {
+            if runs.len() == 1 && !markdown && !csv && labels.is_empty() {
+                let models = match &config {
+                    Some(c) => Some(Config::load(c)?.build()?),
+                    None => None,
+                };
+                return print_eval(&runs[0], json, models.as_ref()).await;
+            }
+            if !labels.is_empty() && labels.len() != runs.len() {
+                return Err(input_err!(
+                    "{} --label value(s) for {} run(s); give one label per run or none",
+                    labels.len(),
+                    runs.len()
+                ));
+            }
+            let mut rows = Vec::new();
+            for (i, run) in runs.iter().enumerate() {
+                let convs = RunStore::open(run)?.conversations()?;
+                let label = labels.get(i).cloned().unwrap_or_else(|| {
+                    run.file_name()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| run.display().to_string())
+                });
+                rows.push(evaluate::compare::estimate(&label, &convs, seed));
+            }
+            use evaluate::compare::{comparison_table, Format};
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let format = if markdown {
+                    Format::Markdown
+                } else if csv {
+                    Format::Csv
+                } else {
+                    Format::Text
+                };
+                print!("{}", comparison_table(&rows, format));
+            }
+            Ok(())
         }
         Cmd::Ab(a) => ab_cmd(a).await,
         Cmd::Agree {

@@ -148,3 +148,67 @@ fn eval_reports_termination_and_realism() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--verify 3 differs from the run's 2"));
 }
+
+#[test]
+fn eval_compares_several_runs_with_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run_cmd(&["--quiet", "--max-turns", "2"], &cfg, Some(&goals), &a)
+        .assert()
+        .success();
+    run_cmd(
+        &["--quiet", "--max-turns", "4", "--mode", "goal-state"],
+        &cfg,
+        Some(&goals),
+        &b,
+    )
+    .assert()
+    .success();
+    let out = ugst()
+        .args(["eval", "--json", "--label", "short", "--label", "long"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["label"], "short");
+    for r in rows {
+        let avg = &r["average"];
+        assert!(avg["low"].as_f64().unwrap() <= avg["value"].as_f64().unwrap());
+        assert!(avg["value"].as_f64().unwrap() <= avg["high"].as_f64().unwrap());
+    }
+    let md = ugst()
+        .args(["eval", "--markdown"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.starts_with("| run | conv | Prof."), "{md}");
+    assert!(md.contains("**"), "the best value per column is bold: {md}");
+    let csv = ugst()
+        .args(["eval", "--csv"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert_eq!(csv.lines().count(), 1 + 2 * 6, "{csv}");
+    let bad = ugst()
+        .args(["eval", "--label", "one"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -166,3 +166,107 @@ mod tests {
         assert_eq!((c.low, c.value, c.high), (2.0, 2.0, 2.0));
     }
 }
+
+/// How a comparison table is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+    Csv,
+}
+
+/// One row per run: each category and Avg with its 95% interval; the best value of each column
+/// is marked (`*` in text, bold in Markdown, a `best` column set in CSV).
+pub fn comparison_table(rows: &[RunEstimate], format: Format) -> String {
+    // (header, category key; `None` for Avg)
+    let cols: Vec<(&str, Option<&str>)> = Category::ALL
+        .iter()
+        .map(|c| (c.short(), Some(c.as_str())))
+        .chain(std::iter::once(("Avg", None)))
+        .collect();
+    let cell = |r: &RunEstimate, key: Option<&str>| match key {
+        Some(k) => r.categories[k],
+        None => r.average,
+    };
+    let best: Vec<Option<f64>> = cols
+        .iter()
+        .map(|(_, key)| {
+            rows.iter()
+                .filter_map(|r| cell(r, *key).map(|e| e.value))
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+        })
+        .collect();
+    let is_best = |i: usize, e: &Option<Estimate>| matches!((e, best[i]), (Some(e), Some(b)) if (e.value - b).abs() < 1e-12);
+    let mut out = String::new();
+    match format {
+        Format::Text => {
+            out.push_str(&format!("{:<20}{:>6}", "run", "conv"));
+            for (name, _) in &cols {
+                out.push_str(&format!("{name:>24}"));
+            }
+            out.push('\n');
+            for r in rows {
+                out.push_str(&format!("{:<20}{:>6}", r.label, r.conversations));
+                for (i, (_, key)) in cols.iter().enumerate() {
+                    let e = cell(r, *key);
+                    let mark = if is_best(i, &e) && rows.len() > 1 {
+                        "*"
+                    } else {
+                        " "
+                    };
+                    out.push_str(&format!("{:>23}{mark}", pct(&e)));
+                }
+                out.push('\n');
+            }
+            out.push_str(&format!("percent, 95% bootstrap intervals over conversations ({RESAMPLES} resamples); * best per column\n"));
+        }
+        Format::Markdown => {
+            out.push_str("| run | conv |");
+            for (name, _) in &cols {
+                out.push_str(&format!(" {name} |"));
+            }
+            out.push_str("\n|---|---:|");
+            for _ in &cols {
+                out.push_str("---:|");
+            }
+            out.push('\n');
+            for r in rows {
+                out.push_str(&format!("| {} | {} |", r.label, r.conversations));
+                for (i, (_, key)) in cols.iter().enumerate() {
+                    let e = cell(r, *key);
+                    let cell = pct(&e);
+                    if is_best(i, &e) && rows.len() > 1 {
+                        out.push_str(&format!(" **{cell}** |"));
+                    } else {
+                        out.push_str(&format!(" {cell} |"));
+                    }
+                }
+                out.push('\n');
+            }
+        }
+        Format::Csv => {
+            out.push_str("run,conversations,column,value,low,high,best\n");
+            for r in rows {
+                for (i, (name, key)) in cols.iter().enumerate() {
+                    let e = cell(r, *key);
+                    let (v, lo, hi) =
+                        e.map_or((String::new(), String::new(), String::new()), |e| {
+                            (
+                                format!("{:.6}", e.value),
+                                format!("{:.6}", e.low),
+                                format!("{:.6}", e.high),
+                            )
+                        });
+                    out.push_str(&format!(
+                        "\"{}\",{},{},{v},{lo},{hi},{}\n",
+                        r.label.replace('"', "\"\""),
+                        r.conversations,
+                        name.trim_end_matches('.'),
+                        is_best(i, &e)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
