@@ -69,17 +69,15 @@ fn tau_retail_tool_calls_change_the_database_and_are_scored() {
     )
     .unwrap();
     let run = dir.path().join("runs/retail");
-    ugst()
-        .args(["run", "--quiet", "--env", "tau-retail", "--data"])
-        .arg(shared().join("tau_bench"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(&run)
-        .assert()
-        .success();
+    let data = shared().join("tau_bench");
+    let flags = [
+        "--quiet",
+        "--env",
+        "tau-retail",
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    run_cmd(&flags, &cfg, Some(&goals), &run).assert().success();
     let convs = export(&run);
     let obs = observations(&convs[0]);
     let cancelled = obs
@@ -200,17 +198,15 @@ fn multiwoz_searches_reach_the_database() {
     )
     .unwrap();
     let run = dir.path().join("runs/mw");
-    ugst()
-        .args(["run", "--quiet", "--env", "multiwoz", "--data"])
-        .arg(shared().join("multiwoz"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(&run)
-        .assert()
-        .success();
+    let data = shared().join("multiwoz");
+    let flags = [
+        "--quiet",
+        "--env",
+        "multiwoz",
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    run_cmd(&flags, &cfg, Some(&goals), &run).assert().success();
     let convs = export(&run);
     let obs = observations(&convs[0]);
     let search: Value = obs
