@@ -1050,11 +1050,17 @@ async fn print_eval(
     let mut realism = evaluate::realism::offline(&convs);
     let diversity = evaluate::diversity::of_run(&convs);
     let judge_ledger = ugst_llm::Ledger::new();
+    let mut quality = None;
     if let Some(m) = models {
         realism.role_adherence =
             evaluate::realism::role_adherence(&m.judge, &judge_ledger, &convs, 8)
                 .await
                 .context("the role-adherence judge failed")?;
+        quality = Some(
+            evaluate::quality::judge(&m.judge, &judge_ledger, &convs, 8)
+                .await
+                .context("the naturalness/coherence judge failed")?,
+        );
     }
     if json {
         let mut v = evaluate::to_json(&a);
@@ -1063,6 +1069,7 @@ async fn print_eval(
         v["termination"] = serde_json::to_value(&termination)?;
         v["realism"] = serde_json::to_value(&realism)?;
         v["diversity"] = serde_json::to_value(&diversity)?;
+        v["quality"] = serde_json::to_value(&quality)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -1077,6 +1084,9 @@ async fn print_eval(
     print!("{}", evaluate::termination::line(&termination));
     print!("{}", evaluate::realism::line(&realism));
     print!("{}", evaluate::diversity::line(&diversity));
+    if let Some(q) = &quality {
+        print!("{}", evaluate::quality::line(q));
+    }
     let mut ledger: Vec<ugst_llm::LedgerEntry> =
         store.ledger()?.into_iter().map(|(_, e)| e).collect();
     ledger.extend(judge_ledger.drain());

@@ -81,6 +81,14 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
         })
         .to_string()),
         Some("persona_items") => Ok(persona_items(&all_text(req))),
+        Some(crate::evaluate::quality::SCHEMA_NAME) => {
+            let h = hash(&[&all_text(req)]);
+            Ok(json!({
+                "naturalness_reason": "mock judge", "naturalness": 2 + h % 4,
+                "coherence_reason": "mock judge", "coherence": 1 + (h >> 8) % 5,
+            })
+            .to_string())
+        }
         // The mock verifier finds no contradictions; the early-stop rule is applied by ugst.
         Some(crate::simulate::verify::SCHEMA_NAME) => Ok(
             json!({"violations": [], "ends_conversation": false, "agent_blocked": false})

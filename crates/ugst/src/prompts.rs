@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("agent_system", include_str!("../prompts/agent_system.j2")),
     ("verify_turn", include_str!("../prompts/verify_turn.j2")),
     ("judge_role", include_str!("../prompts/judge_role.j2")),
+    ("judge_quality", include_str!("../prompts/judge_quality.j2")),
 ];
 
 fn env() -> &'static Environment<'static> {

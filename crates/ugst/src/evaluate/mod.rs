@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod diversity;
+pub mod quality;
 pub mod realism;
 pub mod termination;
 

@@ -1,0 +1,85 @@
+//! Naturalness and coherence of the simulated user, each 1–5, from one judge call per finished
+//! conversation (our own rubric; naturalness: grammar, fit to context, conversational style;
+//! coherence: goal progression, topic continuity, fitting responses), averaged per run.
+
+use crate::prompts;
+use crate::store::{ConvStatus, Conversation};
+use crate::track::transcript;
+use minijinja::context;
+use serde::Serialize;
+use serde_json::json;
+use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling};
+
+pub const SCHEMA_NAME: &str = "conversation_quality";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Quality {
+    pub judged: usize,
+    pub naturalness: Option<f64>,
+    pub coherence: Option<f64>,
+}
+
+pub fn request(c: &Conversation) -> ChatRequest {
+    let exchanges: Vec<_> = c.turns.iter().map(|t| t.exchange()).collect();
+    let prompt = prompts::render(
+        "judge_quality",
+        context! { transcript => transcript(&exchanges, 1) },
+    );
+    let score = json!({"type": "integer", "minimum": 1, "maximum": 5});
+    let reason = json!({"type": "string", "maxLength": 200});
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "naturalness_reason": reason, "naturalness": score,
+            "coherence_reason": reason, "coherence": score
+        },
+        "required": ["naturalness_reason", "naturalness", "coherence_reason", "coherence"],
+        "additionalProperties": false
+    });
+    ChatRequest::new(vec![Message::user(prompt)])
+        .with_schema(SCHEMA_NAME, schema)
+        .with_sampling(Sampling {
+            temperature: Some(0.0),
+            ..Default::default()
+        })
+}
+
+/// Judges every finished conversation with at least one turn.
+pub async fn judge(
+    llm: &Llm,
+    ledger: &Ledger,
+    convs: &[Conversation],
+    concurrency: usize,
+) -> Result<Quality, LlmError> {
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let jobs = convs
+        .iter()
+        .filter(|c| c.status == ConvStatus::Finished && !c.turns.is_empty())
+        .map(|c| {
+            let (sem, req) = (sem.clone(), request(c));
+            async move {
+                let _p = sem.acquire().await.expect("semaphore open");
+                llm.structured(CallRole::Judge, ledger, &req).await
+            }
+        });
+    let answers = futures::future::try_join_all(jobs).await?;
+    let mean = |k: &str| {
+        let xs: Vec<f64> = answers.iter().filter_map(|v| v[k].as_f64()).collect();
+        (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+    };
+    Ok(Quality {
+        judged: answers.len(),
+        naturalness: mean("naturalness"),
+        coherence: mean("coherence"),
+    })
+}
+
+pub fn line(q: &Quality) -> String {
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
+    format!(
+        "naturalness {} / 5, coherence {} / 5 ({} conversation(s) judged)\n",
+        f(q.naturalness),
+        f(q.coherence),
+        q.judged
+    )
+}
