@@ -194,6 +194,16 @@ impl MultiWoz {
 
     /// Tool schemas in OpenAI function format.
     pub fn tools() -> Vec<Value> {
+        Self::schemas().clone()
+    }
+
+    /// The schemas, built once: every tool call checks its arguments against them.
+    fn schemas() -> &'static Vec<Value> {
+        static SCHEMAS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+        SCHEMAS.get_or_init(Self::build_schemas)
+    }
+
+    fn build_schemas() -> Vec<Value> {
         let s = |d: &str| json!({"type": "string", "description": d});
         let n = |d: &str| json!({"type": "integer", "description": d});
         let f = |name: &str, desc: &str, props: Value, req: &[&str]| {
@@ -259,18 +269,18 @@ impl MultiWoz {
         let args = args
             .as_object()
             .ok_or_else(|| format!("the arguments must be a JSON object, got {args}"))?;
-        let tool = Self::tools()
-            .into_iter()
+        let tool = Self::schemas()
+            .iter()
             .find(|t| t["function"]["name"] == name)
             .ok_or_else(|| {
                 format!(
                     "unknown tool '{name}'; the tools are: find_hotel, find_restaurant, find_attraction, find_train, book_hotel, book_restaurant, book_train"
                 )
             })?;
+        let no_props = Map::new();
         let props = tool["function"]["parameters"]["properties"]
             .as_object()
-            .cloned()
-            .unwrap_or_default();
+            .unwrap_or(&no_props);
         for k in args.keys() {
             if !props.contains_key(k) {
                 return Err(format!(

@@ -3,8 +3,7 @@
 //! change keeps the reservation's cabin field); every check runs before any write, so an error
 //! never changes the database.
 
-use super::args::{field_num, field_str, set, table, table_mut, Args};
-use crate::calc::calculate;
+use super::args::{field_num, field_str, lookup, set, shared_tool, table, table_mut, Args};
 use crate::pyjson::{dumps, Num};
 use serde_json::{json, Map, Value};
 
@@ -46,31 +45,14 @@ pub fn call(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, S
 /// Runs a tool that only reads. `None` when `name` is not such a tool.
 pub fn read(db: &Value, name: &str, args: &Value) -> Option<Result<String, String>> {
     let r = match name {
-        "calculate" => Args::new(args, &["expression"], &["expression"])
-            .and_then(|a| calculate(a.str("expression")?)),
+        // The reference tool says "user" here; kept for parity.
         "get_reservation_details" => {
-            Args::new(args, &["reservation_id"], &["reservation_id"]).and_then(|a| {
-                table(db, "reservations")
-                    .get(a.str("reservation_id")?)
-                    .map(dumps)
-                    // The reference tool says "user" here; kept for parity.
-                    .ok_or_else(|| "user not found".to_string())
-            })
+            lookup(db, args, "reservations", "reservation_id", "user not found")
         }
-        "get_user_details" => Args::new(args, &["user_id"], &["user_id"]).and_then(|a| {
-            table(db, "users")
-                .get(a.str("user_id")?)
-                .map(dumps)
-                .ok_or_else(|| "user not found".to_string())
-        }),
         "list_all_airports" => Args::new(args, &[], &[]).map(|_| list_all_airports()),
         "search_direct_flight" => search_direct(db, args),
         "search_onestop_flight" => search_onestop(db, args),
-        "think" => Args::new(args, &["thought"], &["thought"]).map(|_| String::new()),
-        "transfer_to_human_agents" => {
-            Args::new(args, &["summary"], &["summary"]).map(|_| "Transfer successful".into())
-        }
-        _ => return None,
+        _ => return shared_tool(db, name, args),
     };
     Some(r)
 }

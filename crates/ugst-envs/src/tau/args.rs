@@ -100,3 +100,32 @@ pub fn set(obj: &mut Value, k: &str, v: Value) {
         map.insert(k.to_string(), v);
     }
 }
+
+/// `json.dumps` of the record `args[key]` of table `tbl`, or `missing`.
+pub fn lookup(
+    db: &Value,
+    args: &Value,
+    tbl: &str,
+    key: &str,
+    missing: &str,
+) -> Result<String, String> {
+    let a = Args::new(args, &[key], &[key])?;
+    table(db, tbl)
+        .get(a.str(key)?)
+        .map(crate::pyjson::dumps)
+        .ok_or_else(|| missing.to_string())
+}
+
+/// The tools airline and retail share. `None` when `name` is not one of them.
+pub fn shared_tool(db: &Value, name: &str, args: &Value) -> Option<Result<String, String>> {
+    Some(match name {
+        "calculate" => Args::new(args, &["expression"], &["expression"])
+            .and_then(|a| crate::calc::calculate(a.str("expression")?)),
+        "get_user_details" => lookup(db, args, "users", "user_id", "user not found"),
+        "think" => Args::new(args, &["thought"], &["thought"]).map(|_| String::new()),
+        "transfer_to_human_agents" => {
+            Args::new(args, &["summary"], &["summary"]).map(|_| "Transfer successful".into())
+        }
+        _ => return None,
+    })
+}

@@ -2,8 +2,7 @@
 //! observation strings follow the reference tools exactly; every check runs before any write, so
 //! an error never changes the database.
 
-use super::args::{field_num, field_str, set, table, table_mut, Args};
-use crate::calc::calculate;
+use super::args::{field_num, field_str, lookup, set, shared_tool, table, table_mut, Args};
 use crate::pyjson::{dumps, Num};
 use serde_json::{json, Map, Value};
 
@@ -50,8 +49,6 @@ pub fn call(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, S
 /// Runs a tool that only reads. `None` when `name` is not such a tool.
 pub fn read(db: &Value, name: &str, args: &Value) -> Option<Result<String, String>> {
     let r = match name {
-        "calculate" => Args::new(args, &["expression"], &["expression"])
-            .and_then(|a| calculate(a.str("expression")?)),
         "find_user_id_by_email" => Args::new(args, &["email"], &["email"]).and_then(|a| {
             let email = a.str("email")?.to_lowercase();
             table(db, "users")
@@ -67,7 +64,6 @@ pub fn read(db: &Value, name: &str, args: &Value) -> Option<Result<String, Strin
         "find_user_id_by_name_zip" => find_by_name_zip(db, args),
         "get_order_details" => lookup(db, args, "orders", "order_id", "order not found"),
         "get_product_details" => lookup(db, args, "products", "product_id", "product not found"),
-        "get_user_details" => lookup(db, args, "users", "user_id", "user not found"),
         "list_all_product_types" => Args::new(args, &[], &[]).map(|_| {
             let mut by_name: Map<String, Value> = Map::new();
             for p in table(db, "products").values() {
@@ -81,11 +77,7 @@ pub fn read(db: &Value, name: &str, args: &Value) -> Option<Result<String, Strin
             pairs.sort_by(|a, b| a.0.cmp(&b.0));
             dumps(&Value::Object(pairs.into_iter().collect()))
         }),
-        "think" => Args::new(args, &["thought"], &["thought"]).map(|_| String::new()),
-        "transfer_to_human_agents" => {
-            Args::new(args, &["summary"], &["summary"]).map(|_| "Transfer successful".into())
-        }
-        _ => return None,
+        _ => return shared_tool(db, name, args),
     };
     Some(r)
 }
@@ -103,14 +95,6 @@ pub fn write(db: &mut Value, name: &str, args: &Value) -> Option<Result<String, 
         _ => return None,
     };
     Some(r)
-}
-
-fn lookup(db: &Value, args: &Value, tbl: &str, key: &str, missing: &str) -> Result<String, String> {
-    let a = Args::new(args, &[key], &[key])?;
-    table(db, tbl)
-        .get(a.str(key)?)
-        .map(dumps)
-        .ok_or_else(|| missing.to_string())
 }
 
 fn find_by_name_zip(db: &Value, args: &Value) -> Result<String, String> {
