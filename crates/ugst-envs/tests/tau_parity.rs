@@ -3,16 +3,11 @@
 //! returned, and change exactly the records they changed (compared structurally, int and float
 //! kept apart). Fixtures: `shared/data/tau_bench/gold_replay/`.
 
-use serde_json::Value;
-use std::path::PathBuf;
-use ugst_envs::tau::{Domain, Flavor, TauEnv};
+mod common;
 
-pub fn shared_data() -> PathBuf {
-    match std::env::var_os("UGST_SHARED_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    }
-}
+use common::shared_data;
+use serde_json::Value;
+use ugst_envs::tau::{Domain, Flavor, TauEnv};
 
 fn parity(domain: Domain, split: &str) {
     let root = shared_data().join("tau_bench");

@@ -212,7 +212,8 @@ pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputErro
 
 // ----------------------------------------------------------- decomposition
 
-fn tokens(s: &str) -> Vec<String> {
+/// Lower-cased runs of letters and digits.
+pub fn tokens(s: &str) -> Vec<String> {
     s.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

@@ -5,6 +5,14 @@
 use std::path::{Path, PathBuf};
 use ugst::serve::mock::Faults;
 
+/// Where the tests find `shared/data`: `$UGST_SHARED_DATA`, else beside the repository.
+pub fn shared_data() -> PathBuf {
+    match std::env::var_os("UGST_SHARED_DATA") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    }
+}
+
 /// Starts `ugst serve mock`'s router on a free port in a background thread; returns its base URL.
 pub fn start_mock(faults: Faults) -> String {
     let (tx, rx) = std::sync::mpsc::channel();

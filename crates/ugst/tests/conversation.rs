@@ -1,5 +1,7 @@
 //! The conversation loop and the tracker driven by scripted backends (no network).
 
+mod common;
+
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -378,10 +380,7 @@ async fn max_turns_and_agent_step_budget() {
 
 #[tokio::test]
 async fn a_hand_off_ends_the_conversation_and_the_task_is_scored() {
-    let data = match std::env::var_os("UGST_SHARED_DATA") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    };
+    let data = common::shared_data();
     let env = ugst::simulate::env::open("tau-retail", Some(&data.join("tau_bench"))).unwrap();
     let sim = llm(|_| ChatResponse::text("Please cancel order #W5442520, I no longer need it."));
     // Retail dev task 0's gold action, then a hand-off to a human.

@@ -6,15 +6,8 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use ugst::serve::mock::Faults;
-
-fn shared() -> PathBuf {
-    match std::env::var_os("UGST_SHARED_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    }
-}
 
 fn export(run: &Path) -> Vec<Value> {
     let file = run.join("export.jsonl");
@@ -69,7 +62,7 @@ fn tau_retail_tool_calls_change_the_database_and_are_scored() {
     )
     .unwrap();
     let run = dir.path().join("runs/retail");
-    let data = shared().join("tau_bench");
+    let data = shared_data().join("tau_bench");
     let flags = [
         "--quiet",
         "--env",
@@ -134,7 +127,7 @@ fn tau_tasks_supply_the_goals_and_resume_reopens_the_environment() {
             "2",
             "--data",
         ])
-        .arg(shared().join("tau_bench"))
+        .arg(shared_data().join("tau_bench"))
         .arg("--config")
         .arg(&cfg)
         .arg("--out")
@@ -198,7 +191,7 @@ fn multiwoz_searches_reach_the_database() {
     )
     .unwrap();
     let run = dir.path().join("runs/mw");
-    let data = shared().join("multiwoz");
+    let data = shared_data().join("multiwoz");
     let flags = [
         "--quiet",
         "--env",
@@ -274,7 +267,7 @@ fn bad_environment_flags_are_input_errors() {
 
 #[test]
 fn replay_reports_matches_and_mismatches() {
-    let data = shared().join("tau_bench");
+    let data = shared_data().join("tau_bench");
     let out = ugst()
         .args(["replay", "--env", "tau-retail", "--split", "dev", "--data"])
         .arg(&data)

@@ -13,11 +13,7 @@ use ugst::serve::mock::Faults;
 use ugst_envs::multiwoz::MultiWoz;
 
 fn mw_path() -> PathBuf {
-    match std::env::var_os("UGST_SHARED_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    }
-    .join("multiwoz")
+    shared_data().join("multiwoz")
 }
 
 fn settings(n: usize, seed: u64) -> Settings {

@@ -61,11 +61,7 @@ pub fn to_jsonl(items: &[String]) -> String {
 
 /// Lower-cased words: two entries with the same words are duplicates.
 fn key(s: &str) -> String {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::agree::tokens(s).join(" ")
 }
 
 /// Word-set overlap (Jaccard) of two entries.
