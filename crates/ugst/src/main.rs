@@ -1051,7 +1051,12 @@ async fn print_eval(
     let diversity = evaluate::diversity::of_run(&convs);
     let judge_ledger = ugst_llm::Ledger::new();
     let mut quality = None;
+    let mut failures = evaluate::failures::by_rules(&convs, meta.max_turns);
     if let Some(m) = models {
+        failures =
+            evaluate::failures::with_judge(&m.judge, &judge_ledger, &convs, meta.max_turns, 8)
+                .await
+                .context("the failure-taxonomy judge failed")?;
         realism.role_adherence =
             evaluate::realism::role_adherence(&m.judge, &judge_ledger, &convs, 8)
                 .await
@@ -1070,6 +1075,7 @@ async fn print_eval(
         v["realism"] = serde_json::to_value(&realism)?;
         v["diversity"] = serde_json::to_value(&diversity)?;
         v["quality"] = serde_json::to_value(&quality)?;
+        v["failures"] = serde_json::to_value(&failures)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -1087,6 +1093,7 @@ async fn print_eval(
     if let Some(q) = &quality {
         print!("{}", evaluate::quality::line(q));
     }
+    print!("{}", evaluate::failures::table(&failures));
     let mut ledger: Vec<ugst_llm::LedgerEntry> =
         store.ledger()?.into_iter().map(|(_, e)| e).collect();
     ledger.extend(judge_ledger.drain());

@@ -89,6 +89,18 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
             })
             .to_string())
         }
+        // About one conversation in five shows confusion, one in seven a stuck objective.
+        Some(crate::evaluate::failures::SCHEMA_NAME) => {
+            let h = hash(&[&all_text(req)]);
+            let finding = |found: bool| {
+                json!({"evidence": if found { "mock judge: seen" } else { "" }, "found": found,
+                       "turn": if found { 1 } else { 0 }})
+            };
+            Ok(
+                json!({"confusion": finding(h % 5 == 0), "stuck": finding((h >> 8) % 7 == 0)})
+                    .to_string(),
+            )
+        }
         // The mock verifier finds no contradictions; the early-stop rule is applied by ugst.
         Some(crate::simulate::verify::SCHEMA_NAME) => Ok(
             json!({"violations": [], "ends_conversation": false, "agent_blocked": false})

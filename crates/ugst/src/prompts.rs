@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("verify_turn", include_str!("../prompts/verify_turn.j2")),
     ("judge_role", include_str!("../prompts/judge_role.j2")),
     ("judge_quality", include_str!("../prompts/judge_quality.j2")),
+    (
+        "judge_failures",
+        include_str!("../prompts/judge_failures.j2"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {

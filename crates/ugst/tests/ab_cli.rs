@@ -137,6 +137,40 @@ fn eval_reports_termination_and_realism() {
         r["role_adherence"], 1.0,
         "the mock judge reads every user message as the customer's"
     );
+    // The taxonomy: rule kinds agree with the termination classes; the judge ran on all 20.
+    let f = &v["failures"];
+    assert_eq!(
+        (f["conversations"].as_u64(), f["judged"].as_bool()),
+        (Some(20), Some(true))
+    );
+    let counts = |k: &str| f["counts"][k].as_u64().unwrap();
+    let classes = |k: &str| t["counts"][k].as_u64().unwrap_or(0);
+    assert_eq!(
+        counts("poor_length_management"),
+        classes("length_exhaustion")
+    );
+    assert_eq!(
+        counts("wrongful_termination") + counts("misprioritization")
+            - judged(f, "misprioritization"),
+        classes("premature_stop") + classes("missed_stop")
+    );
+    let freq: f64 = f["frequency"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
+    let all: u64 = f["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert!(
+        all > 0,
+        "20 short conversations with 4 turns show some failure"
+    );
+    assert!((freq - 1.0).abs() < 1e-9);
     // Resuming with another verifier setting is refused.
     let o = ugst()
         .args(["run", "--resume", "--verify=3", "--config"])
@@ -147,6 +181,17 @@ fn eval_reports_termination_and_realism() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--verify 3 differs from the run's 2"));
+}
+
+/// How many failures of `kind` the judge (not a rule) found.
+fn judged(f: &Value, kind: &str) -> u64 {
+    f["per_conversation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["failures"].as_array().unwrap())
+        .filter(|x| x["kind"] == kind && x["source"] == "judge")
+        .count() as u64
 }
 
 #[test]

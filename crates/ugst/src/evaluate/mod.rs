@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod diversity;
+pub mod failures;
 pub mod quality;
 pub mod realism;
 pub mod termination;
@@ -181,6 +182,19 @@ pub struct TaskRewards {
     pub db_match: usize,
     /// How the scored conversations ended (`simulator_stop`, `max_turns`, `agent_transfer`).
     pub ends: BTreeMap<String, usize>,
+    /// Scored conversations whose simulator stayed aligned (see [`simulator_aligned`]).
+    pub aligned_scored: usize,
+    /// The mean reward over those: the agent's score without simulator noise.
+    pub aligned_mean: Option<f64>,
+}
+
+/// The simulator stayed on its goal: every profile and policy item ALIGNED and every task
+/// objective successful in the final state.
+pub fn simulator_aligned(s: &ugst_state::GoalState) -> bool {
+    s.components.iter().all(|c| match c.category {
+        Category::UserProfile | Category::UserPolicy | Category::TaskObjective => c.is_success(),
+        Category::Requirement | Category::Preference => true,
+    })
 }
 
 pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
@@ -188,11 +202,15 @@ pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
         env: env.to_string(),
         ..Default::default()
     };
-    let mut sum = 0.0;
+    let (mut sum, mut aligned_sum) = (0.0, 0.0);
     for c in convs.iter().filter(|c| c.status == ConvStatus::Finished) {
         let Some(r) = &c.task_reward else { continue };
         t.scored += 1;
         sum += r.reward;
+        if c.final_state.as_ref().is_some_and(simulator_aligned) {
+            t.aligned_scored += 1;
+            aligned_sum += r.reward;
+        }
         t.db_match += r
             .details
             .get("db_match")
@@ -205,13 +223,21 @@ pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
         return None;
     }
     t.mean = Some(sum / t.scored as f64);
+    t.aligned_mean = (t.aligned_scored > 0).then(|| aligned_sum / t.aligned_scored as f64);
     Some(t)
 }
 
 pub fn task_rewards_line(t: &TaskRewards) -> String {
     let ends: Vec<String> = t.ends.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let aligned = match t.aligned_mean {
+        Some(m) => format!(
+            "{m:.3} over the {} where the simulator stayed aligned",
+            t.aligned_scored
+        ),
+        None => "no conversation where the simulator stayed aligned".to_string(),
+    };
     format!(
-        "task reward ({}): {:.3} mean over {} scored conversation(s); final database matched gold in {}; ends: {}\n",
+        "task reward ({}): {:.3} mean over {} scored conversation(s); {aligned}; final database matched gold in {}; ends: {}\n",
         t.env,
         t.mean.unwrap_or(0.0),
         t.scored,
