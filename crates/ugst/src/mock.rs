@@ -97,7 +97,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
                        "turn": if found { 1 } else { 0 }})
             };
             Ok(
-                json!({"confusion": finding(h % 5 == 0), "stuck": finding((h >> 8) % 7 == 0)})
+                json!({"confusion": finding(h.is_multiple_of(5)), "stuck": finding((h >> 8).is_multiple_of(7))})
                     .to_string(),
             )
         }
