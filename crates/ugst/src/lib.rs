@@ -3,7 +3,7 @@
 //! Data flows left to right through the modules:
 //! [`goals`] (read goal files) → [`decompose`] (goal → S0) → [`simulate`] (simulator ↔ agent ↔
 //! environment, with [`track`] judging every turn) → [`store`] (one SQLite file per run) →
-//! [`evaluate`] / [`export`]. [`runner`] drives many conversations; [`config`] picks the model for
+//! [`evaluate`] / [`report`] / [`export`]. [`runner`] drives many conversations; [`config`] picks the model for
 //! each role; [`mock`] and [`serve`] provide an offline model and endpoint; [`bench`] measures.
 
 pub mod ab;
@@ -19,6 +19,7 @@ pub mod goals;
 pub mod mock;
 pub mod prompts;
 pub mod replay;
+pub mod report;
 pub mod runner;
 pub mod serve;
 pub mod simulate;

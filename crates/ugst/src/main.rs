@@ -105,6 +105,30 @@ enum Cmd {
         #[arg(long)]
         idf: bool,
     },
+    /// One self-contained HTML report over one or more runs: comparison table, charts,
+    /// similarity/quality/diversity, failure taxonomy, task reward, cost ledger and a
+    /// conversation browser with the goal state beside every turn.
+    Report {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Labels, one per run (default: the run directory's name).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Seed of the bootstrap resampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Model configuration for the judged metrics; without it they are left out.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Weight BERTScore's word pieces by idf over each run's goals.
+        #[arg(long)]
+        idf: bool,
+        /// Conversations per run in the browser.
+        #[arg(long, default_value_t = 200)]
+        max_conversations: usize,
+    },
     /// A/B of simulator modes on the same goals: runs every mode (optionally `+verify`) R times
     /// and prints alignment with 95% bootstrap intervals and paired differences against the first
     /// mode.
@@ -442,22 +466,11 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 };
                 return print_eval(&runs[0], json, models.as_ref(), idf).await;
             }
-            if !labels.is_empty() && labels.len() != runs.len() {
-                return Err(input_err!(
-                    "{} --label value(s) for {} run(s); give one label per run or none",
-                    labels.len(),
-                    runs.len()
-                ));
-            }
+            let labels = run_labels(&runs, labels)?;
             let mut rows = Vec::new();
-            for (i, run) in runs.iter().enumerate() {
+            for (run, label) in runs.iter().zip(&labels) {
                 let convs = RunStore::open(run)?.conversations()?;
-                let label = labels.get(i).cloned().unwrap_or_else(|| {
-                    run.file_name()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| run.display().to_string())
-                });
-                rows.push(evaluate::compare::estimate(&label, &convs, seed));
+                rows.push(evaluate::compare::estimate(label, &convs, seed));
             }
             use evaluate::compare::{comparison_table, Format};
             if json {
@@ -472,6 +485,42 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 };
                 print!("{}", comparison_table(&rows, format));
             }
+            Ok(())
+        }
+        Cmd::Report {
+            runs,
+            out,
+            labels,
+            seed,
+            config,
+            idf,
+            max_conversations,
+        } => {
+            let models = match &config {
+                Some(c) => Some(Config::load(c)?.build()?),
+                None => None,
+            };
+            let labels = run_labels(&runs, labels)?;
+            let mut summaries = Vec::new();
+            for (run, label) in runs.iter().zip(&labels) {
+                let o = evaluate::summary::Options {
+                    models: models.as_ref(),
+                    idf,
+                    seed,
+                    quiet: false,
+                };
+                summaries.push(evaluate::summary::summarise(run, label, o).await?);
+            }
+            let generated = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            let html = ugst::report::render(&summaries, max_conversations, &generated.to_string())
+                .context("cannot render the report")?;
+            write_file(&out, &html)?;
+            eprintln!(
+                "report on {} run(s) written to {} ({} KB)",
+                summaries.len(),
+                out.display(),
+                html.len() / 1024
+            );
             Ok(())
         }
         Cmd::Ab(a) => ab_cmd(a).await,
@@ -1048,79 +1097,69 @@ async fn execute(
     print_eval(out, false, None, false).await
 }
 
+/// One label per run: the given ones, or every run directory's name.
+fn run_labels(runs: &[PathBuf], labels: Vec<String>) -> Result<Vec<String>> {
+    if labels.is_empty() {
+        return Ok(runs
+            .iter()
+            .map(|r| evaluate::summary::default_label(r))
+            .collect());
+    }
+    if labels.len() != runs.len() {
+        return Err(input_err!(
+            "{} --label value(s) for {} run(s); give one label per run or none",
+            labels.len(),
+            runs.len()
+        ));
+    }
+    Ok(labels)
+}
+
 async fn print_eval(
     run: &Path,
     json: bool,
     models: Option<&ugst::config::RoleModels>,
     idf: bool,
 ) -> Result<()> {
-    let store = RunStore::open(run)?;
-    let convs = store.conversations()?;
-    let a = evaluate::alignment(&convs);
-    let meta = store.meta()?;
-    let rewards = evaluate::task_rewards(&meta.env, &convs);
-    let termination = evaluate::termination::summarise(&convs, meta.max_turns);
-    let mut realism = evaluate::realism::offline(&convs);
-    let diversity = evaluate::diversity::of_run(&convs);
-    let similarity = match evaluate::similarity::installed_encoder()? {
-        Some(enc) => Some(evaluate::similarity::of_run(&enc, &convs, idf, json)?),
-        None => None,
+    use evaluate::summary::{default_label, summarise, Options};
+    let label = default_label(run);
+    let o = Options {
+        models,
+        idf,
+        seed: 0,
+        quiet: json,
     };
-    let judge_ledger = ugst_llm::Ledger::new();
-    let mut quality = None;
-    let mut failures = evaluate::failures::by_rules(&convs, meta.max_turns);
-    if let Some(m) = models {
-        failures =
-            evaluate::failures::with_judge(&m.judge, &judge_ledger, &convs, meta.max_turns, 8)
-                .await
-                .context("the failure-taxonomy judge failed")?;
-        realism.role_adherence =
-            evaluate::realism::role_adherence(&m.judge, &judge_ledger, &convs, 8)
-                .await
-                .context("the role-adherence judge failed")?;
-        quality = Some(
-            evaluate::quality::judge(&m.judge, &judge_ledger, &convs, 8)
-                .await
-                .context("the naturalness/coherence judge failed")?,
-        );
-    }
+    let s = summarise(run, &label, o).await?;
     if json {
-        let mut v = evaluate::to_json(&a);
-        v["env"] = serde_json::json!(meta.env);
-        v["task_reward"] = serde_json::to_value(&rewards)?;
-        v["termination"] = serde_json::to_value(&termination)?;
-        v["realism"] = serde_json::to_value(&realism)?;
-        v["diversity"] = serde_json::to_value(&diversity)?;
-        v["quality"] = serde_json::to_value(&quality)?;
-        v["failures"] = serde_json::to_value(&failures)?;
-        v["similarity"] = serde_json::to_value(&similarity)?;
+        let mut v = evaluate::to_json(&s.alignment);
+        v["env"] = serde_json::json!(s.meta.env);
+        v["task_reward"] = serde_json::to_value(&s.task_reward)?;
+        v["termination"] = serde_json::to_value(&s.termination)?;
+        v["realism"] = serde_json::to_value(&s.realism)?;
+        v["diversity"] = serde_json::to_value(&s.diversity)?;
+        v["quality"] = serde_json::to_value(&s.quality)?;
+        v["failures"] = serde_json::to_value(&s.failures)?;
+        v["similarity"] = serde_json::to_value(&s.similarity)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    let label = run
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    print!("{}", evaluate::table(&label, &a));
-    if let Some(r) = &rewards {
+    print!("{}", evaluate::table(&label, &s.alignment));
+    if let Some(r) = &s.task_reward {
         print!("{}", evaluate::task_rewards_line(r));
     }
-    print!("{}", evaluate::termination::line(&termination));
-    print!("{}", evaluate::realism::line(&realism));
-    print!("{}", evaluate::diversity::line(&diversity));
-    if let Some(q) = &quality {
+    print!("{}", evaluate::termination::line(&s.termination));
+    print!("{}", evaluate::realism::line(&s.realism));
+    print!("{}", evaluate::diversity::line(&s.diversity));
+    if let Some(q) = &s.quality {
         print!("{}", evaluate::quality::line(q));
     }
-    match &similarity {
-        Some(s) => print!("{}", evaluate::similarity::line(s)),
+    match &s.similarity {
+        Some(x) => print!("{}", evaluate::similarity::line(x)),
         None => println!("goal similarity: – (the encoder is not installed; run `ugst setup`)"),
     }
-    print!("{}", evaluate::failures::table(&failures));
-    let mut ledger: Vec<ugst_llm::LedgerEntry> =
-        store.ledger()?.into_iter().map(|(_, e)| e).collect();
-    ledger.extend(judge_ledger.drain());
+    print!("{}", evaluate::failures::table(&s.failures));
     println!();
-    print!("{}", evaluate::costs_table(&evaluate::costs(&ledger)));
+    print!("{}", evaluate::costs_table(&s.costs));
     Ok(())
 }
 

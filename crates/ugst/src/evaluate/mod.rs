@@ -9,6 +9,7 @@ pub mod failures;
 pub mod quality;
 pub mod realism;
 pub mod similarity;
+pub mod summary;
 pub mod termination;
 
 use crate::store::{ConvStatus, Conversation};

@@ -1,0 +1,97 @@
+//! Every metric of one run in one value: what `ugst eval` prints and `ugst report` draws.
+//! Judged metrics (role adherence, naturalness/coherence, the failure judge) need models; goal
+//! similarity needs the installed encoder; everything else is read from the store.
+
+use super::{
+    alignment, compare, costs, diversity, failures, quality, realism, similarity, task_rewards,
+    termination, Alignment, RoleCost, TaskRewards,
+};
+use crate::config::RoleModels;
+use crate::store::{Conversation, RunMeta, RunStore};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub label: String,
+    pub meta: RunMeta,
+    #[serde(skip)]
+    pub alignment: Alignment,
+    pub estimate: compare::RunEstimate,
+    pub task_reward: Option<TaskRewards>,
+    pub termination: termination::Termination,
+    pub realism: realism::Realism,
+    pub diversity: diversity::Diversity,
+    pub quality: Option<quality::Quality>,
+    pub failures: failures::Taxonomy,
+    pub similarity: Option<similarity::Similarity>,
+    /// Per role, the run's calls plus the judge calls made for this summary.
+    pub costs: BTreeMap<String, RoleCost>,
+    #[serde(skip)]
+    pub conversations: Vec<Conversation>,
+}
+
+/// What to compute beyond the store's own figures.
+#[derive(Clone, Copy, Default)]
+pub struct Options<'a> {
+    pub models: Option<&'a RoleModels>,
+    /// Weight BERTScore by idf.
+    pub idf: bool,
+    /// The bootstrap's seed.
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+/// The default label of a run: its directory's name.
+pub fn default_label(run: &Path) -> String {
+    run.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| run.display().to_string())
+}
+
+pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSummary> {
+    let store = RunStore::open(run)?;
+    let convs = store.conversations()?;
+    let meta = store.meta()?;
+    let similarity = match similarity::installed_encoder()? {
+        Some(enc) => Some(similarity::of_run(&enc, &convs, o.idf, o.quiet)?),
+        None => None,
+    };
+    let judge_ledger = ugst_llm::Ledger::new();
+    let mut realism = realism::offline(&convs);
+    let mut quality = None;
+    let mut failures = failures::by_rules(&convs, meta.max_turns);
+    if let Some(m) = o.models {
+        realism.role_adherence = realism::role_adherence(&m.judge, &judge_ledger, &convs, 8)
+            .await
+            .context("the role-adherence judge failed")?;
+        quality = Some(
+            quality::judge(&m.judge, &judge_ledger, &convs, 8)
+                .await
+                .context("the naturalness/coherence judge failed")?,
+        );
+        failures = failures::with_judge(&m.judge, &judge_ledger, &convs, meta.max_turns, 8)
+            .await
+            .context("the failure-taxonomy judge failed")?;
+    }
+    let mut ledger: Vec<ugst_llm::LedgerEntry> =
+        store.ledger()?.into_iter().map(|(_, e)| e).collect();
+    ledger.extend(judge_ledger.drain());
+    Ok(RunSummary {
+        label: label.to_string(),
+        alignment: alignment(&convs),
+        estimate: compare::estimate(label, &convs, o.seed),
+        task_reward: task_rewards(&meta.env, &convs),
+        termination: termination::summarise(&convs, meta.max_turns),
+        realism,
+        diversity: diversity::of_run(&convs),
+        quality,
+        failures,
+        similarity,
+        costs: costs(&ledger),
+        meta,
+        conversations: convs,
+    })
+}
