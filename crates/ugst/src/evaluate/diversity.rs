@@ -24,7 +24,9 @@ pub fn tokens(text: &str) -> Vec<String> {
 }
 
 /// One MTLD pass: the number of tokens per factor, counting the unfinished remainder as a partial
-/// factor `(1 − TTR) / (1 − 0.72)`. `None` when no factor (not even a partial one) accrues.
+/// factor `(1 − TTR) / (1 − 0.72)`. A text whose tokens are all distinct accrues no factor at all
+/// and counts as one factor (MTLD = its length), the convention of the `lexicalrichness` package;
+/// `None` for no tokens.
 fn mtld_pass<'a>(toks: impl Iterator<Item = &'a String>) -> Option<f64> {
     let mut factors = 0.0;
     let mut types: HashSet<&str> = HashSet::new();
@@ -45,7 +47,10 @@ fn mtld_pass<'a>(toks: impl Iterator<Item = &'a String>) -> Option<f64> {
         let ttr = types.len() as f64 / count as f64;
         factors += (1.0 - ttr) / (1.0 - MTLD_THRESHOLD);
     }
-    (factors > 0.0).then(|| total as f64 / factors)
+    if total == 0 {
+        return None;
+    }
+    Some(total as f64 / if factors > 0.0 { factors } else { 1.0 })
 }
 
 /// MTLD: the mean of a forward and a backward pass.
@@ -137,8 +142,9 @@ mod tests {
         // forward and backward both give 4 / (0.25/0.28) = 4.48.
         let m = mtld(&toks("a b c a")).unwrap();
         assert!((m - 4.48).abs() < 1e-9, "{m}");
-        // All-distinct text: no factor accrues, MTLD is undefined.
-        assert_eq!(mtld(&toks("a b c d")), None);
+        // All-distinct text: no factor accrues; it counts as one factor, so MTLD is its length.
+        assert_eq!(mtld(&toks("a b c d")), Some(4.0));
+        assert_eq!(mtld(&[]), None);
     }
 
     #[test]
