@@ -10,6 +10,7 @@ use ugst::error::InputError;
 use ugst::goals::{read_goals, Goal};
 use ugst::input_err;
 use ugst::runner::{progress, retrack_run, run_pending};
+use ugst::serve::mock::Faults;
 use ugst::simulate::env::{self, Environment};
 use ugst::simulate::{Settings, SimMode, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS};
 use ugst::store::{RunMeta, RunStore};
@@ -372,17 +373,8 @@ enum ServeCmd {
         host: String,
         #[arg(long, default_value_t = 8000)]
         port: u16,
-        /// Share of requests answered with HTTP 500 or 429.
-        #[arg(long, default_value_t = 0.0)]
-        error_rate: f64,
-        /// Retry-After seconds sent with 429s.
-        #[arg(long, default_value_t = 0)]
-        retry_after: u32,
-        /// Delay before every answer, in milliseconds.
-        #[arg(long, default_value_t = 0)]
-        latency_ms: u64,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        faults: Faults,
     },
 }
 
@@ -793,34 +785,18 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Serve {
-            cmd:
-                ServeCmd::Mock {
-                    host,
-                    port,
-                    error_rate,
-                    retry_after,
-                    latency_ms,
-                    seed,
-                },
+            cmd: ServeCmd::Mock { host, port, faults },
         } => {
-            if !(0.0..=1.0).contains(&error_rate) {
-                return Err(input_err!("--error-rate must be between 0 and 1"));
-            }
+            faults.validate().map_err(|e| input_err!("{e}"))?;
             let listener = tokio::net::TcpListener::bind((host.as_str(), port))
                 .await
                 .map_err(|e| {
                     input_err!("cannot listen on {host}:{port}: {e}; pick another --port")
                 })?;
             eprintln!(
-                "mock model listening on http://{}/v1 (error rate {error_rate})",
+                "mock model listening on http://{}/v1 (faults: {faults:?}; counts at /stats)",
                 listener.local_addr()?
             );
-            let faults = ugst::serve::mock::Faults {
-                error_rate,
-                retry_after_s: retry_after,
-                latency_ms,
-                seed,
-            };
             ugst::serve::mock::serve(listener, faults).await?;
             Ok(())
         }
@@ -1140,6 +1116,7 @@ async fn print_eval(
         v["quality"] = serde_json::to_value(&s.quality)?;
         v["failures"] = serde_json::to_value(&s.failures)?;
         v["similarity"] = serde_json::to_value(&s.similarity)?;
+        v["costs"] = serde_json::to_value(&s.costs)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }

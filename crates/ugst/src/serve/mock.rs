@@ -1,9 +1,12 @@
-//! An OpenAI-compatible chat-completions server backed by the built-in mock model. It can inject
-//! faults at a configurable rate (HTTP 500 and 429 with `Retry-After`), so runs can be tested
-//! against a flaky endpoint on localhost.
+//! An OpenAI-compatible chat-completions server backed by the built-in mock model. It injects
+//! faults at configurable rates — HTTP 500, 429 with `Retry-After`, dropped connections, answers
+//! slower than a client's timeout, empty content, content that is not the requested JSON, tool calls
+//! naming unknown tools or with arguments that break the tool's schema — so runs can be tested
+//! against a flaky endpoint on localhost. `GET /stats` counts requests and each injected fault.
 
 use crate::mock;
 use crate::prompts::STOP;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,19 +15,43 @@ use axum::{Json, Router};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use ugst_llm::{ChatRequest, JsonSchemaSpec, Message, Role, ToolSpec, UserSimulation};
+use ugst_llm::{ChatRequest, JsonSchemaSpec, Message, Role, ToolCall, ToolSpec, UserSimulation};
 
-/// Which faults to inject and how often.
-#[derive(Debug, Clone)]
+/// Which faults to inject and how often. Every rate is a share of requests (0–1); at most one
+/// fault is drawn per request, so the rates must sum to at most 1.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Faults {
-    /// Share of requests answered with an error (half 500, half 429).
+    /// Share of requests answered with an HTTP error (half 500, half 429).
+    #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
     /// `Retry-After` seconds sent with 429s.
+    #[arg(long = "retry-after", default_value_t = 0)]
     pub retry_after_s: u32,
+    /// Share of requests whose connection is closed before the answer is complete.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Share of requests answered only after `--slow-ms` (to exceed a client's timeout).
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_rate: f64,
+    #[arg(long, default_value_t = 30_000)]
+    pub slow_ms: u64,
+    /// Share of requests answered with empty content and no tool call.
+    #[arg(long, default_value_t = 0.0)]
+    pub empty_rate: f64,
+    /// Share of requests asking for JSON (a schema) answered with text that is not that JSON.
+    #[arg(long, default_value_t = 0.0)]
+    pub garbage_rate: f64,
+    /// Share of requests offering tools answered with a call to an unknown tool or with
+    /// arguments that break the tool's schema.
+    #[arg(long, default_value_t = 0.0)]
+    pub bad_tool_rate: f64,
     /// Delay before every answer, in milliseconds (imitates a served model).
+    #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
@@ -33,9 +60,94 @@ impl Default for Faults {
         Faults {
             error_rate: 0.0,
             retry_after_s: 0,
+            drop_rate: 0.0,
+            slow_rate: 0.0,
+            slow_ms: 30_000,
+            empty_rate: 0.0,
+            garbage_rate: 0.0,
+            bad_tool_rate: 0.0,
             latency_ms: 0,
             seed: 0,
         }
+    }
+}
+
+/// The kinds of fault, as named in `/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    ServerError,
+    RateLimited,
+    Dropped,
+    Slow,
+    Empty,
+    Garbage,
+    BadTool,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::ServerError => "server_error",
+            Fault::RateLimited => "rate_limited",
+            Fault::Dropped => "dropped",
+            Fault::Slow => "slow",
+            Fault::Empty => "empty",
+            Fault::Garbage => "garbage",
+            Fault::BadTool => "bad_tool",
+        }
+    }
+}
+
+impl Faults {
+    /// Checks every rate; the message names the flag to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let rates = [
+            ("--error-rate", self.error_rate),
+            ("--drop-rate", self.drop_rate),
+            ("--slow-rate", self.slow_rate),
+            ("--empty-rate", self.empty_rate),
+            ("--garbage-rate", self.garbage_rate),
+            ("--bad-tool-rate", self.bad_tool_rate),
+        ];
+        for (flag, r) in rates {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("{flag} must be between 0 and 1, not {r}"));
+            }
+        }
+        let sum: f64 = rates.iter().map(|(_, r)| r).sum();
+        if sum > 1.0 + 1e-9 {
+            return Err(format!(
+                "the fault rates add up to {sum}; they must add up to at most 1"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Draws at most one fault for a request; faults that do not apply to it (garbage without a
+    /// schema, bad tool calls without tools) are drawn but not injected.
+    fn draw(&self, rng: &mut StdRng, has_schema: bool, has_tools: bool) -> Option<Fault> {
+        let u: f64 = rng.random();
+        let mut edge = 0.0;
+        let error_half = self.error_rate / 2.0;
+        for (rate, f) in [
+            (error_half, Fault::ServerError),
+            (error_half, Fault::RateLimited),
+            (self.drop_rate, Fault::Dropped),
+            (self.slow_rate, Fault::Slow),
+            (self.empty_rate, Fault::Empty),
+            (self.garbage_rate, Fault::Garbage),
+            (self.bad_tool_rate, Fault::BadTool),
+        ] {
+            edge += rate;
+            if u < edge {
+                return match f {
+                    Fault::Garbage if !has_schema => None,
+                    Fault::BadTool if !has_tools => None,
+                    f => Some(f),
+                };
+            }
+        }
+        None
     }
 }
 
@@ -44,7 +156,7 @@ struct AppState {
     faults: Faults,
     rng: Arc<Mutex<StdRng>>,
     requests: Arc<AtomicU64>,
-    injected: Arc<AtomicU64>,
+    injected: Arc<Mutex<BTreeMap<Fault, u64>>>,
 }
 
 pub fn router(faults: Faults) -> Router {
@@ -67,9 +179,16 @@ pub fn router(faults: Faults) -> Router {
 }
 
 async fn stats(State(s): State<AppState>) -> Json<Value> {
-    Json(
-        json!({"requests": s.requests.load(Ordering::Relaxed), "injected_errors": s.injected.load(Ordering::Relaxed)}),
-    )
+    let injected = s.injected.lock().unwrap_or_else(|p| p.into_inner());
+    let by_kind: serde_json::Map<String, Value> = injected
+        .iter()
+        .map(|(f, n)| (f.name().to_string(), json!(n)))
+        .collect();
+    Json(json!({
+        "requests": s.requests.load(Ordering::Relaxed),
+        "injected": injected.values().sum::<u64>(),
+        "by_kind": by_kind,
+    }))
 }
 
 fn bad_request(msg: String) -> Response {
@@ -150,26 +269,65 @@ async fn chat(
     if s.faults.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(s.faults.latency_ms)).await;
     }
-    let fault = {
-        let mut rng = s.rng.lock().unwrap_or_else(|p| p.into_inner());
-        (rng.random::<f64>() < s.faults.error_rate).then(|| rng.random::<bool>())
-    };
-    if let Some(is_429) = fault {
-        s.injected.fetch_add(1, Ordering::Relaxed);
-        return if is_429 {
-            let mut r = (StatusCode::TOO_MANY_REQUESTS, "injected: rate limited").into_response();
-            r.headers_mut()
-                .insert("retry-after", s.faults.retry_after_s.into());
-            r
-        } else {
-            (StatusCode::INTERNAL_SERVER_ERROR, "injected: server error").into_response()
-        };
-    }
     let req = match parse_request(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
-    let resp = mock::respond(&req);
+    let fault = {
+        let mut rng = s.rng.lock().unwrap_or_else(|p| p.into_inner());
+        s.faults
+            .draw(&mut rng, req.schema.is_some(), !req.tools.is_empty())
+    };
+    if let Some(f) = fault {
+        *s.injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(f)
+            .or_default() += 1;
+    }
+    match fault {
+        Some(Fault::RateLimited) => {
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "injected: rate limited").into_response();
+            r.headers_mut()
+                .insert("retry-after", s.faults.retry_after_s.into());
+            return r;
+        }
+        Some(Fault::ServerError) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "injected: server error").into_response()
+        }
+        Some(Fault::Dropped) => return dropped(),
+        Some(Fault::Slow) => {
+            tokio::time::sleep(std::time::Duration::from_millis(s.faults.slow_ms)).await
+        }
+        _ => {}
+    }
+    let mut resp = mock::respond(&req);
+    match fault {
+        Some(Fault::Empty) => {
+            resp.content = Some(String::new());
+            resp.tool_calls.clear();
+        }
+        Some(Fault::Garbage) => {
+            resp.content = Some("Sure! Here is what you asked for: {\"status\": ".into());
+            resp.tool_calls.clear();
+        }
+        Some(Fault::BadTool) => {
+            let n = s
+                .injected
+                .lock()
+                .map(|m| m.values().sum::<u64>())
+                .unwrap_or(0);
+            let call = if n % 2 == 0 {
+                ToolCall::new("call_bad", "launch_rocket", "{}")
+            } else {
+                // A real tool, with arguments that are not even a JSON object.
+                ToolCall::new("call_bad", req.tools[0].name.clone(), "[1, 2")
+            };
+            resp.content = None;
+            resp.tool_calls = vec![call];
+        }
+        _ => {}
+    }
     let finish = if resp.tool_calls.is_empty() {
         "stop"
     } else {
@@ -188,6 +346,23 @@ async fn chat(
                   "total_tokens": resp.usage.prompt_tokens + resp.usage.completion_tokens},
     }))
     .into_response()
+}
+
+/// A 200 whose body breaks off: the server closes the connection before the promised bytes.
+fn dropped() -> Response {
+    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
+        Ok("{\"id\": \"chatcmpl-mock\", \"choi"),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected: connection dropped",
+        )),
+    ];
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("content-length", "4096")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .expect("a valid response")
 }
 
 /// Serves until the process ends.
