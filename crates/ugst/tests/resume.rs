@@ -1,5 +1,5 @@
-//! A run killed with SIGKILL mid-way and resumed ends with exactly one conversation per goal, and
-//! the same conversations an uninterrupted run produces.
+//! A run killed with SIGKILL at random moments, several times over, and then resumed ends with
+//! exactly one conversation per goal, and the same conversations an uninterrupted run produces.
 
 mod common;
 
@@ -37,52 +37,79 @@ fn export(run: &std::path::Path, out: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// Milliseconds to wait before each kill: seeded from the clock unless `UGST_KILL_SEED` is set;
+/// the seed is printed so a failure can be replayed.
+fn kill_delays(n: usize) -> Vec<u64> {
+    let seed = std::env::var("UGST_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+        });
+    eprintln!("kill points from UGST_KILL_SEED={seed}");
+    let mut x = seed ^ 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            100 + (x >> 33) % 1100
+        })
+        .collect()
+}
+
 #[test]
 fn sigkill_then_resume_has_one_conversation_per_goal() {
     let dir = tempfile::tempdir().unwrap();
     let url = start_mock(Faults {
-        latency_ms: 15,
+        latency_ms: 40,
         ..Faults::default()
     });
     let cfg = write_config(dir.path(), &url, "");
     let goals = demo_goals(dir.path());
     let run = dir.path().join("runs/killed");
-    let bin = assert_cmd::cargo::cargo_bin("ugst");
-    let mut child = std::process::Command::new(&bin)
-        .args([
-            "run",
-            "--quiet",
-            "--mode",
-            "goal",
-            "--concurrency",
-            "4",
-            "--config",
-        ])
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(&run)
-        .env("UGST_HOME", dir.path())
-        .spawn()
-        .unwrap();
     let db = run.join("run.sqlite");
-    let t = Instant::now();
-    while finished(&db) < 3 {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the run made no progress"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    let bin = assert_cmd::cargo::cargo_bin("ugst");
+    // Start, then kill and resume several times, each kill at a random moment.
+    let mut kills = 0;
+    for (attempt, delay) in kill_delays(5).into_iter().enumerate() {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["run", "--quiet", "--config"]).arg(&cfg);
+        if attempt == 0 {
+            cmd.args(["--mode", "goal", "--concurrency", "4", "--goals"])
+                .arg(&goals);
+        } else {
+            cmd.arg("--resume");
+        }
+        let mut child = cmd
+            .arg("--out")
+            .arg(&run)
+            .env("UGST_HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(delay) && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_some() {
+            break; // it finished before this kill point
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let done = finished(&db);
+        eprintln!("killed after {delay} ms with {done} conversation(s) finished");
+        if done < 20 {
+            kills += 1;
+        }
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let before = finished(&db);
-    assert!(before < 20, "kill came too late to test anything");
+    assert!(
+        kills >= 2,
+        "the run was not killed mid-way at least twice (the test's timing is off)"
+    );
 
     run_cmd(&["--quiet", "--resume"], &cfg, None, &run)
         .assert()
