@@ -23,4 +23,9 @@ pub trait Backend: Send + Sync {
         req: &ChatRequest,
         stats: &mut CallStats,
     ) -> Result<ChatResponse, LlmError>;
+    /// A cheap check, before a run starts, that the backend can answer at all (the server is up,
+    /// the key is accepted). Local backends have nothing to check.
+    async fn reachable(&self) -> Result<(), LlmError> {
+        Ok(())
+    }
 }

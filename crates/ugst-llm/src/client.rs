@@ -28,6 +28,11 @@ impl Llm {
         self.backend.model()
     }
 
+    /// See [`Backend::reachable`].
+    pub async fn reachable(&self) -> Result<(), LlmError> {
+        self.backend.reachable().await
+    }
+
     /// One call: cached, validated (repair retry once), recorded in `ledger`.
     pub async fn chat(
         &self,

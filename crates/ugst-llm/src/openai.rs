@@ -265,6 +265,27 @@ impl Backend for OpenAiBackend {
             }
         }
     }
+
+    /// `GET {base_url}/models` once: any answer but 401/403 means the server is there (servers
+    /// without that route answer 404, which is fine).
+    async fn reachable(&self) -> Result<(), LlmError> {
+        let url = format!("{}/models", self.cfg.base_url.trim_end_matches('/'));
+        let mut rb = self.http.get(&url);
+        if let Some(key) = &self.api_key {
+            rb = rb.bearer_auth(key);
+        }
+        let resp = rb.send().await.map_err(|e| self.transport_error(&e, 1))?;
+        let status = resp.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(LlmError::Http {
+                backend: self.id(),
+                status,
+                attempts: 1,
+                body: snippet(&resp.text().await.unwrap_or_default()),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// `Retry-After` is either delta-seconds or an HTTP date.

@@ -129,6 +129,9 @@ pub struct Config {
     pub roles: Roles,
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Where the config came from (the file, or a built-in), for messages.
+    #[serde(skip)]
+    pub source: String,
 }
 
 /// The models resolved for every role, sharing one cache.
@@ -145,6 +148,36 @@ pub struct RoleModels {
 }
 
 impl RoleModels {
+    /// Before any work: every distinct model must answer (see [`ugst_llm::Backend::reachable`]).
+    /// `config` names the file for the message; a dead endpoint is bad input, not a run failure.
+    pub async fn preflight(&self, config: &str) -> Result<(), InputError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (role, llm) in [
+            ("decomposer", &self.decomposer),
+            ("tracker", &self.tracker),
+            ("simulator", &self.simulator),
+            ("agent", &self.agent),
+            ("judge", &self.judge),
+        ] {
+            let name = self.names.get(role).cloned().unwrap_or_default();
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Err(e) = llm.reachable().await {
+                let fix = match &e {
+                    ugst_llm::LlmError::Http {
+                        status: 401 | 403, ..
+                    } => "; check the key named by api_key_env",
+                    _ => "",
+                };
+                return Err(InputError::new(format!(
+                    "{config}: [models.{name}] (used as {role}) does not answer: {e}{fix}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Sampling for `role`: the model's configured values, with temperature 0 for judging roles
     /// unless the model sets one.
     pub fn sampling(&self, role: &str) -> Sampling {
@@ -175,9 +208,10 @@ impl Config {
     }
 
     pub fn parse(name: &str, text: &str) -> Result<Config, InputError> {
-        let cfg: Config = toml::from_str(text)
+        let mut cfg: Config = toml::from_str(text)
             .map_err(|e| InputError::new(format!("{name}: {}", e.to_string().trim_end())))?;
         cfg.check(name)?;
+        cfg.source = name.to_string();
         Ok(cfg)
     }
 
@@ -191,6 +225,7 @@ impl Config {
                 enabled: cache,
                 path: None,
             },
+            source: format!("the built-in {name} config"),
         }
     }
 
@@ -210,6 +245,12 @@ impl Config {
     }
 
     fn check(&self, name: &str) -> Result<(), InputError> {
+        if self.models.is_empty() {
+            return Err(InputError::new(format!(
+                "{name}: no model is defined; add a [models.NAME] table, e.g. [models.local] with \
+                 provider = \"openai\", base_url = \"http://127.0.0.1:8000/v1\", model = \"NAME\""
+            )));
+        }
         for (m, spec) in &self.models {
             if spec.provider == Provider::Openai {
                 if spec.base_url.as_deref().unwrap_or("").is_empty() {
@@ -287,6 +328,13 @@ impl Config {
     }
 
     /// Builds the backends for every role; roles naming the same model share one backend.
+    /// [`Config::build`], then [`RoleModels::preflight`]: for commands about to call the models.
+    pub async fn connect(&self) -> Result<RoleModels, InputError> {
+        let models = self.build()?;
+        models.preflight(&self.source).await?;
+        Ok(models)
+    }
+
     pub fn build(&self) -> Result<RoleModels, InputError> {
         let cache = Arc::new(if self.cache.enabled {
             let path = self
@@ -318,7 +366,8 @@ impl Config {
             if let Some(l) = built.get(&name) {
                 return Ok(l.clone());
             }
-            let backend = make_backend(&name, spec)?;
+            let backend = make_backend(&name, spec)
+                .map_err(|e| InputError::new(format!("{}: {e}", self.source)))?;
             let llm = Llm::new(backend, cache.clone());
             built.insert(name, llm.clone());
             Ok(llm)

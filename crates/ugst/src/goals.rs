@@ -95,6 +95,12 @@ pub fn parse_goals(name: &str, bytes: &[u8]) -> Result<Vec<Goal>, InputError> {
 }
 
 fn parse_line(line: &str) -> Result<Goal, String> {
+    // serde would also read a struct from a JSON array; a goal must be an object.
+    if !line.trim_start().starts_with('{') {
+        return Err(
+            "the line is not a JSON object; write {\"id\": string, \"goal\": string}".into(),
+        );
+    }
     let g: Goal = serde_json::from_str(line).map_err(|e| {
         let hint = if e.is_syntax() || e.is_eof() {
             "; each line must be one complete JSON object"

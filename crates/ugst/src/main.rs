@@ -426,7 +426,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             quiet,
         } => {
             let cfg = Config::load(&config)?;
-            let models = cfg.build()?;
+            let models = cfg.connect().await?;
             let src = RunStore::open(&run)?;
             let mut meta = src.meta()?;
             meta.models = cfg.describe();
@@ -453,7 +453,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         } => {
             if runs.len() == 1 && !markdown && !csv && labels.is_empty() {
                 let models = match &config {
-                    Some(c) => Some(Config::load(c)?.build()?),
+                    Some(c) => Some(Config::load(c)?.connect().await?),
                     None => None,
                 };
                 return print_eval(&runs[0], json, models.as_ref(), idf).await;
@@ -489,7 +489,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             max_conversations,
         } => {
             let models = match &config {
-                Some(c) => Some(Config::load(c)?.build()?),
+                Some(c) => Some(Config::load(c)?.connect().await?),
                 None => None,
             };
             let labels = run_labels(&runs, labels)?;
@@ -666,7 +666,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let started = std::time::Instant::now();
             let mut set = ugst::generate::generate(&db, &profiles, &policies, &settings);
             if let Some(c) = config {
-                let models = Config::load(&c)?.build()?;
+                let models = Config::load(&c)?.connect().await?;
                 let ledger = ugst_llm::Ledger::new();
                 let kept = ugst::generate::verbalise_with_model(
                     &models.judge,
@@ -725,7 +725,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 },
         } => {
             use ugst::generate::personas;
-            let models = Config::load(&config)?.build()?;
+            let models = Config::load(&config)?.connect().await?;
             let ledger = ugst_llm::Ledger::new();
             for (kind, default, file) in [
                 ("user profile", personas::DEFAULT_PROFILES, "profiles.jsonl"),
@@ -817,7 +817,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 async fn decompose_cmd(config: &Path, goals: &Path, out: &Path, concurrency: usize) -> Result<()> {
     let cfg = Config::load(config)?;
     let goals = read_goals(goals)?;
-    let models = cfg.build()?;
+    let models = cfg.connect().await?;
     let pb = progress(goals.len(), "goals", false);
     let sampling = models.sampling("decomposer");
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
@@ -999,7 +999,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         .or_else(|| meta.env_data.as_ref().map(PathBuf::from));
     let environment = env::open(&meta.env, data.as_deref())?;
     execute(
-        cfg.build()?,
+        cfg.connect().await?,
         store,
         stored,
         environment,
@@ -1029,7 +1029,7 @@ async fn start_run(
         ..RunMeta::new(&settings, environment.name(), cfg.describe())
     };
     // Models first: a config error must not leave an empty run behind.
-    let models = cfg.build()?;
+    let models = cfg.connect().await?;
     let store = RunStore::create(out, &meta, &goals)?;
     execute(
         models,
@@ -1180,7 +1180,7 @@ async fn ab_cmd(a: AbArgs) -> Result<()> {
         &a.split,
         a.limit,
     )?;
-    let models = cfg.build()?;
+    let models = cfg.connect().await?;
     let base = Settings {
         mode: SimMode::Prompt,
         tracking: a.tracking,
