@@ -196,6 +196,42 @@ impl OpenAiBackend {
         }
     }
 
+    /// Server text in an error (a body, a transport detail) may repeat the request's headers;
+    /// the key never leaves this backend, so it is cut out of every error before it is returned.
+    fn scrub(&self, e: LlmError) -> LlmError {
+        let Some(key) = self.api_key.as_deref().filter(|k| !k.is_empty()) else {
+            return e;
+        };
+        let clean = |s: String| s.replace(key, "[redacted]");
+        match e {
+            LlmError::Http {
+                backend,
+                status,
+                attempts,
+                body,
+            } => LlmError::Http {
+                backend,
+                status,
+                attempts,
+                body: clean(body),
+            },
+            LlmError::Unreachable {
+                backend,
+                attempts,
+                detail,
+            } => LlmError::Unreachable {
+                backend,
+                attempts,
+                detail: clean(detail),
+            },
+            LlmError::BadResponse { backend, detail } => LlmError::BadResponse {
+                backend,
+                detail: clean(detail),
+            },
+            e => e,
+        }
+    }
+
     fn transport_error(&self, e: &reqwest::Error, attempts: u32) -> LlmError {
         if e.is_timeout() {
             LlmError::Timeout {
@@ -249,8 +285,9 @@ impl Backend for OpenAiBackend {
             attempts += 1;
             match self.attempt(&body, attempts).await {
                 Attempt::Done(r) => return Ok(r),
-                Attempt::Fail(e) => return Err(e),
+                Attempt::Fail(e) => return Err(self.scrub(e)),
                 Attempt::Retry { err, after } => {
+                    let err = self.scrub(err);
                     let Some(backoff) = delays.next() else {
                         return Err(err);
                     };
@@ -274,15 +311,18 @@ impl Backend for OpenAiBackend {
         if let Some(key) = &self.api_key {
             rb = rb.bearer_auth(key);
         }
-        let resp = rb.send().await.map_err(|e| self.transport_error(&e, 1))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| self.scrub(self.transport_error(&e, 1)))?;
         let status = resp.status().as_u16();
         if status == 401 || status == 403 {
-            return Err(LlmError::Http {
+            return Err(self.scrub(LlmError::Http {
                 backend: self.id(),
                 status,
                 attempts: 1,
                 body: snippet(&resp.text().await.unwrap_or_default()),
-            });
+            }));
         }
         Ok(())
     }

@@ -16,6 +16,8 @@ enum Step {
     Status(u16, Option<&'static str>),
     Slow(Duration),
     Content(&'static str),
+    /// An error status whose body repeats the request's Authorization header (a careless proxy).
+    EchoAuth(u16),
 }
 
 /// A request body and its Authorization header.
@@ -36,7 +38,7 @@ async fn handler(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    s.seen.lock().unwrap().push((body, auth));
+    s.seen.lock().unwrap().push((body, auth.clone()));
     let step = s
         .steps
         .lock()
@@ -61,6 +63,11 @@ async fn handler(
             ok("{\"n\": 1}")
         }
         Step::Content(c) => ok(c),
+        Step::EchoAuth(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            format!("rejected credentials: {}", auth.unwrap_or_default()),
+        )
+            .into_response(),
     }
 }
 
@@ -243,7 +250,7 @@ async fn dead_endpoint_is_unreachable_with_advice() {
 #[tokio::test]
 async fn api_key_goes_only_into_the_header() {
     std::env::set_var("UGST_TEST_SENTINEL_KEY", "sk-sentinel-123456");
-    let (url, script) = serve(vec![Step::Status(401, None)]).await;
+    let (url, script) = serve(vec![Step::EchoAuth(401)]).await;
     let backend_llm = llm(&url, Some("UGST_TEST_SENTINEL_KEY"));
     let ledger = Ledger::new();
     let err = backend_llm
@@ -252,6 +259,11 @@ async fn api_key_goes_only_into_the_header() {
         .unwrap_err();
     let auth = script.seen.lock().unwrap()[0].1.clone();
     assert_eq!(auth.as_deref(), Some("Bearer sk-sentinel-123456"));
+    assert!(
+        err.to_string()
+            .contains("rejected credentials: Bearer [redacted]"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("sentinel"));
     assert!(!format!("{err:?}").contains("sentinel"));
     assert!(!format!("{:?}", ledger.drain()).contains("sentinel"));
