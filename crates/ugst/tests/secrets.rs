@@ -56,13 +56,12 @@ fn the_key_appears_in_no_output() {
     let cfg = config(dir.path(), &flaky, 8);
     let goals = demo_goals(dir.path());
     let (a, b) = (dir.path().join("runs/a"), dir.path().join("runs/b"));
-    let mut outputs = Vec::new();
-    outputs.push(run(&mut run_cmd(
+    let mut outputs = vec![run(&mut run_cmd(
         &["--max-turns", "3", "--mode", "goal-state"],
         &cfg,
         Some(&goals),
         &a,
-    )));
+    ))];
     // Every call fails here: the failure reasons are stored and printed.
     outputs.push(run(&mut run_cmd(
         &["--max-turns", "2"],
