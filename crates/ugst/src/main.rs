@@ -355,6 +355,30 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-out/harness.json")]
         out: PathBuf,
     },
+    /// Judge calls and tokens per conversation for per-component vs batched tracking, on the
+    /// same simulated conversations (mock model unless --config).
+    Tracker {
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        #[arg(long, default_value_t = 6)]
+        max_turns: u32,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Models to measure (the tracker role is what is measured); default: the mock model.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "bench-out/tracker.json")]
+        out: PathBuf,
+    },
+    /// Peak resident memory of one large run against the instant mock model.
+    Memory {
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value = "bench-out/memory.json")]
+        out: PathBuf,
+    },
     /// Embedded model: prompt and generation tokens/s against a plain decode loop, and a 10-turn
     /// conversation with and without KV reuse.
     Embedded {
@@ -772,6 +796,44 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             }
             write_file(&out, &serde_json::to_string_pretty(&rows)?)?;
             print!("{}", bench::harness_table(&rows));
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Tracker {
+                    n,
+                    max_turns,
+                    concurrency,
+                    config,
+                    out,
+                },
+        } => {
+            let cfg = match &config {
+                Some(c) => Config::load(c)?,
+                None => Config::mock(),
+            };
+            let models = cfg.connect().await?;
+            let r =
+                bench::tracker::tracker(models, cfg.describe(), n, max_turns, concurrency, false)
+                    .await?;
+            write_file(&out, &serde_json::to_string_pretty(&r)?)?;
+            print!("{}", bench::tracker::table(&r));
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Memory {
+                    n,
+                    concurrency,
+                    out,
+                },
+        } => {
+            eprintln!("bench memory: {n} conversations at concurrency {concurrency} …");
+            let r = bench::memory(n, concurrency).await?;
+            write_file(&out, &serde_json::to_string_pretty(&r)?)?;
+            print!("{}", bench::memory_table(&r));
             eprintln!("wrote {}", out.display());
             Ok(())
         }

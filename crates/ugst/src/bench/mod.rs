@@ -1,6 +1,10 @@
 //! `ugst bench harness`: how fast the harness itself is. Runs N conversations against the in-process
 //! instant mock model at several concurrency levels and reports conversations/s, LLM calls/s,
 //! harness CPU seconds and peak RSS. Writes JSON and prints a table; never asserts timings.
+//! `bench memory` is one large harness run in its own process (peak RSS is per process);
+//! `tracker` (judge cost per tracking mode) lives in its own module.
+
+pub mod tracker;
 
 use crate::config::Config;
 use crate::goals::{parse_goals, Goal};
@@ -13,7 +17,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const DEMO_GOALS: &str = include_str!("../goals/demo.jsonl");
+pub const DEMO_GOALS: &str = include_str!("../../goals/demo.jsonl");
 
 /// The built-in demo goals.
 pub fn demo_goals() -> Vec<Goal> {
@@ -113,6 +117,45 @@ pub async fn harness(
         cpu_ms_per_conversation: cpu * 1000.0 / n as f64,
         peak_rss_mb: rss,
     })
+}
+
+/// Figures of `ugst bench memory`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryResult {
+    pub conversations: usize,
+    pub concurrency: usize,
+    pub turns: u64,
+    pub llm_calls: u64,
+    /// Resident memory before the run started.
+    pub baseline_rss_mb: f64,
+    pub peak_rss_mb: f64,
+    pub growth_mb: f64,
+    pub wall_s: f64,
+}
+
+/// One harness run of `n` conversations; peak RSS against the process's RSS before it.
+pub async fn memory(n: usize, concurrency: usize) -> Result<MemoryResult> {
+    let (_, baseline) = cpu_and_rss();
+    let r = harness(n, concurrency, TrackingMode::PerComponent).await?;
+    Ok(MemoryResult {
+        conversations: n,
+        concurrency,
+        turns: r.turns,
+        llm_calls: r.llm_calls,
+        baseline_rss_mb: baseline,
+        peak_rss_mb: r.peak_rss_mb,
+        growth_mb: r.peak_rss_mb - baseline,
+        wall_s: r.wall_s,
+    })
+}
+
+pub fn memory_table(r: &MemoryResult) -> String {
+    format!(
+        "{:>6}{:>7}{:>8}{:>9}{:>14}{:>10}{:>11}{:>9}\n{:>6}{:>7}{:>8}{:>9}{:>14.1}{:>10.1}{:>11.1}{:>9.2}\n",
+        "convs", "conc", "turns", "calls", "baseline MB", "peak MB", "growth MB", "wall s",
+        r.conversations, r.concurrency, r.turns, r.llm_calls, r.baseline_rss_mb, r.peak_rss_mb,
+        r.growth_mb, r.wall_s
+    )
 }
 
 pub fn harness_table(rows: &[HarnessResult]) -> String {
