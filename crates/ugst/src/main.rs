@@ -92,19 +92,8 @@ enum Cmd {
         /// Comparison as CSV (one line per run and column).
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// Row labels of a comparison, one per run (default: the run directory's name).
-        #[arg(long = "label")]
-        labels: Vec<String>,
-        /// Seed of the bootstrap resampling.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Model configuration for the judged metrics (role adherence, naturalness/coherence,
-        /// the failure judge); without it they are left out.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Weight BERTScore's word pieces by idf over the run's goals.
-        #[arg(long)]
-        idf: bool,
+        #[command(flatten)]
+        common: SummaryArgs,
     },
     /// One self-contained HTML report over one or more runs: comparison table, charts,
     /// similarity/quality/diversity, failure taxonomy, task reward, cost ledger and a
@@ -114,18 +103,8 @@ enum Cmd {
         runs: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
-        /// Labels, one per run (default: the run directory's name).
-        #[arg(long = "label")]
-        labels: Vec<String>,
-        /// Seed of the bootstrap resampling.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Model configuration for the judged metrics; without it they are left out.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Weight BERTScore's word pieces by idf over each run's goals.
-        #[arg(long)]
-        idf: bool,
+        #[command(flatten)]
+        common: SummaryArgs,
         /// Conversations per run in the browser.
         #[arg(long, default_value_t = 200)]
         max_conversations: usize,
@@ -341,6 +320,24 @@ enum GoalsCmd {
     },
 }
 
+/// What `eval` and `report` share: labels, the bootstrap seed, judges and idf.
+#[derive(Args)]
+struct SummaryArgs {
+    /// Row labels, one per run (default: the run directory's name).
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// Seed of the bootstrap resampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Model configuration for the judged metrics (role adherence, naturalness/coherence, the
+    /// failure judge); without it they are left out.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Weight BERTScore's word pieces by idf over each run's goals.
+    #[arg(long)]
+    idf: bool,
+}
+
 #[derive(Subcommand)]
 enum BenchCmd {
     /// Harness throughput against the in-process instant mock model.
@@ -470,10 +467,13 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             json,
             markdown,
             csv,
-            labels,
-            seed,
-            config,
-            idf,
+            common:
+                SummaryArgs {
+                    labels,
+                    seed,
+                    config,
+                    idf,
+                },
         } => {
             if runs.len() == 1 && !markdown && !csv && labels.is_empty() {
                 let models = match &config {
@@ -506,10 +506,13 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Report {
             runs,
             out,
-            labels,
-            seed,
-            config,
-            idf,
+            common:
+                SummaryArgs {
+                    labels,
+                    seed,
+                    config,
+                    idf,
+                },
             max_conversations,
         } => {
             let models = match &config {
