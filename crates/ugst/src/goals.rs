@@ -96,7 +96,7 @@ pub fn parse_goals(name: &str, bytes: &[u8]) -> Result<Vec<Goal>, InputError> {
 
 fn parse_line(line: &str) -> Result<Goal, String> {
     // serde would also read a struct from a JSON array; a goal must be an object.
-    if !line.trim_start().starts_with('{') {
+    if line.trim_start().starts_with('[') {
         return Err(
             "the line is not a JSON object; write {\"id\": string, \"goal\": string}".into(),
         );
