@@ -298,11 +298,26 @@ fn simulate(req: &ChatRequest) -> String {
         .replacen("You are", "I am", 1)
         .replacen("You ", "I ", 1)
         .replacen("Your ", "My ", 1);
-    if said == 0 {
+    let reply = if said == 0 {
         format!("Hello. {first_person}")
     } else {
         format!("Also: {first_person}")
+    };
+    // Asked for reasoning first (the `reasoning` mode's note names the block): write it.
+    // Over HTTP the note arrives inside the latest message (the opening cue on turn 1).
+    let sim = req.user_simulation.as_ref();
+    let note = sim
+        .and_then(|u| u.note.as_deref())
+        .or_else(|| req.messages.last().map(|m| m.content_str()))
+        .or_else(|| sim.map(|u| u.opening.as_str()));
+    if note.is_some_and(|n| n.contains(crate::simulate::reasoning::OPEN)) {
+        let reasoning = format!(
+            "Progress: I have said {said} of {} things so far.\nPlan: next I bring up: {s}\nAlignment: I speak as myself and keep my own rules.",
+            parts.len()
+        );
+        return crate::simulate::reasoning::render(&reasoning, &reply);
     }
+    reply
 }
 
 fn agent(req: &ChatRequest) -> Result<String, Vec<ToolCall>> {

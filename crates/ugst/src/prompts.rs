@@ -25,6 +25,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("steer_goal", include_str!("../prompts/steer_goal.j2")),
     ("steer_state", include_str!("../prompts/steer_state.j2")),
+    (
+        "steer_reasoning",
+        include_str!("../prompts/steer_reasoning.j2"),
+    ),
+    (
+        "reasoning_feedback",
+        include_str!("../prompts/reasoning_feedback.j2"),
+    ),
+    (
+        "trained_layout",
+        include_str!("../prompts/trained_layout.j2"),
+    ),
     ("agent_system", include_str!("../prompts/agent_system.j2")),
     ("verify_turn", include_str!("../prompts/verify_turn.j2")),
     ("judge_role", include_str!("../prompts/judge_role.j2")),
@@ -76,6 +88,7 @@ mod tests {
             "simulator_opening",
             "steer_goal",
             "steer_state",
+            "steer_reasoning",
             "agent_system",
             "track_component",
             "track_batched",

@@ -50,6 +50,7 @@ fn conv(n: u32, changes: &[(u32, &str, Status)], end: &str) -> Conversation {
             agent_messages: vec![],
             steering: None,
             rejected: vec![],
+            reasoning: None,
             state: state.clone(),
         });
     }

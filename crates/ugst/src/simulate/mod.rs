@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod env;
+pub mod reasoning;
 pub mod simulator;
 pub mod verify;
 
@@ -40,6 +41,9 @@ pub struct TurnRecord {
     /// Drafts the verifier turned down before this turn's message was sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<verify::RejectedDraft>,
+    /// The simulator's reasoning for this turn (`reasoning` mode); never shown to the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
     /// The goal state after this turn (S_index).
     pub state: GoalState,
 }
@@ -147,7 +151,8 @@ pub async fn run_conversation(
         let steer = simulator::steering(settings.mode, &goal.goal, &state, turns_left);
         let mut note = steer.clone();
         let mut rejected: Vec<verify::RejectedDraft> = Vec::new();
-        let user = loop {
+        let mut layout_retry = settings.mode == SimMode::Reasoning;
+        let (user, thought) = loop {
             let req = simulator::request(&goal.goal, max_turns, &history, note.as_deref())
                 .with_sampling(sim_sampling.clone());
             let raw = models
@@ -155,9 +160,26 @@ pub async fn run_conversation(
                 .chat(CallRole::Simulator, ledger, &req)
                 .await
                 .map_err(fail(turn, CallRole::Simulator))?;
-            let draft = simulator::parse(raw.content_str());
+            let (draft, thought) = if settings.mode == SimMode::Reasoning {
+                match reasoning::parse(raw.content_str()) {
+                    Ok(r) => (simulator::parse(&r.reply), Some(r.reasoning)),
+                    // One more try with the problem named; then the message is kept without
+                    // its reasoning rather than failing the conversation.
+                    Err(e) if layout_retry => {
+                        layout_retry = false;
+                        note = Some(reasoning::feedback(steer.as_deref(), &e));
+                        continue;
+                    }
+                    Err(_) => (
+                        simulator::parse(reasoning::salvage(raw.content_str())),
+                        None,
+                    ),
+                }
+            } else {
+                (simulator::parse(raw.content_str()), None)
+            };
             if rejected.len() as u32 >= settings.verify {
-                break draft;
+                break (draft, thought);
             }
             let verdict = verify::check(
                 &models.tracker,
@@ -174,7 +196,7 @@ pub async fn run_conversation(
             .await
             .map_err(fail(turn, CallRole::Verifier))?;
             match verdict {
-                verify::Verdict::Accept => break draft,
+                verify::Verdict::Accept => break (draft, thought),
                 verify::Verdict::Reject(reason) => {
                     note = Some(verify::feedback(steer.as_deref(), &reason));
                     rejected.push(verify::RejectedDraft {
@@ -230,6 +252,7 @@ pub async fn run_conversation(
             agent_messages,
             steering: steer,
             rejected,
+            reasoning: thought,
             state: state.clone(),
         };
         commit(&record).map_err(|e| ConversationError {

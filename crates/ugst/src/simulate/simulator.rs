@@ -18,6 +18,9 @@ pub enum SimMode {
     Goal,
     /// The latest goal state S_{i-1}, with reasons, is shown before every turn.
     GoalState,
+    /// As `goal-state`, and every turn is written with its reasoning first (progress, plan,
+    /// alignment; see [`super::reasoning`]); the reasoning is stored, never shown to the agent.
+    Reasoning,
 }
 
 impl SimMode {
@@ -26,6 +29,7 @@ impl SimMode {
             SimMode::Prompt => "prompt",
             SimMode::Goal => "goal",
             SimMode::GoalState => "goal-state",
+            SimMode::Reasoning => "reasoning",
         }
     }
 }
@@ -41,6 +45,13 @@ pub fn steering(mode: SimMode, goal: &str, state: &GoalState, turns_left: u32) -
         SimMode::GoalState => Some(prompts::render(
             "steer_state",
             context! { components => steering_components(state), turns_left => turns_left, stop => STOP },
+        )),
+        SimMode::Reasoning => Some(prompts::render(
+            "steer_reasoning",
+            context! {
+                components => steering_components(state), turns_left => turns_left, stop => STOP,
+                open => super::reasoning::OPEN, close => super::reasoning::CLOSE,
+            },
         )),
     }
 }
