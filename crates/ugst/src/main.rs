@@ -130,10 +130,17 @@ enum Cmd {
     /// Export a run's conversations with every turn's goal state.
     Export {
         run: PathBuf,
+        /// jsonl, statuses, sft or grpo.
         #[arg(long, default_value = "jsonl")]
         format: String,
         #[arg(long)]
         out: PathBuf,
+        /// grpo: prefixes with more prompt tokens are dropped (and counted).
+        #[arg(long, default_value_t = 2048)]
+        max_prompt_tokens: usize,
+        /// grpo: the trainer's tokenizer.json, to count prompt tokens.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
     },
     /// Goal sets: the built-in demo goals, the MultiWOZ Challenge generator, persona generation.
     Goals {
@@ -639,20 +646,71 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             )
             .await
         }
-        Cmd::Export { run, format, out } => {
+        Cmd::Export {
+            run,
+            format,
+            out,
+            max_prompt_tokens,
+            tokenizer,
+        } => {
+            use export::training;
             let store = RunStore::open(&run)?;
+            let max_turns = store.meta()?.max_turns;
             let convs = store.conversations()?;
-            let text = match format.as_str() {
-                "jsonl" => export::jsonl(&convs),
-                "statuses" => export::statuses(&convs),
+            let (text, counts) = match format.as_str() {
+                "jsonl" => (export::jsonl(&convs), None),
+                "statuses" => (export::statuses(&convs), None),
+                "sft" => {
+                    let (t, n) = training::sft(&convs, max_turns);
+                    (t, Some(n))
+                }
+                "grpo" => {
+                    let Some(path) = tokenizer else {
+                        return Err(input_err!(
+                            "--format grpo needs --tokenizer FILE: the tokenizer.json of the model you will train, to count prompt tokens"
+                        ));
+                    };
+                    let tok = tokenizers::Tokenizer::from_file(&path).map_err(|e| {
+                        input_err!("{}: not a usable tokenizer.json: {e}", path.display())
+                    })?;
+                    let count = |msgs: &[serde_json::Value]| -> usize {
+                        msgs.iter()
+                            .map(|m| {
+                                let text = m["content"].as_str().unwrap_or("");
+                                tok.encode(text, false).map_or(text.len() / 3, |e| e.len())
+                                    + training::TOKENS_PER_MESSAGE
+                            })
+                            .sum()
+                    };
+                    let (t, n) = training::grpo(&convs, max_turns, max_prompt_tokens, &count);
+                    (t, Some(n))
+                }
                 other => {
                     return Err(input_err!(
-                        "--format {other:?} is not supported; use jsonl or statuses"
+                        "--format {other:?} is not supported; use jsonl, statuses, sft or grpo"
                     ))
                 }
             };
             write_file(&out, &text)?;
-            eprintln!("wrote {} conversation(s) to {}", convs.len(), out.display());
+            match counts {
+                Some(n) => {
+                    eprintln!(
+                        "wrote {} line(s) from {} conversation(s) to {} ({} unfinished skipped, {} turn(s) without reasoning)",
+                        n.lines,
+                        n.conversations,
+                        out.display(),
+                        n.skipped_unfinished,
+                        n.turns_without_reasoning
+                    );
+                    if format == "grpo" {
+                        eprintln!(
+                            "{} prefix(es) over {max_prompt_tokens} prompt tokens dropped",
+                            n.dropped_too_long
+                        );
+                    }
+                }
+                None => eprintln!("wrote {} conversation(s) to {}", convs.len(), out.display()),
+            }
             Ok(())
         }
         Cmd::Goals {

@@ -1,6 +1,9 @@
 //! Exports a run: one JSON object per conversation with its goal, every turn with the goal state
 //! after it (and the agent's tool calls and observations), the initial and final states, and the
-//! environment's task reward where there is one.
+//! environment's task reward where there is one; tracking labels for `ugst agree`; and training
+//! data (`training`).
+
+pub mod training;
 
 use crate::store::Conversation;
 use serde_json::{json, Value};
