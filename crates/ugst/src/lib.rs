@@ -20,6 +20,7 @@ pub mod mock;
 pub mod prompts;
 pub mod replay;
 pub mod report;
+pub mod reward;
 pub mod runner;
 pub mod serve;
 pub mod simulate;

@@ -404,6 +404,27 @@ enum ServeCmd {
         #[command(flatten)]
         faults: Faults,
     },
+    /// The UGST reward for GRPO trainers: POST /v1/ugst/score, POST /v1/openrlhf, GET /healthz.
+    Reward {
+        /// Models; the tracker (and the decomposer, for contexts without a state) judge.
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8100)]
+        port: u16,
+        #[arg(long, value_enum, default_value_t = TrackingMode::Batched)]
+        tracking: TrackingMode,
+        /// Weights α and the format penalty, e.g. `profile=0.5,objectives=1,format_penalty=-0.5`.
+        #[arg(long, default_value = "")]
+        weights: String,
+        /// Items judged at the same time.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Items held at once before answering 503.
+        #[arg(long, default_value_t = 4096)]
+        max_queue: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -905,6 +926,40 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             write_file(&out, &serde_json::to_string_pretty(&r)?)?;
             print!("{}", bench::embedded_table(&r));
             eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Cmd::Serve {
+            cmd:
+                ServeCmd::Reward {
+                    config,
+                    host,
+                    port,
+                    tracking,
+                    weights,
+                    concurrency,
+                    max_queue,
+                },
+        } => {
+            let reward = ugst::reward::RewardConfig::parse(&weights)
+                .map_err(|e| input_err!("--weights: {e}"))?;
+            let models = Config::load(&config)?.connect().await?;
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    input_err!("cannot listen on {host}:{port}: {e}; pick another --port")
+                })?;
+            eprintln!(
+                "UGST reward on http://{}/v1/ugst/score ({} tracking, weights {reward:?})",
+                listener.local_addr()?,
+                tracking.as_str()
+            );
+            let opts = ugst::serve::reward::Options {
+                reward,
+                tracking,
+                concurrency,
+                max_queue,
+            };
+            ugst::serve::reward::serve(listener, models, opts).await?;
             Ok(())
         }
         Cmd::Serve {

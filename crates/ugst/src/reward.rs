@@ -1,0 +1,387 @@
+//! The composite UGST reward for training a simulator with GRPO.
+//!
+//! A candidate user turn is scored against the goal state before it: the turn must follow the
+//! reasoning layout ([`crate::simulate::reasoning`]); its message is judged by the tracker as the
+//! next turn of the conversation; then, on the state after it, five conditions are checked:
+//!
+//! - `I_profile` / `I_policy`: every user-profile / user-policy sub-component is ALIGNED;
+//! - `I_objectives` / `I_requirements`: every task objective / requirement is ATTEMPTED or
+//!   COMPLETE;
+//! - `I_preferences`: every preference is ALIGNED.
+//!
+//! A category with no sub-component counts as satisfied. R = Σ α_j · I_j (α_j = 0.5 by default,
+//! so R ∈ [0, 2.5]). A candidate that breaks the layout is not judged and gets the format penalty
+//! (−0.5 by default, below every judged reward). When the judge fails, the reward is `None` so a
+//! trainer can drop the sample instead of learning from noise.
+
+use crate::config::RoleModels;
+use crate::decompose::decompose;
+use crate::prompts::STOP;
+use crate::simulate::{reasoning, simulator};
+use crate::track::{judge_turn, Exchange, TrackingMode};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use ugst_llm::Ledger;
+use ugst_state::{Category, Decomposition, GoalState};
+
+/// α per condition, and the penalty for a broken layout.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewardConfig {
+    pub profile: f64,
+    pub policy: f64,
+    pub objectives: f64,
+    pub requirements: f64,
+    pub preferences: f64,
+    pub format_penalty: f64,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        RewardConfig {
+            profile: 0.5,
+            policy: 0.5,
+            objectives: 0.5,
+            requirements: 0.5,
+            preferences: 0.5,
+            format_penalty: -0.5,
+        }
+    }
+}
+
+/// Condition names, in the order of `Category::ALL`.
+pub const CONDITIONS: [&str; 5] = [
+    "profile",
+    "policy",
+    "objectives",
+    "requirements",
+    "preferences",
+];
+
+impl RewardConfig {
+    fn alpha(&self, cat: Category) -> f64 {
+        match cat {
+            Category::UserProfile => self.profile,
+            Category::UserPolicy => self.policy,
+            Category::TaskObjective => self.objectives,
+            Category::Requirement => self.requirements,
+            Category::Preference => self.preferences,
+        }
+    }
+
+    /// Reads `profile=0.5,policy=1,...,format_penalty=-1`; unnamed conditions keep 0.5.
+    pub fn parse(s: &str) -> Result<RewardConfig, String> {
+        let mut c = RewardConfig::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: write NAME=NUMBER"))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("{part:?}: {v:?} is not a number"))?;
+            let slot = match k.trim() {
+                "profile" => &mut c.profile,
+                "policy" => &mut c.policy,
+                "objectives" => &mut c.objectives,
+                "requirements" => &mut c.requirements,
+                "preferences" => &mut c.preferences,
+                "format_penalty" => &mut c.format_penalty,
+                other => {
+                    return Err(format!(
+                        "unknown weight {other:?}; use {}, format_penalty",
+                        CONDITIONS.join(", ")
+                    ))
+                }
+            };
+            *slot = v;
+        }
+        Ok(c)
+    }
+}
+
+/// The five conditions on a state: every sub-component of the category in a success state.
+pub fn conditions(state: &GoalState) -> BTreeMap<String, bool> {
+    Category::ALL
+        .iter()
+        .zip(CONDITIONS)
+        .map(|(cat, name)| {
+            let ok = state
+                .components
+                .iter()
+                .filter(|c| c.category == *cat)
+                .all(|c| c.is_success());
+            (name.to_string(), ok)
+        })
+        .collect()
+}
+
+/// R = Σ α_j I_j.
+pub fn combine(cfg: &RewardConfig, conds: &BTreeMap<String, bool>) -> f64 {
+    Category::ALL
+        .iter()
+        .zip(CONDITIONS)
+        .filter(|(_, name)| conds.get(*name).copied().unwrap_or(false))
+        .map(|(cat, _)| cfg.alpha(*cat))
+        .sum()
+}
+
+/// Who said a history line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Agent,
+    User,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Utterance {
+    pub speaker: Speaker,
+    pub text: String,
+}
+
+/// What the reward knows about the conversation the candidate continues. `goal` (text) or
+/// `decomposition` is required; `state` (the goal state before the candidate) is computed from
+/// the goal and the history when absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    #[serde(default)]
+    pub goal: Option<String>,
+    #[serde(default)]
+    pub decomposition: Option<Decomposition>,
+    #[serde(default)]
+    pub history: Vec<Utterance>,
+    #[serde(default)]
+    pub state: Option<GoalState>,
+    /// The candidate's turn number (default: one more than the user turns in `history`).
+    #[serde(default)]
+    pub turn: Option<u32>,
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+}
+
+/// The history as exchanges; an agent line before any user line opens an exchange with an empty
+/// user message.
+pub fn exchanges(history: &[Utterance]) -> Vec<Exchange> {
+    let mut out: Vec<Exchange> = Vec::new();
+    for u in history {
+        match u.speaker {
+            Speaker::User => out.push(Exchange {
+                user: u.text.clone(),
+                agent: None,
+            }),
+            Speaker::Agent => match out.last_mut() {
+                Some(e) if e.agent.is_none() => e.agent = Some(u.text.clone()),
+                Some(e) => {
+                    let joined = format!("{}\n{}", e.agent.take().unwrap_or_default(), u.text);
+                    e.agent = Some(joined);
+                }
+                None => out.push(Exchange {
+                    user: String::new(),
+                    agent: Some(u.text.clone()),
+                }),
+            },
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    pub reward: Option<f64>,
+    pub conditions: BTreeMap<String, bool>,
+    pub format_ok: bool,
+    pub error: Option<String>,
+}
+
+/// The goal state before the candidate: given, or S0 (given decomposition, else decomposed from
+/// the goal) tracked through the history.
+pub async fn state_before(
+    models: &RoleModels,
+    tracking: TrackingMode,
+    ctx: &Context,
+    ledger: &Ledger,
+) -> Result<GoalState, String> {
+    if let Some(s) = &ctx.state {
+        return Ok(s.clone());
+    }
+    let d = match (&ctx.decomposition, &ctx.goal) {
+        (Some(d), _) => {
+            d.validate()
+                .map_err(|e| format!("context.decomposition: {e}"))?;
+            d.clone()
+        }
+        (None, Some(goal)) => decompose(
+            &models.decomposer,
+            ledger,
+            goal,
+            models.sampling("decomposer"),
+        )
+        .await
+        .map_err(|e| format!("decomposing the goal: {e}"))?,
+        (None, None) => {
+            return Err("context needs \"goal\" (text), \"decomposition\" or \"state\"".into())
+        }
+    };
+    let mut state = GoalState::initial(&d);
+    let past = exchanges(&ctx.history);
+    let sampling = models.sampling("tracker");
+    for i in 0..past.len() {
+        let turn = i as u32 + 1;
+        let ups = judge_turn(
+            &models.tracker,
+            ledger,
+            tracking,
+            &sampling,
+            &state,
+            &past[..=i],
+            turn,
+        )
+        .await
+        .map_err(|e| format!("tracking history turn {turn}: {e}"))?;
+        state.apply_turn(turn, &ups);
+    }
+    Ok(state)
+}
+
+/// Whether a candidate follows the reasoning layout (reported even when the judge fails).
+pub fn score_layout_ok(response: &str) -> bool {
+    reasoning::parse(response).is_ok()
+}
+
+/// Scores one candidate turn.
+pub async fn score(
+    models: &RoleModels,
+    tracking: TrackingMode,
+    cfg: &RewardConfig,
+    ctx: &Context,
+    before: &GoalState,
+    response: &str,
+    ledger: &Ledger,
+) -> Scored {
+    let turn_text = match reasoning::parse(response) {
+        Ok(r) => r.reply,
+        Err(e) => {
+            return Scored {
+                reward: Some(cfg.format_penalty),
+                conditions: BTreeMap::new(),
+                format_ok: false,
+                error: Some(format!("layout: {e}")),
+            }
+        }
+    };
+    let user = simulator::parse(&turn_text);
+    let mut history = exchanges(&ctx.history);
+    let turn = ctx
+        .turn
+        .unwrap_or(history.iter().filter(|e| !e.user.is_empty()).count() as u32 + 1);
+    history.push(Exchange {
+        user: if user.stop && user.text.is_empty() {
+            STOP.to_string()
+        } else {
+            user.text
+        },
+        agent: None,
+    });
+    let updates = match judge_turn(
+        &models.tracker,
+        ledger,
+        tracking,
+        &models.sampling("tracker"),
+        before,
+        &history,
+        turn,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) => {
+            return Scored {
+                reward: None,
+                conditions: BTreeMap::new(),
+                format_ok: true,
+                error: Some(format!("judge: {e}")),
+            }
+        }
+    };
+    let mut after = before.clone();
+    after.apply_turn(turn, &updates);
+    let conds = conditions(&after);
+    Scored {
+        reward: Some(combine(cfg, &conds)),
+        conditions: conds,
+        format_ok: true,
+        error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ugst_state::{Status, Update};
+
+    fn state() -> GoalState {
+        let d: Decomposition = serde_json::from_str(
+            r#"{"user_profile": ["You are Ana"], "user_policy": [],
+                "task_objectives": [{"text": "Book a hotel", "requirements": ["wifi"], "preferences": ["quiet"]}]}"#,
+        )
+        .unwrap();
+        GoalState::initial(&d)
+    }
+
+    #[test]
+    fn conditions_and_weights() {
+        let mut s = state();
+        let c = conditions(&s);
+        // S0: profile ALIGNED, no policy (satisfied), objective/requirement INCOMPLETE,
+        // preference MISALIGNED.
+        assert_eq!(
+            c.values().copied().collect::<Vec<_>>(),
+            // BTreeMap order: objectives, policy, preferences, profile, requirements.
+            [false, true, false, true, false]
+        );
+        assert_eq!(combine(&RewardConfig::default(), &c), 1.0);
+        let up = |id: &str, status| Update {
+            id: id.into(),
+            status,
+            reason: "r".into(),
+        };
+        s.apply_turn(
+            1,
+            &[
+                up("obj-1", Status::Attempted),
+                up("req-1.1", Status::Complete),
+                up("pref-1.1", Status::Aligned),
+            ],
+        );
+        assert_eq!(combine(&RewardConfig::default(), &conditions(&s)), 2.5);
+        let w = RewardConfig::parse("objectives=2, format_penalty=-1").unwrap();
+        assert_eq!((w.objectives, w.policy, w.format_penalty), (2.0, 0.5, -1.0));
+        assert_eq!(combine(&w, &conditions(&s)), 4.0);
+        assert!(RewardConfig::parse("tone=1")
+            .unwrap_err()
+            .contains("unknown weight"));
+        assert!(RewardConfig::parse("profile").is_err());
+    }
+
+    #[test]
+    fn history_becomes_exchanges() {
+        let h = |speaker, text: &str| Utterance {
+            speaker,
+            text: text.into(),
+        };
+        let e = exchanges(&[
+            h(Speaker::Agent, "Welcome"),
+            h(Speaker::User, "Hi"),
+            h(Speaker::Agent, "Hello"),
+            h(Speaker::Agent, "Anything else?"),
+            h(Speaker::User, "No"),
+        ]);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0].user, "");
+        assert_eq!(e[1].agent.as_deref(), Some("Hello\nAnything else?"));
+        assert_eq!(e[2].agent, None);
+    }
+}

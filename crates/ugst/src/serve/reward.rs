@@ -1,0 +1,315 @@
+//! `ugst serve reward`: the composite UGST reward ([`crate::reward`]) over HTTP for GRPO trainers.
+//!
+//! - `POST /v1/ugst/score` — `{"items": [{"id", "context", "response"}]}` →
+//!   `{"results": [{"id", "reward", "conditions", "format_ok", "error"}]}` in the same order.
+//! - `POST /v1/openrlhf` — OpenRLHF's remote reward: `{"query": [...], "prompts": [...],
+//!   "labels": [...]}`, where `labels[i]` is the `ugst_context` JSON string of `ugst export
+//!   --format grpo` and the response is `query[i]` without its `prompts[i]` prefix →
+//!   `{"rewards", "scores", "extra_logs"}` (a failed judge scores 0 there and is counted).
+//! - `GET /healthz`.
+//!
+//! Items are scored concurrently (at most `concurrency` at a time); judge calls go through the
+//! model cache. States computed from a goal and a history are kept in memory for reuse. A server
+//! holding `max_queue` items answers 503 with `Retry-After` instead of queueing more. Bad requests
+//! get a 400 naming the field.
+
+use crate::config::RoleModels;
+use crate::reward::{self, Context, RewardConfig, Scored};
+use crate::track::TrackingMode;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use ugst_llm::Ledger;
+use ugst_state::GoalState;
+
+/// How the server scores and how much it takes on.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub reward: RewardConfig,
+    pub tracking: TrackingMode,
+    /// Items scored at the same time.
+    pub concurrency: usize,
+    /// Items accepted (queued or being scored) before answering 503.
+    pub max_queue: usize,
+}
+
+/// States computed from a context without one, kept up to this many.
+const STATE_CACHE: usize = 10_000;
+
+#[derive(Clone)]
+struct AppState {
+    models: RoleModels,
+    opts: Options,
+    permits: Arc<Semaphore>,
+    queued: Arc<AtomicUsize>,
+    scored: Arc<AtomicU64>,
+    states: Arc<Mutex<HashMap<String, GoalState>>>,
+}
+
+pub fn router(models: RoleModels, opts: Options) -> Router {
+    let state = AppState {
+        models,
+        permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+        opts,
+        queued: Arc::default(),
+        scored: Arc::default(),
+        states: Arc::default(),
+    };
+    Router::new()
+        .route("/v1/ugst/score", post(score))
+        .route("/v1/openrlhf", post(openrlhf))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    models: RoleModels,
+    opts: Options,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(models, opts)).await
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": msg.into(), "type": "invalid_request_error"}})),
+    )
+        .into_response()
+}
+
+async fn healthz(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "queued": s.queued.load(Ordering::Relaxed),
+        "scored": s.scored.load(Ordering::Relaxed),
+    }))
+}
+
+/// Reserves room for `n` items, or says the server is full.
+struct Reservation {
+    queued: Arc<AtomicUsize>,
+    n: usize,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.n, Ordering::Relaxed);
+    }
+}
+
+fn reserve(s: &AppState, n: usize) -> Result<Reservation, Response> {
+    let before = s.queued.fetch_add(n, Ordering::Relaxed);
+    let r = Reservation {
+        queued: s.queued.clone(),
+        n,
+    };
+    if before + n > s.opts.max_queue {
+        drop(r);
+        let mut resp = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server holds {before} item(s) and takes at most {}; retry shortly",
+                s.opts.max_queue
+            ),
+        );
+        resp.headers_mut().insert("retry-after", 1.into());
+        return Err(resp);
+    }
+    Ok(r)
+}
+
+/// One item, after validation.
+struct Item {
+    context: Context,
+    response: String,
+}
+
+async fn score_item(s: &AppState, item: &Item) -> Scored {
+    let _permit = s
+        .permits
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let ledger = Ledger::new();
+    let before = match &item.context.state {
+        Some(st) => Ok(st.clone()),
+        None => {
+            let key = serde_json::to_string(&item.context).unwrap_or_default();
+            let cached = s
+                .states
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .cloned();
+            match cached {
+                Some(st) => Ok(st),
+                None => {
+                    let r =
+                        reward::state_before(&s.models, s.opts.tracking, &item.context, &ledger)
+                            .await;
+                    if let Ok(st) = &r {
+                        let mut m = s.states.lock().unwrap_or_else(|p| p.into_inner());
+                        if m.len() >= STATE_CACHE {
+                            m.clear();
+                        }
+                        m.insert(key, st.clone());
+                    }
+                    r
+                }
+            }
+        }
+    };
+    let out = match before {
+        Ok(before) => {
+            reward::score(
+                &s.models,
+                s.opts.tracking,
+                &s.opts.reward,
+                &item.context,
+                &before,
+                &item.response,
+                &ledger,
+            )
+            .await
+        }
+        Err(e) => Scored {
+            reward: None,
+            conditions: Default::default(),
+            format_ok: reward::score_layout_ok(&item.response),
+            error: Some(e),
+        },
+    };
+    s.scored.fetch_add(1, Ordering::Relaxed);
+    out
+}
+
+fn parse_items(body: &Value) -> Result<Vec<(String, Item)>, String> {
+    let items = body
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or("the body needs \"items\": [{\"id\", \"context\", \"response\"}, ...]")?;
+    if items.is_empty() {
+        return Err("\"items\" is empty".into());
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let id = match it.get("id") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return Err(format!("items[{i}].id: give a string")),
+            };
+            let response = it
+                .get("response")
+                .and_then(Value::as_str)
+                .ok_or(format!(
+                    "items[{i}].response: give the candidate turn as a string"
+                ))?
+                .to_string();
+            let context: Context = serde_json::from_value(
+                it.get("context")
+                    .cloned()
+                    .ok_or(format!("items[{i}].context is missing"))?,
+            )
+            .map_err(|e| format!("items[{i}].context: {e}"))?;
+            Ok((id, Item { context, response }))
+        })
+        .collect()
+}
+
+async fn score(State(s): State<AppState>, body: Result<Json<Value>, JsonRejection>) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let items = match parse_items(&body) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let _room = match reserve(&s, items.len()) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let results = futures::future::join_all(items.iter().map(|(id, item)| {
+        let s = &s;
+        async move {
+            let r = score_item(s, item).await;
+            json!({"id": id, "reward": r.reward, "conditions": r.conditions,
+                   "format_ok": r.format_ok, "error": r.error})
+        }
+    }))
+    .await;
+    Json(json!({ "results": results })).into_response()
+}
+
+fn strings<'a>(body: &'a Value, key: &str) -> Result<Vec<&'a str>, String> {
+    body.get(key)
+        .and_then(Value::as_array)
+        .ok_or(format!("\"{key}\" must be an array of strings"))?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.as_str().ok_or(format!("{key}[{i}] is not a string")))
+        .collect()
+}
+
+async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejection>) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let parsed = (|| -> Result<Vec<Item>, String> {
+        let (query, prompts, labels) = (
+            strings(&body, "query")?,
+            strings(&body, "prompts")?,
+            strings(&body, "labels")?,
+        );
+        if query.len() != prompts.len() || query.len() != labels.len() {
+            return Err(format!(
+                "query, prompts and labels must have one entry each per sample ({}, {}, {})",
+                query.len(),
+                prompts.len(),
+                labels.len()
+            ));
+        }
+        query
+            .iter()
+            .zip(&prompts)
+            .zip(&labels)
+            .enumerate()
+            .map(|(i, ((q, p), l))| {
+                let response = q.strip_prefix(p).unwrap_or(q).to_string();
+                let context: Context = serde_json::from_str(l)
+                    .map_err(|e| format!("labels[{i}]: not a ugst_context JSON string: {e}"))?;
+                Ok(Item { context, response })
+            })
+            .collect()
+    })();
+    let items = match parsed {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let _room = match reserve(&s, items.len()) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let scored = futures::future::join_all(items.iter().map(|it| score_item(&s, it))).await;
+    let rewards: Vec<f64> = scored.iter().map(|r| r.reward.unwrap_or(0.0)).collect();
+    let failed = scored.iter().filter(|r| r.reward.is_none()).count();
+    let format_ok: Vec<bool> = scored.iter().map(|r| r.format_ok).collect();
+    Json(json!({
+        "rewards": rewards,
+        "scores": rewards,
+        "extra_logs": {"format_ok": format_ok, "judge_failed": failed},
+    }))
+    .into_response()
+}
