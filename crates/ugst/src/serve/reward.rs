@@ -106,25 +106,27 @@ impl Drop for Reservation {
     }
 }
 
-fn reserve(s: &AppState, n: usize) -> Result<Reservation, Response> {
+/// Room for `n` more items, or `None` when the server is full.
+fn reserve(s: &AppState, n: usize) -> Option<Reservation> {
     let before = s.queued.fetch_add(n, Ordering::Relaxed);
     let r = Reservation {
         queued: s.queued.clone(),
         n,
     };
-    if before + n > s.opts.max_queue {
-        drop(r);
-        let mut resp = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the server holds {before} item(s) and takes at most {}; retry shortly",
-                s.opts.max_queue
-            ),
-        );
-        resp.headers_mut().insert("retry-after", 1.into());
-        return Err(resp);
-    }
-    Ok(r)
+    (before + n <= s.opts.max_queue).then_some(r)
+}
+
+fn full(s: &AppState) -> Response {
+    let mut resp = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the server holds {} item(s) and takes at most {}; retry shortly",
+            s.queued.load(Ordering::Relaxed),
+            s.opts.max_queue
+        ),
+    );
+    resp.headers_mut().insert("retry-after", 1.into());
+    resp
 }
 
 /// One item, after validation.
@@ -236,9 +238,8 @@ async fn score(State(s): State<AppState>, body: Result<Json<Value>, JsonRejectio
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let _room = match reserve(&s, items.len()) {
-        Ok(r) => r,
-        Err(resp) => return resp,
+    let Some(_room) = reserve(&s, items.len()) else {
+        return full(&s);
     };
     let results = futures::future::join_all(items.iter().map(|(id, item)| {
         let s = &s;
@@ -298,9 +299,8 @@ async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejec
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let _room = match reserve(&s, items.len()) {
-        Ok(r) => r,
-        Err(resp) => return resp,
+    let Some(_room) = reserve(&s, items.len()) else {
+        return full(&s);
     };
     let scored = futures::future::join_all(items.iter().map(|it| score_item(&s, it))).await;
     let rewards: Vec<f64> = scored.iter().map(|r| r.reward.unwrap_or(0.0)).collect();
