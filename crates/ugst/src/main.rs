@@ -425,6 +425,25 @@ enum ServeCmd {
         #[arg(long, default_value_t = 4096)]
         max_queue: usize,
     },
+    /// The simulator as an OpenAI-compatible chat endpoint: POST /v1/chat/completions with the
+    /// conversation and the goal id (header x-ugst-goal or field ugst_goal_id).
+    Simulator {
+        #[arg(long)]
+        config: PathBuf,
+        /// The goals clients may name.
+        #[arg(long)]
+        goals: PathBuf,
+        #[arg(long, value_enum, default_value_t = SimMode::GoalState)]
+        mode: SimMode,
+        #[arg(long, value_enum, default_value_t = TrackingMode::Batched)]
+        tracking: TrackingMode,
+        #[arg(long, default_value_t = DEFAULT_MAX_TURNS)]
+        max_turns: u32,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8200)]
+        port: u16,
+    },
 }
 
 fn main() -> ExitCode {
@@ -960,6 +979,39 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 max_queue,
             };
             ugst::serve::reward::serve(listener, models, opts).await?;
+            Ok(())
+        }
+        Cmd::Serve {
+            cmd:
+                ServeCmd::Simulator {
+                    config,
+                    goals,
+                    mode,
+                    tracking,
+                    max_turns,
+                    host,
+                    port,
+                },
+        } => {
+            let goals = read_goals(&goals)?;
+            let models = Config::load(&config)?.connect().await?;
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    input_err!("cannot listen on {host}:{port}: {e}; pick another --port")
+                })?;
+            eprintln!(
+                "simulator ({} mode, {} goal(s)) on http://{}/v1/chat/completions",
+                mode.as_str(),
+                goals.len(),
+                listener.local_addr()?
+            );
+            let opts = ugst::serve::simulator::Options {
+                mode,
+                tracking,
+                max_turns,
+            };
+            ugst::serve::simulator::serve(listener, models, goals, opts).await?;
             Ok(())
         }
         Cmd::Serve {
