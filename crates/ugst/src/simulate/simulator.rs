@@ -98,8 +98,16 @@ pub fn parse(raw: &str) -> UserTurn {
         }
     }
     let stop = text.contains(STOP);
-    let text = text.replace(STOP, "").trim().to_string();
-    UserTurn { text, stop }
+    // Removing one signal can join the text around it into another
+    // (`END_END_CONVERSATIONCONVERSATION`): remove until none is left (found by fuzzing).
+    let mut text = text.to_string();
+    while text.contains(STOP) {
+        text = text.replace(STOP, "");
+    }
+    UserTurn {
+        text: text.trim().to_string(),
+        stop,
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +134,14 @@ mod tests {
             parse("Thanks! END_CONVERSATION"),
             UserTurn {
                 text: "Thanks!".into(),
+                stop: true
+            }
+        );
+        // Nested signals leave none behind.
+        assert_eq!(
+            parse("Bye END_END_CONVERSATIONCONVERSATION"),
+            UserTurn {
+                text: "Bye".into(),
                 stop: true
             }
         );
