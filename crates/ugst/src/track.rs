@@ -78,7 +78,8 @@ fn status_schema(cat: Category) -> Value {
     })
 }
 
-fn parse_status(v: &Value) -> Option<(Status, String)> {
+/// One judge answer `{"status", "reason"}`; `None` when the status is missing or unknown.
+pub fn parse_status(v: &Value) -> Option<(Status, String)> {
     let status = Status::parse(v.get("status")?.as_str()?)?;
     let reason = v
         .get("reason")
@@ -182,21 +183,27 @@ pub async fn judge_turn(
         TrackingMode::Batched => {
             let req = batched_request(&open, history, turn, sampling);
             let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-            let mut out = Vec::new();
-            if let Some(obj) = v.as_object() {
-                for (id, ans) in obj {
-                    if let Some((status, reason)) = parse_status(ans) {
-                        out.push(Update {
-                            id: id.clone(),
-                            status,
-                            reason,
-                        });
-                    }
-                }
-            }
-            Ok(out)
+            Ok(parse_batched(&v))
         }
     }
+}
+
+/// A batched judge answer `{"<id>": {"status", "reason"}, ...}`: the updates it proposes, leaving
+/// out entries without a known status. Ids are not checked here; the state refuses unknown ones.
+pub fn parse_batched(v: &Value) -> Vec<Update> {
+    let mut out = Vec::new();
+    if let Some(obj) = v.as_object() {
+        for (id, ans) in obj {
+            if let Some((status, reason)) = parse_status(ans) {
+                out.push(Update {
+                    id: id.clone(),
+                    status,
+                    reason,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Steering data for the `goal-state` simulator mode: every sub-component with status and reason.
