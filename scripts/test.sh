@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The test suite: system packages (Chromium too, for the HTML report test), the small embedded
-# model for the real-model tests (cached in $UGST_HOME after the first download), then every test
-# target of the workspace.
+# The test suite: system packages (Chromium too, for the HTML report test), the recipes' Python
+# environment (torch + TRL), the small embedded model for the real-model tests (both cached after
+# the first download), then every test target of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh --browser
+# The training recipes' test runs TRL on CPU in this environment.
+UGST_PYTHON="$(bash scripts/python-env.sh)"
+export UGST_PYTHON
 cargo build --locked -p ugst
 ./target/debug/ugst setup --model qwen2.5-coder-0.5b
 log=$(mktemp)
