@@ -962,11 +962,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let reward = ugst::reward::RewardConfig::parse(&weights)
                 .map_err(|e| input_err!("--weights: {e}"))?;
             let models = Config::load(&config)?.connect().await?;
-            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
-                .await
-                .map_err(|e| {
-                    input_err!("cannot listen on {host}:{port}: {e}; pick another --port")
-                })?;
+            let listener = listen(&host, port).await?;
             eprintln!(
                 "UGST reward on http://{}/v1/ugst/score ({} tracking, weights {reward:?})",
                 listener.local_addr()?,
@@ -995,11 +991,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         } => {
             let goals = read_goals(&goals)?;
             let models = Config::load(&config)?.connect().await?;
-            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
-                .await
-                .map_err(|e| {
-                    input_err!("cannot listen on {host}:{port}: {e}; pick another --port")
-                })?;
+            let listener = listen(&host, port).await?;
             eprintln!(
                 "simulator ({} mode, {} goal(s)) on http://{}/v1/chat/completions",
                 mode.as_str(),
@@ -1018,11 +1010,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             cmd: ServeCmd::Mock { host, port, faults },
         } => {
             faults.validate().map_err(|e| input_err!("{e}"))?;
-            let listener = tokio::net::TcpListener::bind((host.as_str(), port))
-                .await
-                .map_err(|e| {
-                    input_err!("cannot listen on {host}:{port}: {e}; pick another --port")
-                })?;
+            let listener = listen(&host, port).await?;
             eprintln!(
                 "mock model listening on http://{}/v1 (faults: {faults:?}; counts at /stats)",
                 listener.local_addr()?
@@ -1031,6 +1019,13 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Binds a server's address; a taken port is bad input with the fix named.
+async fn listen(host: &str, port: u16) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|e| input_err!("cannot listen on {host}:{port}: {e}; pick another --port"))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
