@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 env_dir="${UGST_PY_ENV:-${UGST_HOME:-$HOME/.cache/ugst}/py-recipes}"
 stamp="$env_dir/.requirements"
-if ! python3 -m venv --help >/dev/null 2>&1; then
+if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
   echo "installing python3-venv" >&2
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
