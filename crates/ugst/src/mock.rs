@@ -290,7 +290,22 @@ fn simulate(req: &ChatRequest) -> String {
     let said = req.messages.iter().filter(|m| m.role == Role::User).count();
     let parts = sentences(goal);
     let stop_after = 2 + (hash(&[goal]) % 3) as usize;
+    // Asked for reasoning first (the `reasoning` mode's note names the block): write it.
+    // Over HTTP the note arrives inside the latest message (the opening cue on turn 1).
+    let sim = req.user_simulation.as_ref();
+    let note = sim
+        .and_then(|u| u.note.as_deref())
+        .or_else(|| req.messages.last().map(|m| m.content_str()))
+        .or_else(|| sim.map(|u| u.opening.as_str()));
+    let with_reasoning = note.is_some_and(|n| n.contains(crate::simulate::reasoning::OPEN));
     if said >= stop_after.min(parts.len().max(1)) {
+        if with_reasoning {
+            let reasoning = format!(
+                "Progress: I have said all {} things I came for.\nPlan: nothing is left, so I close.\nAlignment: I end politely, as myself.",
+                parts.len()
+            );
+            return crate::simulate::reasoning::render(&reasoning, STOP);
+        }
         return STOP.to_string();
     }
     let s = &parts[said % parts.len().max(1)];
@@ -303,14 +318,7 @@ fn simulate(req: &ChatRequest) -> String {
     } else {
         format!("Also: {first_person}")
     };
-    // Asked for reasoning first (the `reasoning` mode's note names the block): write it.
-    // Over HTTP the note arrives inside the latest message (the opening cue on turn 1).
-    let sim = req.user_simulation.as_ref();
-    let note = sim
-        .and_then(|u| u.note.as_deref())
-        .or_else(|| req.messages.last().map(|m| m.content_str()))
-        .or_else(|| sim.map(|u| u.opening.as_str()));
-    if note.is_some_and(|n| n.contains(crate::simulate::reasoning::OPEN)) {
+    if with_reasoning {
         let reasoning = format!(
             "Progress: I have said {said} of {} things so far.\nPlan: next I bring up: {s}\nAlignment: I speak as myself and keep my own rules.",
             parts.len()

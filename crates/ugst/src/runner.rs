@@ -213,11 +213,17 @@ pub async fn retrack_run(
                 .unwrap_or(EndReason::MaxTurns);
             // Re-tracking changes the goal states, not what happened: the task reward stays.
             let reward = c.task_reward.clone();
+            let closing_reasoning = c.closing_reasoning.clone();
             let res = retrack(&models, tracking, s0, &c.turns, &ledger, |rec| {
                 store.commit_turn(&id, rec, &ledger.drain())
             })
             .await
-            .map(|state| Ending { end, state, reward });
+            .map(|state| Ending {
+                end,
+                state,
+                reward,
+                closing_reasoning,
+            });
             settle(&store, &id, res, &ledger)
         }
     })

@@ -110,12 +110,18 @@ pub struct Conversation {
     /// The environment's task reward, for goals that are benchmark tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_reward: Option<TaskOutcome>,
+    /// The simulator's reasoning for a stop signal sent on its own (`reasoning` mode): it ends
+    /// the conversation without a turn, so it is kept here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing_reasoning: Option<String>,
 }
 
 /// Task rewards live in their own table so stores written before environments had rewards
 /// open unchanged (the table is created on open when missing).
 const REWARDS_TABLE: &str = "CREATE TABLE IF NOT EXISTS rewards (
-    goal_id TEXT PRIMARY KEY REFERENCES goals(id), reward REAL NOT NULL, details TEXT NOT NULL);";
+    goal_id TEXT PRIMARY KEY REFERENCES goals(id), reward REAL NOT NULL, details TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS closings (
+    goal_id TEXT PRIMARY KEY REFERENCES goals(id), reasoning TEXT NOT NULL);";
 
 pub struct RunStore {
     conn: Mutex<Connection>,
@@ -289,6 +295,7 @@ impl RunStore {
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM turns WHERE goal_id = ?1", [goal_id])?;
         tx.execute("DELETE FROM rewards WHERE goal_id = ?1", [goal_id])?;
+        tx.execute("DELETE FROM closings WHERE goal_id = ?1", [goal_id])?;
         tx.execute("DELETE FROM ledger WHERE goal_id = ?1", [goal_id])?;
         tx.execute(
             "UPDATE conversations SET status = 'running', end_reason = NULL, error = NULL,
@@ -345,6 +352,13 @@ impl RunStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM rewards WHERE goal_id = ?1", [goal_id])?;
+        tx.execute("DELETE FROM closings WHERE goal_id = ?1", [goal_id])?;
+        if let Some(r) = ending.and_then(|e| e.closing_reasoning.as_deref()) {
+            tx.execute(
+                "INSERT INTO closings (goal_id, reasoning) VALUES (?1, ?2)",
+                params![goal_id, r],
+            )?;
+        }
         if let Some(r) = reward {
             tx.execute(
                 "INSERT INTO rewards (goal_id, reward, details) VALUES (?1, ?2, ?3)",
@@ -375,6 +389,7 @@ impl RunStore {
         )?;
         let mut turns = conn.prepare("SELECT record FROM turns WHERE goal_id = ?1 ORDER BY idx")?;
         let mut rewards = conn.prepare("SELECT reward, details FROM rewards WHERE goal_id = ?1")?;
+        let mut closings = conn.prepare("SELECT reasoning FROM closings WHERE goal_id = ?1")?;
         let mut out = Vec::with_capacity(goals.len());
         for goal in goals {
             let (status, end_reason, error, s0, sn) = conv.query_row([&goal.id], |r| {
@@ -407,8 +422,12 @@ impl RunStore {
                     })
                 })
                 .transpose()?;
+            let closing_reasoning = closings
+                .query_row([&goal.id], |r| r.get::<_, String>(0))
+                .optional()?;
             out.push(Conversation {
                 task_reward,
+                closing_reasoning,
                 status: ConvStatus::parse(&status)?,
                 end_reason,
                 error,

@@ -69,6 +69,7 @@ fn conv(n: u32, changes: &[(u32, &str, Status)], end: &str) -> Conversation {
         final_state: Some(state),
         turns,
         task_reward: None,
+        closing_reasoning: None,
     }
 }
 

@@ -43,7 +43,12 @@ fn reasoning_run_exports_sft_and_grpo() {
         .conversations()
         .unwrap();
     let mut agent_turns = 0;
+    let mut closings = 0;
     for c in &convs {
+        let stop_alone = c.end_reason.as_deref() == Some("simulator_stop")
+            && c.turns.last().is_some_and(|t| t.agent.is_some());
+        assert_eq!(c.closing_reasoning.is_some(), stop_alone, "{}", c.goal.id);
+        closings += usize::from(stop_alone);
         for t in &c.turns {
             let r = t
                 .reasoning
@@ -61,6 +66,8 @@ fn reasoning_run_exports_sft_and_grpo() {
             agent_turns += usize::from(t.agent.is_some());
         }
     }
+
+    assert!(closings > 0, "the mock simulator closes with a stop alone");
 
     let sft = dir.path().join("sft.jsonl");
     ugst()
@@ -82,7 +89,8 @@ fn reasoning_run_exports_sft_and_grpo() {
             let role = if i % 2 == 0 { "assistant" } else { "user" };
             assert_eq!(x["role"], role, "{chat}");
             let text = x["content"].as_str().unwrap();
-            if role == "assistant" && text != "END_CONVERSATION" {
+            // Every simulator message, the closing signal included, carries its reasoning.
+            if role == "assistant" {
                 reasoning::parse(text).unwrap_or_else(|e| panic!("{e}: {text}"));
             }
         }

@@ -145,6 +145,7 @@ fn conversation(ending: &Ending, turns: Vec<TurnRecord>) -> Conversation {
         final_state: Some(ending.state.clone()),
         turns,
         task_reward: None,
+        closing_reasoning: None,
     }
 }
 
@@ -233,6 +234,7 @@ fn constructed(n: u32, done_at: Option<u32>, end: &str, max_turns: Option<u32>) 
         final_state: Some(state),
         turns,
         task_reward: None,
+        closing_reasoning: None,
     }
 }
 

@@ -62,9 +62,13 @@ fn chat(c: &Conversation, max_turns: u32) -> (Vec<Value>, Vec<(u32, usize)>) {
             cuts.push((t.index, m.len()));
         }
     }
-    // The closing signal sent on its own after the agent's last answer.
+    // The closing signal sent on its own after the agent's last answer, with its reasoning.
     if stopped && c.turns.last().is_some_and(|t| t.agent.is_some()) {
-        m.push(msg("assistant", STOP));
+        let content = match &c.closing_reasoning {
+            Some(r) => reasoning::render(r, STOP),
+            None => STOP.to_string(),
+        };
+        m.push(msg("assistant", content));
     }
     (m, cuts)
 }

@@ -123,6 +123,8 @@ pub struct Ending {
     pub state: GoalState,
     /// The environment's task reward, when the goal has a task.
     pub reward: Option<TaskOutcome>,
+    /// Reasoning that came with a stop signal sent on its own (no turn records it).
+    pub closing_reasoning: Option<String>,
 }
 
 /// Runs one conversation from S0. `commit` receives each finished turn with the ledger of the
@@ -146,6 +148,7 @@ pub async fn run_conversation(
     let mut state = s0;
     let mut replies: Vec<String> = Vec::new();
     let mut end = EndReason::MaxTurns;
+    let mut closing_reasoning = None;
     for turn in 1..=max_turns {
         let turns_left = max_turns - turn + 1;
         let steer = simulator::steering(settings.mode, &goal.goal, &state, turns_left);
@@ -209,6 +212,7 @@ pub async fn run_conversation(
         };
         if user.stop && user.text.is_empty() {
             end = EndReason::SimulatorStop;
+            closing_reasoning = thought;
             break;
         }
         let mut transferred = false;
@@ -270,6 +274,7 @@ pub async fn run_conversation(
         }
     }
     Ok(Ending {
+        closing_reasoning,
         end,
         reward: session.reward(&replies),
         state,
