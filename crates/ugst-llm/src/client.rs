@@ -28,6 +28,15 @@ impl Llm {
         self.backend.model()
     }
 
+    /// The same model without the response cache: every call reaches the backend (benchmarks
+    /// that must measure live calls).
+    pub fn uncached(&self) -> Llm {
+        Llm {
+            backend: self.backend.clone(),
+            cache: Arc::new(Cache::disabled()),
+        }
+    }
+
     /// See [`Backend::reachable`].
     pub async fn reachable(&self) -> Result<(), LlmError> {
         self.backend.reachable().await
