@@ -9,6 +9,8 @@
 //! (venue, day, …) requests, which stand for "fully booked" and let simulators meet the failures
 //! MultiWOZ users meet.
 
+pub mod task;
+
 use crate::EnvError;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};

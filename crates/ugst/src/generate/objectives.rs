@@ -6,61 +6,9 @@
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+pub use ugst_envs::multiwoz::task::{Kind, Objective, Search};
 use ugst_envs::multiwoz::{MultiWoz, DAYS};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Normal,
-    Impossible,
-    Conditional,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Normal => "normal",
-            Kind::Impossible => "impossible",
-            Kind::Conditional => "conditional",
-        }
-    }
-}
-
-/// One search the user makes: hard constraints, soft preferences, what they want to learn and
-/// what they want booked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Search {
-    pub domain: String,
-    pub constraints: Vec<(String, String)>,
-    pub preferences: Vec<(String, String)>,
-    pub requests: Vec<String>,
-    pub booking: Vec<(String, String)>,
-}
-
-impl Search {
-    /// Constraints and preferences together: what a fully satisfied search matches.
-    pub fn all_constraints(&self) -> Vec<(String, String)> {
-        self.constraints
-            .iter()
-            .chain(&self.preferences)
-            .cloned()
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Objective {
-    pub kind: Kind,
-    pub main: Search,
-    /// For conditional objectives: when the first result has `field = value`, the user switches
-    /// to `alternative`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub condition: Option<(String, String)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alternative: Option<Search>,
-}
 
 fn informable(domain: &str) -> &'static [&'static str] {
     match domain {
