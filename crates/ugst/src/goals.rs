@@ -20,6 +20,24 @@ pub struct Goal {
     /// A pre-made decomposition; when present the decomposer is not called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Decomposition>,
+    /// What the environment scores the conversation against (for `--env multiwoz`: the
+    /// objectives `ugst goals generate multiwoz` built the goal from). Never shown to a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<serde_json::Value>,
+}
+
+impl Goal {
+    /// A goal with only its id and text.
+    pub fn new(id: impl Into<String>, goal: impl Into<String>) -> Goal {
+        Goal {
+            id: id.into(),
+            goal: goal.into(),
+            max_turns: None,
+            domain: None,
+            state: None,
+            task: None,
+        }
+    }
 }
 
 /// The most problems listed before the report stops.

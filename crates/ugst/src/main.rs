@@ -1119,6 +1119,10 @@ fn env_and_goals(
     if list.is_empty() {
         return Err(input_err!("no goals to run (check --limit and --split)"));
     }
+    environment.check_goals(&list).map_err(|e| match goals {
+        Some(p) => InputError::new(format!("{}: {e}", p.display())),
+        None => e,
+    })?;
     Ok((environment, list))
 }
 
@@ -1223,6 +1227,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         .clone()
         .or_else(|| meta.env_data.as_ref().map(PathBuf::from));
     let environment = env::open(&meta.env, data.as_deref())?;
+    environment.check_goals(&store.goals()?)?;
     execute(
         cfg.connect().await?,
         store,

@@ -219,13 +219,7 @@ fn models(sim: Llm, agent: Llm, judge: Llm) -> ugst::config::RoleModels {
 }
 
 fn goal() -> Goal {
-    Goal {
-        id: "g".into(),
-        goal: "Book a room.".into(),
-        max_turns: None,
-        domain: None,
-        state: None,
-    }
+    Goal::new("g", "Book a room.")
 }
 
 #[tokio::test]

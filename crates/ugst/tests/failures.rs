@@ -56,11 +56,11 @@ fn conv(n: u32, changes: &[(u32, &str, Status)], end: &str) -> Conversation {
     }
     Conversation {
         goal: Goal {
-            id: format!("g{n}-{end}-{}", changes.len()),
-            goal: "Return the lamp and exchange the mug.".into(),
-            max_turns: None,
-            domain: None,
             state: Some(decomposition()),
+            ..Goal::new(
+                format!("g{n}-{end}-{}", changes.len()),
+                "Return the lamp and exchange the mug.",
+            )
         },
         status: ConvStatus::Finished,
         end_reason: Some(end.into()),

@@ -210,6 +210,66 @@ fn the_command_writes_reproducible_files_that_run_in_multiwoz() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["conversations"], 12);
     assert_eq!(v["env"], "multiwoz");
+    // Every generated goal carries its task, so every conversation is scored against it.
+    assert_eq!(v["task_reward"]["scored"], 12, "{v}");
+    assert!(v["task_reward"]["objectives_total"].as_u64().unwrap() >= 12);
+    let specs: Vec<Value> = std::fs::read_to_string(dir.path().join("a/goals.spec.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let convs = ugst::store::RunStore::open(&run)
+        .unwrap()
+        .conversations()
+        .unwrap();
+    for (c, spec) in convs.iter().zip(&specs) {
+        assert_eq!(
+            c.goal.task.as_ref().unwrap()["objectives"],
+            spec["objectives"]
+        );
+        let r = c.task_reward.as_ref().expect("scored");
+        let objs = r.details["objectives"].as_array().unwrap();
+        assert_eq!(objs.len(), spec["objectives"].as_array().unwrap().len());
+        let met = objs.iter().filter(|o| o["met"] == true).count();
+        assert_eq!(r.details["objectives_met"], met);
+        assert_eq!(r.reward, f64::from(u8::from(met == objs.len())));
+        assert!(objs.iter().all(|o| !o["why"].as_str().unwrap().is_empty()));
+    }
+
+    // A task the environment cannot read stops the run before it starts.
+    let mut lines: Vec<Value> = std::fs::read_to_string(&a)
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines[1]["task"]["objectives"][0]["main"]["domain"] = "spa".into();
+    let bad = dir.path().join("bad-task.jsonl");
+    std::fs::write(
+        &bad,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let o = ugst()
+        .args(["run", "--quiet", "--env", "multiwoz", "--data"])
+        .arg(mw_path())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--goals")
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("runs/bad"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad-task.jsonl")
+            && err.contains("goal mwc-002: task:")
+            && err.contains("unknown domain 'spa'"),
+        "{err}"
+    );
+    assert!(!dir.path().join("runs/bad").exists());
 
     // Bad inputs are input errors.
     for (args, want) in [

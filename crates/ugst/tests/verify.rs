@@ -95,13 +95,10 @@ fn scripted_judge() -> Llm {
 }
 
 fn goal() -> Goal {
-    Goal {
-        id: "g".into(),
-        goal: "You are Ana. You never share your email. Get a room booked and confirmed for two nights.".into(),
-        max_turns: None,
-        domain: None,
-        state: None,
-    }
+    Goal::new(
+        "g",
+        "You are Ana. You never share your email. Get a room booked and confirmed for two nights.",
+    )
 }
 
 async fn converse(verify: u32) -> (Ending, Vec<TurnRecord>, Ledger) {

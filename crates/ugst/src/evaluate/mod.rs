@@ -180,8 +180,11 @@ pub struct TaskRewards {
     /// Finished conversations scored against a task.
     pub scored: usize,
     pub mean: Option<f64>,
-    /// Conversations whose final database matched the gold one.
+    /// Conversations whose final database matched the gold one (τ environments).
     pub db_match: usize,
+    /// Task objectives met, of all objectives of the scored conversations (MultiWOZ).
+    pub objectives_met: usize,
+    pub objectives_total: usize,
     /// How the scored conversations ended (`simulator_stop`, `max_turns`, `agent_transfer`).
     pub ends: BTreeMap<String, usize>,
     /// Scored conversations whose simulator stayed aligned (see [`simulator_aligned`]).
@@ -218,6 +221,9 @@ pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
             .get("db_match")
             .and_then(Value::as_bool)
             .unwrap_or(false) as usize;
+        let count = |k: &str| r.details.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
+        t.objectives_met += count("objectives_met");
+        t.objectives_total += count("objectives_total");
         let end = c.end_reason.clone().unwrap_or_else(|| "unknown".into());
         *t.ends.entry(end).or_default() += 1;
     }
@@ -227,6 +233,21 @@ pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
     t.mean = Some(sum / t.scored as f64);
     t.aligned_mean = (t.aligned_scored > 0).then(|| aligned_sum / t.aligned_scored as f64);
     Some(t)
+}
+
+impl TaskRewards {
+    /// What the rewards are made of, in a few words: objectives met (MultiWOZ) or databases
+    /// equal to the gold one (τ).
+    pub fn breakdown(&self) -> String {
+        if self.objectives_total > 0 {
+            format!(
+                "objectives met {} of {}",
+                self.objectives_met, self.objectives_total
+            )
+        } else {
+            format!("final database matched gold in {}", self.db_match)
+        }
+    }
 }
 
 pub fn task_rewards_line(t: &TaskRewards) -> String {
@@ -239,11 +260,11 @@ pub fn task_rewards_line(t: &TaskRewards) -> String {
         None => "no conversation where the simulator stayed aligned".to_string(),
     };
     format!(
-        "task reward ({}): {:.3} mean over {} scored conversation(s); {aligned}; final database matched gold in {}; ends: {}\n",
+        "task reward ({}): {:.3} mean over {} scored conversation(s); {aligned}; {}; ends: {}\n",
         t.env,
         t.mean.unwrap_or(0.0),
         t.scored,
-        t.db_match,
+        t.breakdown(),
         ends.join(", ")
     )
 }

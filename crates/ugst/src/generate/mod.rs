@@ -16,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use ugst_envs::multiwoz::task::Task;
 use ugst_envs::multiwoz::{MultiWoz, DOMAINS};
 use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, Message, Sampling};
 use ugst_state::Decomposition;
@@ -197,6 +198,12 @@ pub fn generate(
                     max_turns: None,
                     domain: Some(domain),
                     state: None,
+                    task: Some(
+                        serde_json::to_value(Task {
+                            objectives: objs.clone(),
+                        })
+                        .expect("a task serialises"),
+                    ),
                 },
                 reference,
                 spec: GoalSpec {

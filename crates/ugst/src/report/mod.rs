@@ -177,7 +177,7 @@ fn metric_rows(runs: &[RunSummary]) -> Vec<Value> {
                     "mean": opt(t.mean, 3),
                     "aligned_scored": t.aligned_scored,
                     "aligned_mean": opt(t.aligned_mean, 3),
-                    "db_match": t.db_match,
+                    "breakdown": t.breakdown(),
                 })),
                 "costs": r.costs.iter().map(|(role, c)| {
                     let live = c.calls - c.cache_hits;

@@ -38,6 +38,11 @@ pub trait Environment: Send + Sync {
     fn tools(&self) -> Vec<ToolSpec>;
     /// A fresh session for one conversation.
     fn start(&self, goal: &Goal) -> Box<dyn Session>;
+    /// Checks what the environment needs of goals from a goal file (e.g. a readable `task`),
+    /// naming the goal and the fix.
+    fn check_goals(&self, _goals: &[Goal]) -> Result<(), InputError> {
+        Ok(())
+    }
     /// Goals made from the environment's own tasks of `split`.
     fn goals(&self, _split: &str) -> Result<Vec<Goal>, InputError> {
         Err(InputError::new(format!(

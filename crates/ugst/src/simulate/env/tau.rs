@@ -68,6 +68,7 @@ impl Environment for Tau {
                 max_turns: None,
                 domain: Some(self.env.domain.as_str().to_string()),
                 state: None,
+                task: None,
             })
             .collect())
     }
