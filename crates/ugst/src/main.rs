@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -1045,12 +1046,9 @@ async fn decompose_cmd(config: &Path, goals: &Path, out: &Path, concurrency: usi
     let models = cfg.connect().await?;
     let pb = progress(goals.len(), "goals", false);
     let sampling = models.sampling("decomposer");
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let tasks = goals.iter().map(|g| {
-        let (models, sem, pb, sampling) =
-            (models.clone(), sem.clone(), pb.clone(), sampling.clone());
+        let (models, pb, sampling) = (models.clone(), pb.clone(), sampling.clone());
         async move {
-            let _p = sem.acquire().await.expect("semaphore open");
             let ledger = ugst_llm::Ledger::new();
             let r = match &g.state {
                 Some(d) => Ok(d.clone()),
@@ -1062,7 +1060,10 @@ async fn decompose_cmd(config: &Path, goals: &Path, out: &Path, concurrency: usi
             (r, ledger.drain())
         }
     });
-    let results = futures::future::join_all(tasks).await;
+    let results: Vec<_> = futures::stream::iter(tasks)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
     pb.finish_and_clear();
     let mut lines = String::new();
     let mut failures = Vec::new();

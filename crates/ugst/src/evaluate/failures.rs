@@ -19,6 +19,7 @@ use super::termination;
 use crate::prompts;
 use crate::store::{ConvStatus, Conversation};
 use crate::track::transcript;
+use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -289,23 +290,21 @@ pub async fn with_judge(
     max_turns: u32,
     concurrency: usize,
 ) -> Result<Taxonomy, LlmError> {
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let jobs = finished(convs).map(|c| {
-        let sem = sem.clone();
-        async move {
-            let mut failures = rule_failures(c, max_turns);
-            if !c.turns.is_empty() {
-                let _p = sem.acquire().await.expect("semaphore open");
-                let answer = llm.structured(CallRole::Judge, ledger, &request(c)).await?;
-                failures.extend(judge_failures(&answer));
-            }
-            Ok::<_, LlmError>(ConversationFailures {
-                goal_id: c.goal.id.clone(),
-                failures,
-            })
+    let jobs = finished(convs).map(|c| async move {
+        let mut failures = rule_failures(c, max_turns);
+        if !c.turns.is_empty() {
+            let answer = llm.structured(CallRole::Judge, ledger, &request(c)).await?;
+            failures.extend(judge_failures(&answer));
         }
+        Ok::<_, LlmError>(ConversationFailures {
+            goal_id: c.goal.id.clone(),
+            failures,
+        })
     });
-    let per = futures::future::try_join_all(jobs).await?;
+    let per: Vec<_> = futures::stream::iter(jobs)
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
     let n = per.len();
     Ok(summarise(per, n, true))
 }

@@ -5,6 +5,7 @@
 use crate::prompts;
 use crate::store::{ConvStatus, Conversation};
 use crate::track::transcript;
+use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
 use serde::Serialize;
 use serde_json::json;
@@ -51,18 +52,17 @@ pub async fn judge(
     convs: &[Conversation],
     concurrency: usize,
 ) -> Result<Quality, LlmError> {
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let jobs = convs
         .iter()
         .filter(|c| c.status == ConvStatus::Finished && !c.turns.is_empty())
         .map(|c| {
-            let (sem, req) = (sem.clone(), request(c));
-            async move {
-                let _p = sem.acquire().await.expect("semaphore open");
-                llm.structured(CallRole::Judge, ledger, &req).await
-            }
+            let req = request(c);
+            async move { llm.structured(CallRole::Judge, ledger, &req).await }
         });
-    let answers = futures::future::try_join_all(jobs).await?;
+    let answers: Vec<_> = futures::stream::iter(jobs)
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
     let mean = |k: &str| {
         let xs: Vec<f64> = answers.iter().filter_map(|v| v[k].as_f64()).collect();
         (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)

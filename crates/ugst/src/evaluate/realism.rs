@@ -12,6 +12,7 @@
 use crate::agree::similarity;
 use crate::prompts;
 use crate::store::{ConvStatus, Conversation};
+use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
 use serde::Serialize;
 use serde_json::json;
@@ -103,7 +104,6 @@ pub async fn role_adherence(
     convs: &[Conversation],
     concurrency: usize,
 ) -> Result<Option<f64>, LlmError> {
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut jobs = Vec::new();
     for c in convs.iter().filter(|c| c.status == ConvStatus::Finished) {
         for (i, t) in c.turns.iter().enumerate() {
@@ -116,14 +116,13 @@ pub async fn role_adherence(
                 c.turns[i - 1].agent.clone()
             };
             let req = role_request(previous.as_deref(), &t.user);
-            let sem = sem.clone();
-            jobs.push(async move {
-                let _p = sem.acquire().await.expect("semaphore open");
-                llm.structured(CallRole::Judge, ledger, &req).await
-            });
+            jobs.push(async move { llm.structured(CallRole::Judge, ledger, &req).await });
         }
     }
-    let answers = futures::future::try_join_all(jobs).await?;
+    let answers: Vec<_> = futures::stream::iter(jobs)
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
     if answers.is_empty() {
         return Ok(None);
     }

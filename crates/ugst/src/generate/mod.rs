@@ -10,6 +10,7 @@ pub mod verbalise;
 
 use crate::error::InputError;
 use crate::goals::Goal;
+use futures::StreamExt;
 use objectives::{Kind, Objective};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -225,13 +226,11 @@ pub async fn verbalise_with_model(
     goals: &mut [Generated],
     concurrency: usize,
 ) -> usize {
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let pb = crate::runner::progress(goals.len(), "goals verbalised", false);
     let jobs = goals.iter().map(|g| {
         let paragraphs: Vec<String> = g.reference.task_objectives.iter().map(verbalise::paragraph).collect();
-        let (sem, pb) = (sem.clone(), pb.clone());
+        let pb = pb.clone();
         async move {
-            let _p = sem.acquire().await.expect("semaphore open");
             let prompt = format!(
                 "Rewrite these instructions for someone playing a visitor who contacts the Cambridge information desk. Keep every fact, place, number, day and time; keep \"if possible\" wishes as wishes and the \"if ... instead\" condition as a condition; add nothing; write in the second person (\"You ...\") as flowing prose, no lists. Answer with the rewritten text only.\n\n{}",
                 paragraphs.join("\n")
@@ -246,7 +245,10 @@ pub async fn verbalise_with_model(
             r.ok().map(|r| r.content_str().trim().to_string()).filter(|t| t.len() > 20)
         }
     });
-    let out = futures::future::join_all(jobs).await;
+    let out: Vec<_> = futures::stream::iter(jobs)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
     pb.finish_and_clear();
     let mut kept = 0;
     for (g, text) in goals.iter_mut().zip(out) {
