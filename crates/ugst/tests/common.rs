@@ -53,6 +53,34 @@ pub fn ugst() -> assert_cmd::Command {
     c
 }
 
+/// A word-level tokenizer.json: every word or punctuation mark is one token.
+pub const WORD_TOKENIZER: &str = r#"{"version": "1.0", "truncation": null, "padding": null,
+  "added_tokens": [], "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+  "post_processor": null, "decoder": null,
+  "model": {"type": "WordLevel", "vocab": {"[UNK]": 0}, "unk_token": "[UNK]"}}"#;
+
+/// Every line of a JSONL file, parsed.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `ugst export RUN ARGS --out OUT` (must succeed); returns the lines written.
+pub fn export(run: &Path, args: &[&str], out: &Path) -> Vec<serde_json::Value> {
+    ugst()
+        .arg("export")
+        .arg(run)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+    read_jsonl(out)
+}
+
 /// `ugst run FLAGS --config CFG [--goals GOALS] --out OUT`.
 pub fn run_cmd(
     flags: &[&str],

@@ -9,22 +9,6 @@ use serde_json::Value;
 use std::path::Path;
 use ugst::serve::mock::Faults;
 
-fn export(run: &Path) -> Vec<Value> {
-    let file = run.join("export.jsonl");
-    ugst()
-        .arg("export")
-        .arg(run)
-        .arg("--out")
-        .arg(&file)
-        .assert()
-        .success();
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn eval_json(run: &Path) -> Value {
     let out = ugst().arg("eval").arg(run).arg("--json").output().unwrap();
     assert!(out.status.success());
@@ -71,7 +55,7 @@ fn tau_retail_tool_calls_change_the_database_and_are_scored() {
         data.to_str().unwrap(),
     ];
     run_cmd(&flags, &cfg, Some(&goals), &run).assert().success();
-    let convs = export(&run);
+    let convs = export(&run, &[], &run.join("export.jsonl"));
     let obs = observations(&convs[0]);
     let cancelled = obs
         .iter()
@@ -134,7 +118,7 @@ fn tau_tasks_supply_the_goals_and_resume_reopens_the_environment() {
         .arg(&run)
         .assert()
         .success();
-    let convs = export(&run);
+    let convs = export(&run, &[], &run.join("export.jsonl"));
     let ids: Vec<&str> = convs.iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
@@ -200,7 +184,7 @@ fn multiwoz_searches_reach_the_database() {
         data.to_str().unwrap(),
     ];
     run_cmd(&flags, &cfg, Some(&goals), &run).assert().success();
-    let convs = export(&run);
+    let convs = export(&run, &[], &run.join("export.jsonl"));
     let obs = observations(&convs[0]);
     let search: Value = obs
         .iter()

@@ -173,11 +173,7 @@ fn the_command_writes_reproducible_files_that_run_in_multiwoz() {
         let y = std::fs::read(dir.path().join("b").join(f)).unwrap();
         assert_eq!(x, y, "{f} is byte-identical for the same seed");
     }
-    let refs: Vec<Value> = std::fs::read_to_string(dir.path().join("a/goals.reference.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let refs = read_jsonl(&dir.path().join("a/goals.reference.jsonl"));
     assert_eq!(refs.len(), 150);
     assert!(refs[0]["state"]["task_objectives"].is_array());
 
@@ -213,11 +209,7 @@ fn the_command_writes_reproducible_files_that_run_in_multiwoz() {
     // Every generated goal carries its task, so every conversation is scored against it.
     assert_eq!(v["task_reward"]["scored"], 12, "{v}");
     assert!(v["task_reward"]["objectives_total"].as_u64().unwrap() >= 12);
-    let specs: Vec<Value> = std::fs::read_to_string(dir.path().join("a/goals.spec.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let specs = read_jsonl(&dir.path().join("a/goals.spec.jsonl"));
     let convs = ugst::store::RunStore::open(&run)
         .unwrap()
         .conversations()
@@ -237,12 +229,8 @@ fn the_command_writes_reproducible_files_that_run_in_multiwoz() {
     }
 
     // A task the environment cannot read stops the run before it starts.
-    let mut lines: Vec<Value> = std::fs::read_to_string(&a)
-        .unwrap()
-        .lines()
-        .take(2)
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut lines = read_jsonl(&a);
+    lines.truncate(2);
     lines[1]["task"]["objectives"][0]["main"]["domain"] = "spa".into();
     let bad = dir.path().join("bad-task.jsonl");
     std::fs::write(

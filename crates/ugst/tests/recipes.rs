@@ -81,13 +81,7 @@ async fn sft_and_grpo_run_on_cpu_against_the_reward_server() {
             )
             .assert()
             .success();
-            ugst()
-                .arg("export")
-                .arg(&run)
-                .args(["--format", "sft", "--out"])
-                .arg(&sft)
-                .assert()
-                .success();
+            export(&run, &["--format", "sft"], &sft);
         })
         .await
         .unwrap();
@@ -112,15 +106,11 @@ async fn sft_and_grpo_run_on_cpu_against_the_reward_server() {
     {
         let (run, grpo, tok) = (run.clone(), grpo.clone(), model.join("tokenizer.json"));
         tokio::task::spawn_blocking(move || {
-            ugst()
-                .arg("export")
-                .arg(&run)
-                .args(["--format", "grpo", "--tokenizer"])
-                .arg(&tok)
-                .arg("--out")
-                .arg(&grpo)
-                .assert()
-                .success();
+            export(
+                &run,
+                &["--format", "grpo", "--tokenizer", tok.to_str().unwrap()],
+                &grpo,
+            );
         })
         .await
         .unwrap();

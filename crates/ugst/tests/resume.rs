@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 use ugst::serve::mock::Faults;
 
@@ -20,21 +19,6 @@ fn finished(db: &std::path::Path) -> i64 {
         |r| r.get(0),
     )
     .unwrap_or(0)
-}
-
-fn export(run: &std::path::Path, out: &std::path::Path) -> Vec<Value> {
-    ugst()
-        .arg("export")
-        .arg(run)
-        .arg("--out")
-        .arg(out)
-        .assert()
-        .success();
-    std::fs::read_to_string(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// Milliseconds to wait before each kill: seeded from the clock unless `UGST_KILL_SEED` is set;
@@ -170,15 +154,15 @@ fn sigkill_then_resume_has_one_conversation_per_goal() {
         .arg(&clean)
         .assert()
         .success();
-    let a = export(&run, &dir.path().join("a.jsonl"));
-    let b = export(&clean, &dir.path().join("b.jsonl"));
+    let a = export(&run, &[], &dir.path().join("a.jsonl"));
+    let b = export(&clean, &[], &dir.path().join("b.jsonl"));
     assert_eq!(a, b);
 
     // Resuming a complete run does nothing and changes nothing.
     run_cmd(&["--quiet", "--resume"], &cfg, None, &run)
         .assert()
         .success();
-    assert_eq!(export(&run, &dir.path().join("c.jsonl")), a);
+    assert_eq!(export(&run, &[], &dir.path().join("c.jsonl")), a);
 }
 
 #[test]

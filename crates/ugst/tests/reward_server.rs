@@ -10,11 +10,6 @@ use std::time::{Duration, Instant};
 use ugst::serve::mock::Faults;
 use ugst::serve::reward::{router, Options};
 
-const WORD_TOKENIZER: &str = r#"{"version": "1.0", "truncation": null, "padding": null,
-  "added_tokens": [], "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
-  "post_processor": null, "decoder": null,
-  "model": {"type": "WordLevel", "vocab": {"[UNK]": 0}, "unk_token": "[UNK]"}}"#;
-
 const GOOD: &str = "<think>\nProgress: the hotel is found.\nPlan: ask for wifi next.\nAlignment: keep my number private.\n</think>\nDoes it have free wifi?";
 
 async fn start(cfg: &std::path::Path, max_queue: usize) -> String {
@@ -53,21 +48,11 @@ fn exported_contexts(dir: &std::path::Path, cfg: &std::path::Path) -> Vec<Value>
     .success();
     let tok = dir.join("tokenizer.json");
     std::fs::write(&tok, WORD_TOKENIZER).unwrap();
-    let out = dir.join("grpo.jsonl");
-    ugst()
-        .arg("export")
-        .arg(&run)
-        .args(["--format", "grpo", "--tokenizer"])
-        .arg(&tok)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
-    std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    export(
+        &run,
+        &["--format", "grpo", "--tokenizer", tok.to_str().unwrap()],
+        &dir.join("grpo.jsonl"),
+    )
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {

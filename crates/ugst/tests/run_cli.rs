@@ -49,19 +49,7 @@ fn twenty_goals_run_eval_export_and_track() {
     }
     assert!(v["average"].as_f64().unwrap() > 0.0);
 
-    let export = dir.path().join("a.jsonl");
-    ugst()
-        .arg("export")
-        .arg(&run)
-        .arg("--out")
-        .arg(&export)
-        .assert()
-        .success();
-    let lines: Vec<Value> = std::fs::read_to_string(&export)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = export(&run, &[], &dir.path().join("a.jsonl"));
     assert_eq!(lines.len(), 20);
     for l in &lines {
         let turns = l["turns"].as_array().unwrap();
@@ -94,19 +82,7 @@ fn twenty_goals_run_eval_export_and_track() {
         .arg(&run_b)
         .assert()
         .success();
-    let export_b = dir.path().join("b.jsonl");
-    ugst()
-        .arg("export")
-        .arg(&run_b)
-        .arg("--out")
-        .arg(&export_b)
-        .assert()
-        .success();
-    let b: Vec<Value> = std::fs::read_to_string(&export_b)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let b = export(&run_b, &[], &dir.path().join("b.jsonl"));
     for (x, y) in lines.iter().zip(&b) {
         let users = |v: &Value| {
             v["turns"]

@@ -9,20 +9,6 @@ use serde_json::Value;
 use ugst::serve::mock::Faults;
 use ugst::simulate::reasoning;
 
-/// A word-level tokenizer.json: every word or punctuation mark is one token.
-const WORD_TOKENIZER: &str = r#"{"version": "1.0", "truncation": null, "padding": null,
-  "added_tokens": [], "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
-  "post_processor": null, "decoder": null,
-  "model": {"type": "WordLevel", "vocab": {"[UNK]": 0}, "unk_token": "[UNK]"}}"#;
-
-fn lines(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn reasoning_run_exports_sft_and_grpo() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,15 +55,7 @@ fn reasoning_run_exports_sft_and_grpo() {
 
     assert!(closings > 0, "the mock simulator closes with a stop alone");
 
-    let sft = dir.path().join("sft.jsonl");
-    ugst()
-        .arg("export")
-        .arg(&run)
-        .args(["--format", "sft", "--out"])
-        .arg(&sft)
-        .assert()
-        .success();
-    let chats = lines(&sft);
+    let chats = export(&run, &["--format", "sft"], &dir.path().join("sft.jsonl"));
     assert_eq!(chats.len(), convs.len());
     for (chat, c) in chats.iter().zip(&convs) {
         let m = chat["messages"].as_array().unwrap();
@@ -103,24 +81,15 @@ fn reasoning_run_exports_sft_and_grpo() {
     let tok = dir.path().join("tokenizer.json");
     std::fs::write(&tok, WORD_TOKENIZER).unwrap();
     let grpo = |limit: &str| {
-        let out = dir.path().join(format!("grpo-{limit}.jsonl"));
-        let o = ugst()
-            .arg("export")
-            .arg(&run)
-            .args([
-                "--format",
-                "grpo",
-                "--max-prompt-tokens",
-                limit,
-                "--tokenizer",
-            ])
-            .arg(&tok)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        lines(&out)
+        let args = [
+            "--format",
+            "grpo",
+            "--max-prompt-tokens",
+            limit,
+            "--tokenizer",
+            tok.to_str().unwrap(),
+        ];
+        export(&run, &args, &dir.path().join(format!("grpo-{limit}.jsonl")))
     };
     let all = grpo("100000");
     assert_eq!(all.len(), agent_turns, "one prefix per agent message");
