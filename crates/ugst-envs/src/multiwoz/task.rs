@@ -184,6 +184,18 @@ fn key_field(domain: &str) -> &'static str {
     }
 }
 
+/// What a booking of `domain` names: the venue, or the train (as the booking tools record it).
+fn booked_entity<'b>(b: &'b Value, domain: &str) -> &'b str {
+    text(
+        b,
+        if domain == "train" {
+            "train_id"
+        } else {
+            "name"
+        },
+    )
+}
+
 /// The part of a requested value a reply must contain: the number of "10.10 pounds" or
 /// "88 minutes", the whole value otherwise.
 fn required_part(field: &str, value: &str) -> String {
@@ -242,14 +254,7 @@ impl Scoring<'_> {
         if !s.booking.is_empty() {
             let mut near_miss = None;
             for (i, b) in self.bookings.iter().enumerate() {
-                let booked = text(
-                    b,
-                    if s.domain == "train" {
-                        "train_id"
-                    } else {
-                        "name"
-                    },
-                );
+                let booked = booked_entity(b, &s.domain);
                 if self.claimed[i]
                     || text(b, "domain") != s.domain
                     || !names.contains(&booked.to_lowercase())
@@ -375,14 +380,7 @@ impl MultiWoz {
                 .find(|(j, b)| !sc.claimed[*j] && text(b, "domain") == o.main.domain);
             out[i] = Some(match stray {
                 Some((_, b)) => {
-                    let what = text(
-                        b,
-                        if o.main.domain == "train" {
-                            "train_id"
-                        } else {
-                            "name"
-                        },
-                    );
+                    let what = booked_entity(b, &o.main.domain);
                     outcome(
                         o,
                         Err(format!("booked {what}, which cannot meet the requirements")),
