@@ -54,6 +54,19 @@ pub fn request(goal: &str, sampling: Sampling) -> ChatRequest {
     .with_sampling(sampling)
 }
 
+/// The goal's decomposition: the one its goal line carries (`state`), else the decomposer's.
+pub async fn decompose_goal(
+    llm: &Llm,
+    ledger: &Ledger,
+    goal: &crate::goals::Goal,
+    sampling: Sampling,
+) -> Result<Decomposition, DecomposeError> {
+    match &goal.state {
+        Some(d) => Ok(d.clone()),
+        None => decompose(llm, ledger, &goal.goal, sampling).await,
+    }
+}
+
 /// Decomposes one goal text and validates the result.
 pub async fn decompose(
     llm: &Llm,

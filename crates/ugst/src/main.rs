@@ -1050,12 +1050,7 @@ async fn decompose_cmd(config: &Path, goals: &Path, out: &Path, concurrency: usi
         let (models, pb, sampling) = (models.clone(), pb.clone(), sampling.clone());
         async move {
             let ledger = ugst_llm::Ledger::new();
-            let r = match &g.state {
-                Some(d) => Ok(d.clone()),
-                None => {
-                    ugst::decompose::decompose(&models.decomposer, &ledger, &g.goal, sampling).await
-                }
-            };
+            let r = ugst::decompose::decompose_goal(&models.decomposer, &ledger, g, sampling).await;
             pb.inc(1);
             (r, ledger.drain())
         }

@@ -18,7 +18,7 @@ use crate::config::RoleModels;
 use crate::decompose::decompose;
 use crate::prompts::STOP;
 use crate::simulate::{reasoning, simulator};
-use crate::track::{judge_turn, Exchange, TrackingMode};
+use crate::track::{judge_turn, track_history, Exchange, TrackingMode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ugst_llm::Ledger;
@@ -226,23 +226,17 @@ pub async fn state_before(
         }
     };
     let mut state = GoalState::initial(&d);
-    let past = exchanges(&ctx.history);
-    let sampling = models.sampling("tracker");
-    for i in 0..past.len() {
-        let turn = i as u32 + 1;
-        let ups = judge_turn(
-            &models.tracker,
-            ledger,
-            tracking,
-            &sampling,
-            &state,
-            &past[..=i],
-            turn,
-        )
-        .await
-        .map_err(|e| format!("tracking history turn {turn}: {e}"))?;
-        state.apply_turn(turn, &ups);
-    }
+    track_history(
+        &models.tracker,
+        ledger,
+        tracking,
+        &models.sampling("tracker"),
+        &mut state,
+        &exchanges(&ctx.history),
+        0,
+    )
+    .await
+    .map_err(|(turn, e)| format!("tracking history turn {turn}: {e}"))?;
     Ok(state)
 }
 

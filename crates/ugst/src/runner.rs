@@ -2,7 +2,7 @@
 //! killed run by redoing only the conversations that never reached `finished` or `failed`.
 
 use crate::config::RoleModels;
-use crate::decompose::decompose;
+use crate::decompose::decompose_goal;
 use crate::goals::Goal;
 use crate::simulate::{
     env::Environment, retrack, run_conversation, ConversationError, EndReason, Ending, Settings,
@@ -147,22 +147,19 @@ async fn one_conversation(
     goal: &Goal,
 ) -> Result<Outcome> {
     let ledger = Ledger::new();
-    let s0 = match &goal.state {
-        Some(d) => GoalState::initial(d),
-        None => match decompose(
-            &models.decomposer,
-            &ledger,
-            &goal.goal,
-            models.sampling("decomposer"),
-        )
-        .await
-        {
-            Ok(d) => GoalState::initial(&d),
-            Err(e) => {
-                store.fail(&goal.id, &format!("decomposer: {e}"), &ledger.drain())?;
-                return Ok(Outcome::Failed);
-            }
-        },
+    let s0 = match decompose_goal(
+        &models.decomposer,
+        &ledger,
+        goal,
+        models.sampling("decomposer"),
+    )
+    .await
+    {
+        Ok(d) => GoalState::initial(&d),
+        Err(e) => {
+            store.fail(&goal.id, &format!("decomposer: {e}"), &ledger.drain())?;
+            return Ok(Outcome::Failed);
+        }
     };
     store.start(&goal.id, &s0, &ledger.drain())?;
     let result = run_conversation(models, env, settings, goal, s0, &ledger, |rec| {

@@ -188,6 +188,27 @@ pub async fn judge_turn(
     }
 }
 
+/// Brings `state` up to date with `history`: judges exchanges `from..` in order, exchange i being
+/// turn i + 1. A failure names the turn; `state` then holds the turns before it.
+pub async fn track_history(
+    llm: &Llm,
+    ledger: &Ledger,
+    mode: TrackingMode,
+    sampling: &Sampling,
+    state: &mut GoalState,
+    history: &[Exchange],
+    from: usize,
+) -> Result<(), (u32, LlmError)> {
+    for i in from..history.len() {
+        let turn = i as u32 + 1;
+        let updates = judge_turn(llm, ledger, mode, sampling, state, &history[..=i], turn)
+            .await
+            .map_err(|e| (turn, e))?;
+        state.apply_turn(turn, &updates);
+    }
+    Ok(())
+}
+
 /// A batched judge answer `{"<id>": {"status", "reason"}, ...}`: the updates it proposes, leaving
 /// out entries without a known status. Ids are not checked here; the state refuses unknown ones.
 pub fn parse_batched(v: &Value) -> Vec<Update> {

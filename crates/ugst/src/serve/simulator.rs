@@ -13,11 +13,11 @@
 //! the first user message); judge and simulator calls go through the model cache.
 
 use crate::config::RoleModels;
-use crate::decompose::decompose;
+use crate::decompose::decompose_goal;
 use crate::goals::Goal;
 use crate::prompts::STOP;
 use crate::simulate::{reasoning, simulator, SimMode};
-use crate::track::{judge_turn, Exchange, TrackingMode};
+use crate::track::{track_history, Exchange, TrackingMode};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -197,17 +197,14 @@ async fn next_turn(
         match initial.get(&goal.id) {
             Some(st) => st.clone(),
             None => {
-                let d = match &goal.state {
-                    Some(d) => d.clone(),
-                    None => decompose(
-                        &s.models.decomposer,
-                        ledger,
-                        &goal.goal,
-                        s.models.sampling("decomposer"),
-                    )
-                    .await
-                    .map_err(|e| format!("decomposer: {e}"))?,
-                };
+                let d = decompose_goal(
+                    &s.models.decomposer,
+                    ledger,
+                    goal,
+                    s.models.sampling("decomposer"),
+                )
+                .await
+                .map_err(|e| format!("decomposer: {e}"))?;
                 let st = GoalState::initial(&d);
                 initial.insert(goal.id.clone(), st.clone());
                 st
@@ -223,23 +220,18 @@ async fn next_turn(
             exchanges: 0,
         },
     };
-    let sampling = s.models.sampling("tracker");
-    while tracked.exchanges < answered.len() {
-        let turn = tracked.exchanges as u32 + 1;
-        let ups = judge_turn(
-            &s.models.tracker,
-            ledger,
-            s.opts.tracking,
-            &sampling,
-            &tracked.state,
-            &answered[..tracked.exchanges + 1],
-            turn,
-        )
-        .await
-        .map_err(|e| format!("tracker: {e}"))?;
-        tracked.state.apply_turn(turn, &ups);
-        tracked.exchanges += 1;
-    }
+    track_history(
+        &s.models.tracker,
+        ledger,
+        s.opts.tracking,
+        &s.models.sampling("tracker"),
+        &mut tracked.state,
+        answered,
+        tracked.exchanges,
+    )
+    .await
+    .map_err(|(_, e)| format!("tracker: {e}"))?;
+    tracked.exchanges = answered.len();
     s.conversations
         .lock()
         .await
