@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 echo "building ugst (release; the first build compiles llama.cpp and takes a few minutes) …" >&2
-cargo build --release --locked -p ugst
+cargo build --release --locked -p ugst-cli
 ./target/release/ugst setup
 ./target/release/ugst demo --goals 2 --max-turns 2
 echo >&2

@@ -9,8 +9,8 @@ bash scripts/deps.sh --browser
 # The training recipes' test runs TRL on CPU in this environment.
 UGST_PYTHON="$(bash scripts/python-env.sh)"
 export UGST_PYTHON
-cargo build --locked -p ugst
-./target/debug/ugst setup --model qwen2.5-coder-0.5b
+cargo build --locked -p ugst-cli
+"${CARGO_TARGET_DIR:-target}/debug/ugst" setup --model qwen2.5-coder-0.5b
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace --all-targets 2>&1 | tee "$log"

@@ -11,6 +11,7 @@ mod client;
 mod error;
 mod ledger;
 mod openai;
+#[cfg(any(test, feature = "testing"))]
 mod scripted;
 mod types;
 
@@ -20,5 +21,6 @@ pub use client::{extract_json, Llm};
 pub use error::LlmError;
 pub use ledger::{CallRole, Ledger, LedgerEntry};
 pub use openai::{parse_completion, OpenAiBackend, OpenAiConfig, RetryPolicy};
+#[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;
 pub use types::*;

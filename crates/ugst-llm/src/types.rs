@@ -235,13 +235,8 @@ impl ChatRequest {
             Message::user(sim.opening.clone()),
         ];
         for msg in &self.messages {
-            let role = match msg.role {
-                Role::User => Role::Assistant,
-                Role::Assistant => Role::User,
-                other => other,
-            };
             m.push(Message {
-                role,
+                role: msg.role.flipped(),
                 ..msg.clone()
             });
         }

@@ -4,15 +4,16 @@
 //! mode against the first one over the same goals. Runs live in `<out>/<mode>/r<k>/` and resume if
 //! interrupted.
 
-use crate::config::RoleModels;
 use crate::evaluate::compare::{self, Estimate, RunEstimate};
 use crate::evaluate::termination::{self, Termination};
-use crate::goals::Goal;
 use crate::input_err;
+use crate::model::Goal;
+use crate::model::{Conversation, RunMeta, Settings, SimMode};
+use crate::progress::Progress;
+use crate::roles::RoleModels;
 use crate::runner::run_pending;
 use crate::simulate::env::Environment;
-use crate::simulate::{Settings, SimMode};
-use crate::store::{Conversation, RunMeta, RunStore, DB_FILE};
+use crate::store::{RunStore, DB_FILE};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -48,12 +49,9 @@ pub fn parse_arms(s: &str) -> Result<Vec<Arm>> {
             }
             None => (part, 0),
         };
-        let mode = match mode {
-            "prompt" => SimMode::Prompt,
-            "goal" => SimMode::Goal,
-            "goal-state" => SimMode::GoalState,
-            other => return Err(input_err!("--modes: unknown mode '{other}'; use prompt, goal, goal-state (each optionally +verify)")),
-        };
+        let mode: SimMode = mode
+            .parse()
+            .map_err(|e| input_err!("--modes: {e} (each optionally +verify[=K])"))?;
         out.push(Arm {
             name: part.to_string(),
             mode,
@@ -95,7 +93,7 @@ pub async fn run(
     seed: u64,
     out: &Path,
     concurrency: usize,
-    quiet: bool,
+    progress: &dyn Progress,
 ) -> Result<AbReport> {
     let mut per_arm: Vec<Vec<Vec<Conversation>>> = Vec::new();
     for arm in arms {
@@ -107,24 +105,32 @@ pub async fn run(
                 verify: arm.verify,
                 ..base
             };
-            let mut m = models.clone();
-            for role in ["simulator", "agent"] {
-                m.sampling.entry(role.to_string()).or_default().seed = Some(seed + r as u64);
-            }
+            let m = models.clone().with_seed(seed + r as u64);
             let store = if dir.join(DB_FILE).exists() {
                 RunStore::open(&dir)?
             } else {
                 let meta = RunMeta {
                     env_data: env_data.clone(),
-                    ..RunMeta::new(&settings, env.name(), serde_json::json!(m.names))
+                    ..RunMeta::new(settings, env.name(), serde_json::json!(m.names()))
                 };
                 RunStore::create(&dir, &meta, goals)?
             };
-            if !quiet {
-                eprintln!("ab: {} repeat {} → {}", arm.name, r + 1, dir.display());
-            }
+            progress.note(&format!(
+                "ab: {} repeat {} → {}",
+                arm.name,
+                r + 1,
+                dir.display()
+            ));
             let store = Arc::new(store);
-            run_pending(store.clone(), m, env.clone(), settings, concurrency, quiet).await?;
+            run_pending(
+                store.clone(),
+                m,
+                env.clone(),
+                settings,
+                concurrency,
+                progress,
+            )
+            .await?;
             runs.push(store.conversations()?);
         }
         per_arm.push(runs);

@@ -9,6 +9,7 @@
 //! File formats are documented in the README ("Agreement").
 
 use crate::error::InputError;
+use crate::text::similarity;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -211,42 +212,6 @@ pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputErro
 }
 
 // ----------------------------------------------------------- decomposition
-
-/// Lower-cased runs of letters and digits.
-pub fn tokens(s: &str) -> Vec<String> {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Token-bag F1 between two texts (0 to 1): the similarity used to match sub-components.
-pub fn similarity(a: &str, b: &str) -> f64 {
-    let (ta, tb) = (tokens(a), tokens(b));
-    if ta.is_empty() || tb.is_empty() {
-        return 0.0;
-    }
-    let mut counts: HashMap<&str, i64> = HashMap::new();
-    for t in &ta {
-        *counts.entry(t).or_default() += 1;
-    }
-    let mut common = 0;
-    for t in &tb {
-        if let Some(c) = counts.get_mut(t.as_str()) {
-            if *c > 0 {
-                *c -= 1;
-                common += 1;
-            }
-        }
-    }
-    if common == 0 {
-        return 0.0;
-    }
-    let p = common as f64 / tb.len() as f64;
-    let r = common as f64 / ta.len() as f64;
-    2.0 * p * r / (p + r)
-}
 
 fn items(d: &Decomposition) -> Vec<(Category, String)> {
     let mut out: Vec<(Category, String)> = Vec::new();

@@ -2,22 +2,24 @@
 //! Unknown keys are errors (a typo must not silently fall back to a default).
 
 use crate::error::InputError;
-use crate::mock::MockBackend;
+pub use crate::roles::{RoleModel, RoleModels};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-use ugst_embedded::engine::EngineOptions;
-use ugst_embedded::EmbeddedBackend;
-use ugst_llm::{Backend, Cache, Llm, OpenAiBackend, OpenAiConfig, RetryPolicy, Sampling};
+use ugst_llm::{Backend, Cache, Llm, Sampling};
+
+/// Makes the backend of one `[models.NAME]` table. The entry point supplies it (it knows every
+/// provider, the mock included); the library never builds a backend itself.
+pub type BackendFactory<'a> = &'a dyn Fn(&str, &ModelSpec) -> Result<Arc<dyn Backend>, InputError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// Any OpenAI-compatible chat-completions endpoint.
     Openai,
-    /// The built-in rule-based mock model: instant, offline, for demos, tests and benchmarks.
+    /// The rule-based mock model (crate `ugst-mock`): instant, offline, for demos, tests and
+    /// benchmarks.
     Mock,
     /// A local GGUF model run in-process by llama.cpp (the default).
     Embedded,
@@ -132,61 +134,6 @@ pub struct Config {
     /// Where the config came from (the file, or a built-in), for messages.
     #[serde(skip)]
     pub source: String,
-}
-
-/// The models resolved for every role, sharing one cache.
-#[derive(Clone)]
-pub struct RoleModels {
-    pub decomposer: Llm,
-    pub tracker: Llm,
-    pub simulator: Llm,
-    pub agent: Llm,
-    pub judge: Llm,
-    pub sampling: BTreeMap<String, Sampling>,
-    /// `role = model name` lines, for the run's metadata.
-    pub names: BTreeMap<String, String>,
-}
-
-impl RoleModels {
-    /// Before any work: every distinct model must answer (see [`ugst_llm::Backend::reachable`]).
-    /// `config` names the file for the message; a dead endpoint is bad input, not a run failure.
-    pub async fn preflight(&self, config: &str) -> Result<(), InputError> {
-        let mut seen = std::collections::BTreeSet::new();
-        for (role, llm) in [
-            ("decomposer", &self.decomposer),
-            ("tracker", &self.tracker),
-            ("simulator", &self.simulator),
-            ("agent", &self.agent),
-            ("judge", &self.judge),
-        ] {
-            let name = self.names.get(role).cloned().unwrap_or_default();
-            if !seen.insert(name.clone()) {
-                continue;
-            }
-            if let Err(e) = llm.reachable().await {
-                let fix = match &e {
-                    ugst_llm::LlmError::Http {
-                        status: 401 | 403, ..
-                    } => "; check the key named by api_key_env",
-                    _ => "",
-                };
-                return Err(InputError::new(format!(
-                    "{config}: [models.{name}] (used as {role}) does not answer: {e}{fix}"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Sampling for `role`: the model's configured values, with temperature 0 for judging roles
-    /// unless the model sets one.
-    pub fn sampling(&self, role: &str) -> Sampling {
-        let mut s = self.sampling.get(role).cloned().unwrap_or_default();
-        if matches!(role, "decomposer" | "tracker" | "judge") && s.temperature.is_none() {
-            s.temperature = Some(0.0);
-        }
-        s
-    }
 }
 
 /// `$UGST_HOME`, or the user's cache directory.
@@ -327,16 +274,17 @@ impl Config {
         )))
     }
 
-    /// Builds the backends for every role; roles naming the same model share one backend.
-    /// [`Config::build`], then [`RoleModels::preflight`]: for commands about to call the models.
-    pub async fn connect(&self) -> Result<RoleModels, InputError> {
-        let models = self.build()?;
+    /// Builds every role's model with `make` (the entry point's backend factory: it knows the
+    /// providers), then [`RoleModels::preflight`]: for commands about to call the models.
+    pub async fn connect_with(&self, make: BackendFactory<'_>) -> Result<RoleModels, InputError> {
+        let models = self.build_with(make)?;
         models.preflight(&self.source).await?;
         Ok(models)
     }
 
-    pub fn build(&self) -> Result<RoleModels, InputError> {
-        let cache = Arc::new(if self.cache.enabled {
+    /// The response cache this config asks for.
+    pub fn cache(&self) -> Result<Arc<Cache>, InputError> {
+        Ok(Arc::new(if self.cache.enabled {
             let path = self
                 .cache
                 .path
@@ -346,31 +294,43 @@ impl Config {
                 .map_err(|e| InputError::new(format!("{e}; set [cache] path or enabled = false")))?
         } else {
             Cache::disabled()
-        });
+        }))
+    }
+
+    /// Builds the backends for every role with `make`; roles naming the same model share one
+    /// backend. Judging roles (decomposer, tracker, judge) sample at temperature 0 unless the
+    /// model sets one.
+    pub fn build_with(&self, make: BackendFactory<'_>) -> Result<RoleModels, InputError> {
+        let cache = self.cache()?;
         let mut built: BTreeMap<String, Llm> = BTreeMap::new();
-        let mut names = BTreeMap::new();
-        let mut sampling = BTreeMap::new();
-        let mut get = |role: &str| -> Result<Llm, InputError> {
+        let mut get = |role: &str| -> Result<RoleModel, InputError> {
             let name = self.model_for(role)?;
-            names.insert(role.to_string(), name.clone());
             let spec = &self.models[&name];
-            sampling.insert(
-                role.to_string(),
-                Sampling {
-                    temperature: spec.temperature,
-                    top_p: spec.top_p,
-                    max_tokens: spec.max_tokens,
-                    seed: spec.seed,
-                },
-            );
-            if let Some(l) = built.get(&name) {
-                return Ok(l.clone());
+            let mut sampling = Sampling {
+                temperature: spec.temperature,
+                top_p: spec.top_p,
+                max_tokens: spec.max_tokens,
+                seed: spec.seed,
+            };
+            if matches!(role, "decomposer" | "tracker" | "judge") && sampling.temperature.is_none()
+            {
+                sampling.temperature = Some(0.0);
             }
-            let backend = make_backend(&name, spec)
-                .map_err(|e| InputError::new(format!("{}: {e}", self.source)))?;
-            let llm = Llm::new(backend, cache.clone());
-            built.insert(name, llm.clone());
-            Ok(llm)
+            let llm = match built.get(&name) {
+                Some(l) => l.clone(),
+                None => {
+                    let backend = make(&name, spec)
+                        .map_err(|e| InputError::new(format!("{}: {e}", self.source)))?;
+                    let llm = Llm::new(backend, cache.clone());
+                    built.insert(name.clone(), llm.clone());
+                    llm
+                }
+            };
+            Ok(RoleModel {
+                llm,
+                sampling,
+                model: name,
+            })
         };
         Ok(RoleModels {
             decomposer: get("decomposer")?,
@@ -378,8 +338,6 @@ impl Config {
             simulator: get("simulator")?,
             agent: get("agent")?,
             judge: get("judge")?,
-            sampling,
-            names,
         })
     }
 
@@ -394,70 +352,6 @@ impl Config {
             .collect();
         serde_json::json!({"models": models, "roles": self.roles})
     }
-}
-
-fn make_backend(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError> {
-    match spec.provider {
-        Provider::Embedded => {
-            let model = spec
-                .model
-                .clone()
-                .unwrap_or_else(|| ugst_embedded::install::DEFAULT_MODEL.into());
-            let path = resolve_embedded(&model)
-                .map_err(|e| InputError::new(format!("[models.{name}]: {e}")))?;
-            let mut opts = EngineOptions::new(path);
-            if let Some(c) = spec.context {
-                opts.n_ctx = c;
-            }
-            if let Some(p) = spec.parallel {
-                opts.n_seq = p;
-            }
-            opts.n_threads = spec.threads;
-            let b = EmbeddedBackend::new(model, opts)
-                .map_err(|e| InputError::new(format!("[models.{name}]: {e}")))?;
-            Ok(Arc::new(b))
-        }
-        Provider::Mock => Ok(Arc::new(MockBackend::new(
-            spec.model.clone().unwrap_or_else(|| "mock".into()),
-        ))),
-        Provider::Openai => {
-            let backend = OpenAiBackend::new(OpenAiConfig {
-                base_url: spec.base_url.clone().unwrap_or_default(),
-                model: spec.model.clone().unwrap_or_default(),
-                api_key_env: spec.api_key_env.clone(),
-                timeout: Duration::from_secs_f64(spec.timeout_s),
-                retry: RetryPolicy {
-                    max_retries: spec.max_retries,
-                    ..RetryPolicy::default()
-                },
-            })
-            .map_err(|e| InputError::new(format!("[models.{name}]: {e}")))?;
-            Ok(Arc::new(backend))
-        }
-    }
-}
-
-/// A known model name (installed on first use) or a path to a GGUF file.
-pub fn resolve_embedded(model: &str) -> Result<PathBuf, String> {
-    if let Some(known) = ugst_embedded::install::known(model) {
-        return ugst_embedded::install::ensure(&ugst_home(), known, false)
-            .map_err(|e| e.to_string());
-    }
-    let path = PathBuf::from(model);
-    if path.extension().is_some_and(|e| e == "gguf") || model.contains('/') {
-        if path.is_file() {
-            return Ok(path);
-        }
-        return Err(format!("model file {} does not exist", path.display()));
-    }
-    let names: Vec<&str> = ugst_embedded::install::MODELS
-        .iter()
-        .map(|m| m.name)
-        .collect();
-    Err(format!(
-        "unknown embedded model {model:?}; use one of {} or a path to a .gguf file",
-        names.join(", ")
-    ))
 }
 
 #[cfg(test)]

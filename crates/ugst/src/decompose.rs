@@ -1,40 +1,10 @@
 //! Decomposer: goal text -> decomposition (and so S0) through one structured model call.
 
-use crate::prompts;
+use crate::prompts::{self, schemas};
+use crate::roles::RoleModel;
 use minijinja::context;
-use serde_json::{json, Value};
-use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling};
+use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, Sampling};
 use ugst_state::Decomposition;
-
-/// The name the decomposition schema is sent under.
-pub const SCHEMA_NAME: &str = "goal_decomposition";
-
-/// JSON Schema of a decomposition (strict-mode compatible: every key required, no extras).
-pub fn schema() -> Value {
-    // Bounds keep a small local model from looping: a grammar built from this schema must close.
-    let text = json!({"type": "string", "minLength": 1, "maxLength": 400});
-    let list = json!({"type": "array", "items": text, "maxItems": 12});
-    json!({
-        "type": "object",
-        "properties": {
-            "user_profile": list,
-            "user_policy": list,
-            "task_objectives": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 8,
-                "items": {
-                    "type": "object",
-                    "properties": {"text": text, "requirements": list, "preferences": list},
-                    "required": ["text", "requirements", "preferences"],
-                    "additionalProperties": false
-                }
-            }
-        },
-        "required": ["user_profile", "user_policy", "task_objectives"],
-        "additionalProperties": false
-    })
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecomposeError {
@@ -50,36 +20,71 @@ pub fn request(goal: &str, sampling: Sampling) -> ChatRequest {
         "decompose",
         context! { goal => goal },
     ))])
-    .with_schema(SCHEMA_NAME, schema())
+    .with_schema(schemas::DECOMPOSITION, schemas::decomposition())
     .with_sampling(sampling)
 }
 
 /// The goal's decomposition: the one its goal line carries (`state`), else the decomposer's.
 pub async fn decompose_goal(
-    llm: &Llm,
+    role: &RoleModel,
     ledger: &Ledger,
-    goal: &crate::goals::Goal,
-    sampling: Sampling,
+    goal: &crate::model::Goal,
 ) -> Result<Decomposition, DecomposeError> {
-    match &goal.state {
+    match &goal.decomposition {
         Some(d) => Ok(d.clone()),
-        None => decompose(llm, ledger, &goal.goal, sampling).await,
+        None => decompose(role, ledger, &goal.goal).await,
     }
 }
 
 /// Decomposes one goal text and validates the result.
 pub async fn decompose(
-    llm: &Llm,
+    role: &RoleModel,
     ledger: &Ledger,
     goal: &str,
-    sampling: Sampling,
 ) -> Result<Decomposition, DecomposeError> {
-    let v = llm
-        .structured(CallRole::Decomposer, ledger, &request(goal, sampling))
+    let req = request(goal, role.sampling.clone());
+    let v = role
+        .llm
+        .structured(CallRole::Decomposer, ledger, &req)
         .await?;
     let d: Decomposition =
         serde_json::from_value(v).map_err(|e| DecomposeError::Invalid(e.to_string()))?;
     d.validate()
         .map_err(|e| DecomposeError::Invalid(e.to_string()))?;
     Ok(d)
+}
+
+/// Decomposes every goal with at most `concurrency` calls in flight. Returns, per goal in order,
+/// its decomposition or what went wrong, and the ledger of every call.
+pub async fn decompose_all(
+    role: &RoleModel,
+    goals: &[crate::model::Goal],
+    concurrency: usize,
+    progress: &dyn crate::progress::Progress,
+) -> (
+    Vec<Result<Decomposition, DecomposeError>>,
+    Vec<ugst_llm::LedgerEntry>,
+) {
+    use futures::StreamExt;
+    progress.start(goals.len(), "goals");
+    let tasks = goals.iter().map(|g| async move {
+        let ledger = Ledger::new();
+        let r = decompose_goal(role, &ledger, g).await;
+        progress.advance(1);
+        (r, ledger.drain())
+    });
+    let results: Vec<_> = futures::stream::iter(tasks)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    progress.finish();
+    let mut ledger = Vec::new();
+    let out = results
+        .into_iter()
+        .map(|(r, l)| {
+            ledger.extend(l);
+            r
+        })
+        .collect();
+    (out, ledger)
 }

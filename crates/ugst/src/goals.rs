@@ -2,42 +2,28 @@
 //! all at once, before any work starts.
 
 use crate::error::InputError;
-use serde::{Deserialize, Serialize};
+pub use crate::model::Goal;
 use std::collections::HashMap;
 use std::path::Path;
-use ugst_state::Decomposition;
 
-/// One user goal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Goal {
-    pub id: String,
-    pub goal: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_turns: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
-    /// A pre-made decomposition; when present the decomposer is not called.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<Decomposition>,
-    /// What the environment scores the conversation against (for `--env multiwoz`: the
-    /// objectives `ugst goals generate multiwoz` built the goal from). Never shown to a model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<serde_json::Value>,
+/// The built-in demo goals (20 across hotel, restaurant, train, airline, retail), as JSONL.
+pub const DEMO_GOALS: &str = include_str!("../goals/demo.jsonl");
+
+/// The built-in demo goals.
+pub fn demo_goals() -> Vec<Goal> {
+    parse_goals("built-in demo goals", DEMO_GOALS.as_bytes()).expect("built-in goals parse")
 }
 
-impl Goal {
-    /// A goal with only its id and text.
-    pub fn new(id: impl Into<String>, goal: impl Into<String>) -> Goal {
-        Goal {
-            id: id.into(),
-            goal: goal.into(),
-            max_turns: None,
-            domain: None,
-            state: None,
-            task: None,
-        }
-    }
+/// `n` goals cycled from the demo set, with unique ids.
+pub fn synthetic_goals(n: usize) -> Vec<Goal> {
+    let base = demo_goals();
+    (0..n)
+        .map(|i| {
+            let mut g = base[i % base.len()].clone();
+            g.id = format!("{}#{i}", g.id);
+            g
+        })
+        .collect()
 }
 
 /// The most problems listed before the report stops.
@@ -123,7 +109,7 @@ fn parse_line(line: &str) -> Result<Goal, String> {
         let hint = if e.is_syntax() || e.is_eof() {
             "; each line must be one complete JSON object"
         } else {
-            "; expected {\"id\": string, \"goal\": string} with optional \"max_turns\", \"domain\", \"state\""
+            "; expected {\"id\": string, \"goal\": string} with optional \"max_turns\", \"domain\", \"decomposition\", \"task\""
         };
         format!("{e}{hint}")
     })?;
@@ -139,10 +125,10 @@ fn parse_line(line: &str) -> Result<Goal, String> {
     if g.max_turns == Some(0) {
         return Err(format!("goal {:?}: \"max_turns\" must be at least 1", g.id));
     }
-    if let Some(d) = &g.state {
+    if let Some(d) = &g.decomposition {
         d.validate().map_err(|e| {
             format!(
-                "goal {:?}: \"state\" is not a usable decomposition: {e}",
+                "goal {:?}: \"decomposition\" (or \"state\") is not a usable decomposition: {e}",
                 g.id
             )
         })?;
@@ -161,7 +147,7 @@ mod tests {
         let g = parse_goals("g.jsonl", s.as_bytes()).unwrap();
         assert_eq!(g.len(), 2);
         assert_eq!(g[1].max_turns, Some(3));
-        assert!(g[1].state.is_some());
+        assert!(g[1].decomposition.is_some());
     }
 
     #[test]
@@ -175,7 +161,7 @@ mod tests {
             "g.jsonl:5: invalid type",
             "g.jsonl:6: the line is not valid UTF-8",
             "g.jsonl:7: unknown field `colour`",
-            "g.jsonl:8: goal \"f\": \"state\" is not a usable decomposition",
+            "g.jsonl:8: goal \"f\": \"decomposition\" (or \"state\") is not a usable decomposition",
         ] {
             assert!(e.contains(needle), "missing {needle:?} in:\n{e}");
         }

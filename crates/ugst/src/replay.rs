@@ -69,6 +69,7 @@ pub fn replay(
     data: &Path,
     split: &str,
     fixtures: Option<&Path>,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ReplayReport> {
     let (flavor, domain) = parse_env(env_name)?;
     let env = TauEnv::load(flavor, domain, data).map_err(|e| InputError::new(e.0))?;
@@ -100,7 +101,7 @@ pub fn replay(
             Some(list)
         }
     };
-    let pb = crate::runner::progress(tasks.len(), "tasks", false);
+    progress.start(tasks.len(), "tasks");
     let mut out = Vec::with_capacity(tasks.len());
     for (i, task) in tasks.iter().enumerate() {
         let r = env.replay(task);
@@ -154,9 +155,9 @@ pub fn replay(
             row.records_match = Some(rec_ok);
         }
         out.push(row);
-        pb.inc(1);
+        progress.advance(1);
     }
-    pb.finish_and_clear();
+    progress.finish();
     let mismatched = out
         .iter()
         .filter(|t| t.observations_match == Some(false) || t.records_match == Some(false))

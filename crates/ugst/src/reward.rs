@@ -14,11 +14,12 @@
 //! (−0.5 by default, below every judged reward). When the judge fails, the reward is `None` so a
 //! trainer can drop the sample instead of learning from noise.
 
-use crate::config::RoleModels;
 use crate::decompose::decompose;
+use crate::model::{Exchange, TrackingMode};
 use crate::prompts::STOP;
-use crate::simulate::{reasoning, simulator};
-use crate::track::{judge_turn, track_history, Exchange, TrackingMode};
+use crate::roles::RoleModels;
+use crate::simulate::{reasoning, user};
+use crate::track::{TrackError, Tracker};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ugst_llm::Ledger;
@@ -126,20 +127,7 @@ pub fn combine(cfg: &RewardConfig, conds: &BTreeMap<String, bool>) -> f64 {
         .sum()
 }
 
-/// Who said a history line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Speaker {
-    Agent,
-    User,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Utterance {
-    pub speaker: Speaker,
-    pub text: String,
-}
+pub use crate::model::transcript::{Speaker, Utterance};
 
 /// What the reward knows about the conversation the candidate continues. `goal` (text) or
 /// `decomposition` is required; `state` (the goal state before the candidate) is computed from
@@ -162,30 +150,9 @@ pub struct Context {
     pub max_turns: Option<u32>,
 }
 
-/// The history as exchanges; an agent line before any user line opens an exchange with an empty
-/// user message.
+/// The history as exchanges (one rule for every shape: [`crate::model::transcript::exchanges`]).
 pub fn exchanges(history: &[Utterance]) -> Vec<Exchange> {
-    let mut out: Vec<Exchange> = Vec::new();
-    for u in history {
-        match u.speaker {
-            Speaker::User => out.push(Exchange {
-                user: u.text.clone(),
-                agent: None,
-            }),
-            Speaker::Agent => match out.last_mut() {
-                Some(e) if e.agent.is_none() => e.agent = Some(u.text.clone()),
-                Some(e) => {
-                    let joined = format!("{}\n{}", e.agent.take().unwrap_or_default(), u.text);
-                    e.agent = Some(joined);
-                }
-                None => out.push(Exchange {
-                    user: String::new(),
-                    agent: Some(u.text.clone()),
-                }),
-            },
-        }
-    }
-    out
+    crate::model::transcript::exchanges(history.iter().map(|u| (u.speaker, u.text.as_str())))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -213,30 +180,23 @@ pub async fn state_before(
                 .map_err(|e| format!("context.decomposition: {e}"))?;
             d.clone()
         }
-        (None, Some(goal)) => decompose(
-            &models.decomposer,
-            ledger,
-            goal,
-            models.sampling("decomposer"),
-        )
-        .await
-        .map_err(|e| format!("decomposing the goal: {e}"))?,
+        (None, Some(goal)) => decompose(&models.decomposer, ledger, goal)
+            .await
+            .map_err(|e| format!("decomposing the goal: {e}"))?,
         (None, None) => {
             return Err("context needs \"goal\" (text), \"decomposition\" or \"state\"".into())
         }
     };
     let mut state = GoalState::initial(&d);
-    track_history(
-        &models.tracker,
-        ledger,
-        tracking,
-        &models.sampling("tracker"),
-        &mut state,
-        &exchanges(&ctx.history),
-        0,
-    )
-    .await
-    .map_err(|(turn, e)| format!("tracking history turn {turn}: {e}"))?;
+    let tracker = Tracker::new(models.tracker.clone(), tracking);
+    let history = exchanges(&ctx.history);
+    let no_commit = |_: u32, _: &GoalState| Ok::<(), std::convert::Infallible>(());
+    if let Err(TrackError::Judge(turn, e)) = tracker
+        .track(ledger, &mut state, &history, 0, no_commit)
+        .await
+    {
+        return Err(format!("tracking history turn {turn}: {e}"));
+    }
     Ok(state)
 }
 
@@ -266,7 +226,7 @@ pub async fn score(
             }
         }
     };
-    let user = simulator::parse(&turn_text);
+    let user = user::parse(&turn_text);
     let mut history = exchanges(&ctx.history);
     let turn = ctx
         .turn
@@ -279,17 +239,8 @@ pub async fn score(
         },
         agent: None,
     });
-    let updates = match judge_turn(
-        &models.tracker,
-        ledger,
-        tracking,
-        &models.sampling("tracker"),
-        before,
-        &history,
-        turn,
-    )
-    .await
-    {
+    let tracker = Tracker::new(models.tracker.clone(), tracking);
+    let updates = match tracker.judge_turn(ledger, before, &history, turn).await {
         Ok(u) => u,
         Err(e) => {
             return Scored {

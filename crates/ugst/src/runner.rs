@@ -1,15 +1,16 @@
-//! Runs many conversations with bounded concurrency, a progress bar and the run store; resumes a
-//! killed run by redoing only the conversations that never reached `finished` or `failed`.
+//! Runs many conversations with bounded concurrency and the run store: starts a run, resumes a
+//! killed one by redoing only the conversations that never reached `finished` or `failed` (after
+//! checking that the flags agree with what the run was made with), and re-tracks a run.
 
-use crate::config::RoleModels;
 use crate::decompose::decompose_goal;
-use crate::goals::Goal;
-use crate::simulate::{
-    env::Environment, retrack, run_conversation, ConversationError, EndReason, Ending, Settings,
-};
-use crate::store::{ConvStatus, RunMeta, RunStore};
+use crate::model::{ConvStatus, EndReason, Ending, Goal, RunMeta, Settings, SimMode, TrackingMode};
+use crate::progress::Progress;
+use crate::roles::RoleModels;
+use crate::simulate::{env::Environment, retrack, run_conversation, RunError};
+use crate::store::RunStore;
+use crate::track::Tracker;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -19,7 +20,7 @@ use ugst_state::GoalState;
 
 /// What a run (or a resumed part of one) did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct RunSummary {
+pub struct RunCounts {
     pub total: usize,
     pub ran: usize,
     pub finished: usize,
@@ -27,26 +28,33 @@ pub struct RunSummary {
     pub wall: Duration,
 }
 
-/// A progress bar on stderr, hidden when `quiet` or when stderr is not a terminal.
-pub fn progress(len: usize, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template(&format!(
-            "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {what} ({{per_sec}}, eta {{eta}}) {{msg}}"
-        ))
-        .expect("valid progress template"),
-    );
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
-}
-
 #[derive(Clone, Copy)]
 enum Outcome {
     Finished,
     Failed,
+}
+
+/// Creates a run in `out` with `meta` and `goals` and runs it. The store is created only after
+/// the caller has built (and probed) the models, so a config error leaves no empty run behind.
+pub async fn start(
+    out: &Path,
+    meta: &RunMeta,
+    goals: &[Goal],
+    models: RoleModels,
+    env: Arc<dyn Environment>,
+    concurrency: usize,
+    progress: &dyn Progress,
+) -> Result<RunCounts> {
+    let store = RunStore::create(out, meta, goals)?;
+    run_pending(
+        Arc::new(store),
+        models,
+        env,
+        meta.settings,
+        concurrency,
+        progress,
+    )
+    .await
 }
 
 /// Runs every unfinished conversation of `store`.
@@ -56,8 +64,8 @@ pub async fn run_pending(
     env: Arc<dyn Environment>,
     settings: Settings,
     concurrency: usize,
-    quiet: bool,
-) -> Result<RunSummary> {
+    progress: &dyn Progress,
+) -> Result<RunCounts> {
     let start = Instant::now();
     let goals = store.goals()?;
     let todo = store.unfinished()?;
@@ -65,31 +73,83 @@ pub async fn run_pending(
         goals.iter().map(|g| (g.id.clone(), g.clone())).collect();
     let todo: Vec<Goal> = todo.iter().map(|id| by_id[id].clone()).collect();
     let ran = todo.len();
-    let mut summary = drive(todo, concurrency, quiet, move |goal| {
+    let mut counts = drive(todo, concurrency, progress, move |goal| {
         let (store, models, env) = (store.clone(), models.clone(), env.clone());
         async move { one_conversation(&store, &models, env.as_ref(), settings, &goal).await }
     })
     .await?;
-    summary.total = goals.len();
-    summary.ran = ran;
-    summary.wall = start.elapsed();
-    Ok(summary)
+    counts.total = goals.len();
+    counts.ran = ran;
+    counts.wall = start.elapsed();
+    Ok(counts)
 }
 
-/// Runs `task` over `items` with at most `concurrency` in flight and a progress bar, counting
-/// outcomes. A task error (a store failure) aborts the whole run.
+/// What `run --resume` was given on the command line besides the run; `None` = not given.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeFlags {
+    pub mode: Option<SimMode>,
+    pub tracking: Option<TrackingMode>,
+    pub max_turns: Option<u32>,
+    pub agent_steps: Option<u32>,
+    pub verify: Option<u32>,
+    pub env: Option<String>,
+    /// The goals of `--goals`, with the file's name.
+    pub goals: Option<(String, Vec<Goal>)>,
+}
+
+/// The rules of `run --resume`: every flag given must agree with what the run was made with
+/// (the run's settings are used, never silently replaced), and a goal file given must hold the
+/// run's goals. Returns the settings to resume with.
+pub fn check_resume(store: &RunStore, meta: &RunMeta, f: &ResumeFlags) -> Result<Settings> {
+    let s = meta.settings;
+    let clash = |name: &str, given: Option<String>, stored: String| -> Result<()> {
+        match given {
+            Some(g) if g != stored => Err(crate::input_err!(
+                "--{name} {g} differs from the run's {stored}; drop the flag to resume, or start a new run"
+            )),
+            _ => Ok(()),
+        }
+    };
+    let text = |v: Option<u32>| v.map(|v| v.to_string());
+    clash("mode", f.mode.map(|m| m.to_string()), s.mode.to_string())?;
+    clash("env", f.env.clone(), meta.env.clone())?;
+    clash(
+        "tracking",
+        f.tracking.map(|m| m.to_string()),
+        s.tracking.to_string(),
+    )?;
+    clash("max-turns", text(f.max_turns), s.max_turns.to_string())?;
+    clash("verify", text(f.verify), s.verify.to_string())?;
+    clash(
+        "agent-steps",
+        text(f.agent_steps),
+        s.agent_steps.to_string(),
+    )?;
+    if let Some((file, goals)) = &f.goals {
+        if goals != &store.goals()? {
+            return Err(crate::input_err!(
+                "{file} does not hold the goals of the run in {}; resume without --goals or start a new run",
+                store.path.parent().unwrap_or(Path::new(".")).display()
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// Runs `task` over `items` with at most `concurrency` in flight, counting outcomes. A task
+/// error (a store failure) aborts the whole run.
 async fn drive<I, F, Fut>(
     items: Vec<I>,
     concurrency: usize,
-    quiet: bool,
+    progress: &dyn Progress,
     task: F,
-) -> Result<RunSummary>
+) -> Result<RunCounts>
 where
     I: Send + 'static,
     F: Fn(I) -> Fut,
     Fut: std::future::Future<Output = Result<Outcome>> + Send + 'static,
 {
-    let pb = progress(items.len(), "conversations", quiet);
+    progress.start(items.len(), "conversations");
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
     for item in items {
@@ -99,19 +159,19 @@ where
             fut.await
         });
     }
-    let mut summary = RunSummary::default();
+    let mut counts = RunCounts::default();
     while let Some(joined) = set.join_next().await {
         match joined.context("a conversation task panicked")?? {
-            Outcome::Finished => summary.finished += 1,
+            Outcome::Finished => counts.finished += 1,
             Outcome::Failed => {
-                summary.failed += 1;
-                pb.set_message(format!("{} failed", summary.failed));
+                counts.failed += 1;
+                progress.status(format!("{} failed", counts.failed));
             }
         }
-        pb.inc(1);
+        progress.advance(1);
     }
-    pb.finish_and_clear();
-    Ok(summary)
+    progress.finish();
+    Ok(counts)
 }
 
 /// Stores how a conversation ended. Model failures mark it failed with its reason; only store
@@ -119,7 +179,7 @@ where
 fn settle(
     store: &RunStore,
     id: &str,
-    result: Result<Ending, ConversationError>,
+    result: Result<Ending, RunError>,
     ledger: &Ledger,
 ) -> Result<Outcome> {
     match result {
@@ -127,8 +187,8 @@ fn settle(
             store.finish(id, &e, &ledger.drain())?;
             Ok(Outcome::Finished)
         }
-        Err(e) if e.role == "store" => {
-            Err(e.source.context(format!("goal {id}: the run store failed")))
+        Err(RunError::Store { source, .. }) => {
+            Err(source.context(format!("goal {id}: the run store failed")))
         }
         Err(e) => {
             store.fail(id, &e.to_string(), &ledger.drain())?;
@@ -147,14 +207,7 @@ async fn one_conversation(
     goal: &Goal,
 ) -> Result<Outcome> {
     let ledger = Ledger::new();
-    let s0 = match decompose_goal(
-        &models.decomposer,
-        &ledger,
-        goal,
-        models.sampling("decomposer"),
-    )
-    .await
-    {
+    let s0 = match decompose_goal(&models.decomposer, &ledger, goal).await {
         Ok(d) => GoalState::initial(&d),
         Err(e) => {
             store.fail(&goal.id, &format!("decomposer: {e}"), &ledger.drain())?;
@@ -169,24 +222,24 @@ async fn one_conversation(
     settle(store, &goal.id, result, &ledger)
 }
 
-/// `ugst track`: copies the conversations of `src` into a new run at `out`, re-judging every turn.
+/// `ugst track`: copies the conversations of `src` into a new run at `out`, re-judging every
+/// turn with `tracker`. `meta` is the source run's, with what re-tracking changed.
 pub async fn retrack_run(
     src: &RunStore,
-    out: &std::path::Path,
-    models: RoleModels,
+    out: &Path,
+    tracker: Tracker,
     mut meta: RunMeta,
-    tracking: crate::track::TrackingMode,
     concurrency: usize,
-    quiet: bool,
-) -> Result<RunSummary> {
+    progress: &dyn Progress,
+) -> Result<RunCounts> {
     let start = Instant::now();
     let convs = src.conversations()?;
     let goals: Vec<Goal> = convs.iter().map(|c| c.goal.clone()).collect();
-    meta.tracking = tracking.as_str().to_string();
+    meta.settings.tracking = tracker.mode;
     meta.source_run = Some(src.path.display().to_string());
     let store = Arc::new(RunStore::create(out, &meta, &goals)?);
-    let mut summary = drive(convs, concurrency, quiet, move |c| {
-        let (store, models) = (store.clone(), models.clone());
+    let mut counts = drive(convs, concurrency, progress, move |c| {
+        let (store, tracker) = (store.clone(), tracker.clone());
         async move {
             let id = c.goal.id.clone();
             let (Some(s0), ConvStatus::Finished) = (c.initial_state.clone(), c.status) else {
@@ -203,15 +256,10 @@ pub async fn retrack_run(
             };
             store.start(&id, &s0, &[])?;
             let ledger = Ledger::new();
-            let end = c
-                .end_reason
-                .as_deref()
-                .and_then(EndReason::parse)
-                .unwrap_or(EndReason::MaxTurns);
+            let end = c.end_reason.unwrap_or(EndReason::MaxTurns);
             // Re-tracking changes the goal states, not what happened: the task reward stays.
-            let reward = c.task_reward.clone();
-            let closing_reasoning = c.closing_reasoning.clone();
-            let res = retrack(&models, tracking, s0, &c.turns, &ledger, |rec| {
+            let (reward, closing_reasoning) = (c.task_reward.clone(), c.closing_reasoning.clone());
+            let res = retrack(&tracker, s0, &c.turns, &ledger, |rec| {
                 store.commit_turn(&id, rec, &ledger.drain())
             })
             .await
@@ -225,8 +273,8 @@ pub async fn retrack_run(
         }
     })
     .await?;
-    summary.total = goals.len();
-    summary.ran = goals.len();
-    summary.wall = start.elapsed();
-    Ok(summary)
+    counts.total = goals.len();
+    counts.ran = goals.len();
+    counts.wall = start.elapsed();
+    Ok(counts)
 }

@@ -3,12 +3,11 @@
 //! of model calls. Each turn is written in one transaction together with the ledger entries of the
 //! calls that produced it, so a killed run never leaves half a turn behind.
 
-use crate::goals::Goal;
-use crate::simulate::env::TaskOutcome;
-use crate::simulate::{Ending, TurnRecord};
+pub use crate::model::{ConvStatus, Conversation, RunMeta};
+use crate::model::{EndReason, Ending, Goal, TaskOutcome, TurnRecord};
 use anyhow::{anyhow, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use ugst_llm::{CallRole, LedgerEntry};
@@ -16,105 +15,6 @@ use ugst_state::GoalState;
 
 pub const DB_FILE: &str = "run.sqlite";
 const SCHEMA_VERSION: i64 = 1;
-
-/// The settings a run was made with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunMeta {
-    pub mode: String,
-    pub tracking: String,
-    pub max_turns: u32,
-    pub agent_steps: u32,
-    /// Verifier retries per turn (0: no verifier).
-    #[serde(default)]
-    pub verify: u32,
-    pub env: String,
-    /// Where the environment's data was read from (`--data`), for environments that need it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env_data: Option<String>,
-    pub goals_file: Option<String>,
-    /// Model names and endpoints per role (never keys).
-    pub models: serde_json::Value,
-    /// For runs made by `ugst track`: the run whose conversations were re-tracked.
-    #[serde(default)]
-    pub source_run: Option<String>,
-    pub created: u64,
-}
-
-impl RunMeta {
-    /// The metadata of a new run with `settings` in environment `env`, stamped now.
-    pub fn new(
-        settings: &crate::simulate::Settings,
-        env: &str,
-        models: serde_json::Value,
-    ) -> RunMeta {
-        RunMeta {
-            mode: settings.mode.as_str().into(),
-            tracking: settings.tracking.as_str().into(),
-            max_turns: settings.max_turns,
-            agent_steps: settings.agent_steps,
-            verify: settings.verify,
-            env: env.to_string(),
-            env_data: None,
-            goals_file: None,
-            models,
-            source_run: None,
-            created: now(),
-        }
-    }
-}
-
-/// Status of one conversation in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConvStatus {
-    Pending,
-    Running,
-    Finished,
-    Failed,
-}
-
-impl ConvStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            ConvStatus::Pending => "pending",
-            ConvStatus::Running => "running",
-            ConvStatus::Finished => "finished",
-            ConvStatus::Failed => "failed",
-        }
-    }
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "pending" => ConvStatus::Pending,
-            "running" => ConvStatus::Running,
-            "finished" => ConvStatus::Finished,
-            "failed" => ConvStatus::Failed,
-            other => {
-                return Err(anyhow!(
-                    "unknown conversation status {other:?} in the store"
-                ))
-            }
-        })
-    }
-}
-
-/// One conversation as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Conversation {
-    pub goal: Goal,
-    pub status: ConvStatus,
-    pub end_reason: Option<String>,
-    pub error: Option<String>,
-    pub initial_state: Option<GoalState>,
-    pub final_state: Option<GoalState>,
-    pub turns: Vec<TurnRecord>,
-    /// The environment's task reward, for goals that are benchmark tasks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_reward: Option<TaskOutcome>,
-    /// The simulator's reasoning for a stop signal sent on its own (`reasoning` mode): it ends
-    /// the conversation without a turn, so it is kept here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closing_reasoning: Option<String>,
-}
 
 /// Task rewards live in their own table so stores written before environments had rewards
 /// open unchanged (the table is created on open when missing).
@@ -346,7 +246,7 @@ impl RunStore {
         ending: Option<&Ending>,
         ledger: &[LedgerEntry],
     ) -> Result<()> {
-        let end = ending.map_or("error", |e| e.end.as_str());
+        let end = ending.map_or(EndReason::Error, |e| e.end).as_str();
         let final_state = ending.map(|e| &e.state);
         let reward = ending.and_then(|e| e.reward.as_ref());
         let mut conn = self.lock();
@@ -428,8 +328,13 @@ impl RunStore {
             out.push(Conversation {
                 task_reward,
                 closing_reasoning,
-                status: ConvStatus::parse(&status)?,
-                end_reason,
+                status: status
+                    .parse()
+                    .map_err(|e| anyhow!("in the run store: {e}"))?,
+                end_reason: end_reason
+                    .map(|e| e.parse::<EndReason>())
+                    .transpose()
+                    .map_err(|e| anyhow!("in the run store: {e}"))?,
                 error,
                 initial_state: parse_state(s0)?,
                 final_state: parse_state(sn)?,

@@ -4,39 +4,15 @@
 //! Two modes: `per-component` (one judge call per open sub-component per turn, as in the paper) and
 //! `batched` (one call per turn that answers every open sub-component).
 
-use crate::prompts;
+pub use crate::model::transcript::transcript;
+use crate::model::{Exchange, TrackingMode};
+use crate::prompts::{self, schemas};
+use crate::roles::RoleModel;
 use futures::future::try_join_all;
 use minijinja::context;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
-use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling};
+use serde_json::{json, Value};
+use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, Sampling};
 use ugst_state::{Category, GoalState, Status, SubComponent, Update};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum TrackingMode {
-    PerComponent,
-    Batched,
-}
-
-impl TrackingMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackingMode::PerComponent => "per-component",
-            TrackingMode::Batched => "batched",
-        }
-    }
-}
-
-/// One user message and the agent's visible reply (absent for a closing message).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Exchange {
-    pub user: String,
-    pub agent: Option<String>,
-}
-
-pub const COMPONENT_SCHEMA: &str = "component_status";
-pub const TURN_SCHEMA: &str = "turn_status";
 
 fn category_label(cat: Category) -> &'static str {
     match cat {
@@ -46,36 +22,6 @@ fn category_label(cat: Category) -> &'static str {
         Category::Requirement => "requirement",
         Category::Preference => "preference",
     }
-}
-
-/// Renders exchanges as a plain transcript, numbering turns from `first`.
-pub fn transcript(exchanges: &[Exchange], first: usize) -> String {
-    if exchanges.is_empty() {
-        return "(nothing yet)".into();
-    }
-    let mut out = String::new();
-    for (i, e) in exchanges.iter().enumerate() {
-        out.push_str(&format!("Turn {}\nUser: {}\n", first + i, e.user));
-        match &e.agent {
-            Some(a) => out.push_str(&format!("Agent: {a}\n")),
-            None => out.push_str("Agent: (no reply; the user ended the conversation)\n"),
-        }
-    }
-    out.trim_end().to_string()
-}
-
-fn status_schema(cat: Category) -> Value {
-    let names: Vec<&str> = cat.statuses().iter().map(|s| s.as_str()).collect();
-    json!({
-        "type": "object",
-        "description": format!("category: {}", cat.as_str()),
-        "properties": {
-            "reason": {"type": "string", "maxLength": 200},
-            "status": {"type": "string", "enum": names}
-        },
-        "required": ["reason", "status"],
-        "additionalProperties": false
-    })
 }
 
 /// One judge answer `{"status", "reason"}`; `None` when the status is missing or unknown.
@@ -119,7 +65,10 @@ pub fn component_request(
         },
     );
     ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(COMPONENT_SCHEMA, status_schema(c.category))
+        .with_schema(
+            schemas::COMPONENT_STATUS,
+            schemas::component_status(c.category),
+        )
         .with_sampling(sampling.clone())
 }
 
@@ -141,72 +90,88 @@ pub fn batched_request(
         "track_batched",
         context! { transcript => transcript(history, 1), components => comps, turn => turn },
     );
-    let mut props = Map::new();
-    for c in open {
-        props.insert(c.id.clone(), status_schema(c.category));
-    }
-    let ids: Vec<&str> = open.iter().map(|c| c.id.as_str()).collect();
-    let schema = json!({"type": "object", "properties": props, "required": ids, "additionalProperties": false});
+    let schema = schemas::turn_status(open.iter().map(|c| (c.id.as_str(), c.category)));
     ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(TURN_SCHEMA, schema)
+        .with_schema(schemas::TURN_STATUS, schema)
         .with_sampling(sampling.clone())
 }
 
-/// Judges turn `turn` (the last entry of `history`) for every open sub-component of `state`.
-/// Settled sub-components are never sent to the judge.
-pub async fn judge_turn(
-    llm: &Llm,
-    ledger: &Ledger,
-    mode: TrackingMode,
-    sampling: &Sampling,
-    state: &GoalState,
-    history: &[Exchange],
-    turn: u32,
-) -> Result<Vec<Update>, LlmError> {
-    let open: Vec<&SubComponent> = state.open_components().collect();
-    if open.is_empty() {
-        return Ok(Vec::new());
+/// The tracker: a judge model with its sampling and the way it is asked ([`TrackingMode`]).
+#[derive(Clone)]
+pub struct Tracker {
+    pub role: RoleModel,
+    pub mode: TrackingMode,
+}
+
+impl Tracker {
+    pub fn new(role: RoleModel, mode: TrackingMode) -> Tracker {
+        Tracker { role, mode }
     }
-    match mode {
-        TrackingMode::PerComponent => {
-            let calls = open.iter().map(|c| async move {
-                let req = component_request(state, c, history, turn, sampling);
+
+    /// Judges turn `turn` (the last entry of `history`) for every open sub-component of
+    /// `state`. Settled sub-components are never sent to the judge.
+    pub async fn judge_turn(
+        &self,
+        ledger: &Ledger,
+        state: &GoalState,
+        history: &[Exchange],
+        turn: u32,
+    ) -> Result<Vec<Update>, LlmError> {
+        let open: Vec<&SubComponent> = state.open_components().collect();
+        if open.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (llm, sampling) = (&self.role.llm, &self.role.sampling);
+        match self.mode {
+            TrackingMode::PerComponent => {
+                let calls = open.iter().map(|c| async move {
+                    let req = component_request(state, c, history, turn, sampling);
+                    let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
+                    Ok::<_, LlmError>(parse_status(&v).map(|(status, reason)| Update {
+                        id: c.id.clone(),
+                        status,
+                        reason,
+                    }))
+                });
+                Ok(try_join_all(calls).await?.into_iter().flatten().collect())
+            }
+            TrackingMode::Batched => {
+                let req = batched_request(&open, history, turn, sampling);
                 let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-                Ok::<_, LlmError>(parse_status(&v).map(|(status, reason)| Update {
-                    id: c.id.clone(),
-                    status,
-                    reason,
-                }))
-            });
-            Ok(try_join_all(calls).await?.into_iter().flatten().collect())
+                Ok(parse_batched(&v))
+            }
         }
-        TrackingMode::Batched => {
-            let req = batched_request(&open, history, turn, sampling);
-            let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-            Ok(parse_batched(&v))
+    }
+
+    /// Brings `state` up to date with `history`: judges exchanges `from..` in order, exchange i
+    /// being turn i + 1, calling `on_turn(turn, state)` after each. A failure names the turn;
+    /// `state` then holds the turns before it.
+    pub async fn track<E>(
+        &self,
+        ledger: &Ledger,
+        state: &mut GoalState,
+        history: &[Exchange],
+        from: usize,
+        mut on_turn: impl FnMut(u32, &GoalState) -> Result<(), E>,
+    ) -> Result<(), TrackError<E>> {
+        for i in from..history.len() {
+            let turn = i as u32 + 1;
+            let updates = self
+                .judge_turn(ledger, state, &history[..=i], turn)
+                .await
+                .map_err(|e| TrackError::Judge(turn, e))?;
+            state.apply_turn(turn, &updates);
+            on_turn(turn, state).map_err(|e| TrackError::Commit(turn, e))?;
         }
+        Ok(())
     }
 }
 
-/// Brings `state` up to date with `history`: judges exchanges `from..` in order, exchange i being
-/// turn i + 1. A failure names the turn; `state` then holds the turns before it.
-pub async fn track_history(
-    llm: &Llm,
-    ledger: &Ledger,
-    mode: TrackingMode,
-    sampling: &Sampling,
-    state: &mut GoalState,
-    history: &[Exchange],
-    from: usize,
-) -> Result<(), (u32, LlmError)> {
-    for i in from..history.len() {
-        let turn = i as u32 + 1;
-        let updates = judge_turn(llm, ledger, mode, sampling, state, &history[..=i], turn)
-            .await
-            .map_err(|e| (turn, e))?;
-        state.apply_turn(turn, &updates);
-    }
-    Ok(())
+/// Why [`Tracker::track`] stopped: the judge failed at a turn, or the caller's `on_turn` did.
+#[derive(Debug)]
+pub enum TrackError<E> {
+    Judge(u32, LlmError),
+    Commit(u32, E),
 }
 
 /// A batched judge answer `{"<id>": {"status", "reason"}, ...}`: the updates it proposes, leaving

@@ -2,7 +2,7 @@
 //! (conversations resampled with replacement, seeded), and paired differences between runs over
 //! the same goals (per goal, the mean conversation-level Avg over repeats; goals resampled).
 
-use crate::store::{ConvStatus, Conversation};
+use crate::model::{ConvStatus, Conversation};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;

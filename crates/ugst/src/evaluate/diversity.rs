@@ -5,7 +5,7 @@
 //! Tokens: the text lower-cased, split into maximal runs of letters, digits and apostrophes, with
 //! apostrophes trimmed from both ends of each run (`"Don't!"` → `don't`).
 
-use crate::store::Conversation;
+use crate::model::Conversation;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -14,14 +14,7 @@ pub const MTLD_THRESHOLD: f64 = 0.72;
 /// Sample size of HD-D.
 pub const HDD_SAMPLE: usize = 42;
 
-pub fn tokens(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '’'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
+pub use crate::text::words as tokens;
 
 /// One MTLD pass: the number of tokens per factor, counting the unfinished remainder as a partial
 /// factor `(1 − TTR) / (1 − 0.72)`. A text whose tokens are all distinct accrues no factor at all

@@ -16,13 +16,13 @@
 //! Table 1, next to the share of conversations with at least one.
 
 use super::termination;
-use crate::prompts;
-use crate::store::{ConvStatus, Conversation};
-use crate::track::transcript;
+use crate::model::transcript::transcript;
+use crate::model::{ConvStatus, Conversation};
+use crate::prompts::{self, schemas};
 use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling};
 use ugst_state::{Category, GoalState, Status};
@@ -34,8 +34,6 @@ pub const KINDS: [&str; 5] = [
     "poor_length_management",
     "misprioritization",
 ];
-
-pub const SCHEMA_NAME: &str = "failure_judgement";
 
 /// One failure found in a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -154,24 +152,8 @@ pub fn request(c: &Conversation) -> ChatRequest {
             transcript => transcript(&exchanges, 1),
         },
     );
-    let finding = json!({
-        "type": "object",
-        "properties": {
-            "evidence": {"type": "string", "maxLength": 300},
-            "found": {"type": "boolean"},
-            "turn": {"type": "integer", "minimum": 0}
-        },
-        "required": ["evidence", "found", "turn"],
-        "additionalProperties": false
-    });
-    let schema = json!({
-        "type": "object",
-        "properties": {"confusion": finding, "stuck": finding},
-        "required": ["confusion", "stuck"],
-        "additionalProperties": false
-    });
     ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(SCHEMA_NAME, schema)
+        .with_schema(schemas::FAILURE_JUDGEMENT, schemas::failure_judgement())
         .with_sampling(Sampling {
             temperature: Some(0.0),
             ..Default::default()

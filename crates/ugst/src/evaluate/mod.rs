@@ -12,7 +12,7 @@ pub mod similarity;
 pub mod summary;
 pub mod termination;
 
-use crate::store::{ConvStatus, Conversation};
+use crate::model::{ConvStatus, Conversation};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use ugst_llm::LedgerEntry;
@@ -224,7 +224,7 @@ pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
         let count = |k: &str| r.details.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
         t.objectives_met += count("objectives_met");
         t.objectives_total += count("objectives_total");
-        let end = c.end_reason.clone().unwrap_or_else(|| "unknown".into());
+        let end = c.end_reason.map_or("unknown", |e| e.as_str()).to_string();
         *t.ends.entry(end).or_default() += 1;
     }
     if t.scored == 0 {

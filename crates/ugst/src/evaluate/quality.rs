@@ -2,16 +2,13 @@
 //! conversation (our own rubric; naturalness: grammar, fit to context, conversational style;
 //! coherence: goal progression, topic continuity, fitting responses), averaged per run.
 
-use crate::prompts;
-use crate::store::{ConvStatus, Conversation};
-use crate::track::transcript;
+use crate::model::transcript::transcript;
+use crate::model::{ConvStatus, Conversation};
+use crate::prompts::{self, schemas};
 use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
 use serde::Serialize;
-use serde_json::json;
 use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling};
-
-pub const SCHEMA_NAME: &str = "conversation_quality";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Quality {
@@ -26,19 +23,11 @@ pub fn request(c: &Conversation) -> ChatRequest {
         "judge_quality",
         context! { transcript => transcript(&exchanges, 1) },
     );
-    let score = json!({"type": "integer", "minimum": 1, "maximum": 5});
-    let reason = json!({"type": "string", "maxLength": 200});
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "naturalness_reason": reason, "naturalness": score,
-            "coherence_reason": reason, "coherence": score
-        },
-        "required": ["naturalness_reason", "naturalness", "coherence_reason", "coherence"],
-        "additionalProperties": false
-    });
     ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(SCHEMA_NAME, schema)
+        .with_schema(
+            schemas::CONVERSATION_QUALITY,
+            schemas::conversation_quality(),
+        )
         .with_sampling(Sampling {
             temperature: Some(0.0),
             ..Default::default()

@@ -9,13 +9,12 @@
 //! - `role_adherence` (needs a judge model): the share of user messages a judge reads as written
 //!   by the customer rather than by the service agent.
 
-use crate::agree::similarity;
-use crate::prompts;
-use crate::store::{ConvStatus, Conversation};
+use crate::model::{ConvStatus, Conversation};
+use crate::prompts::{self, schemas};
+use crate::text::similarity;
 use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
 use serde::Serialize;
-use serde_json::json;
 use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling};
 use ugst_state::Category;
 
@@ -72,25 +71,14 @@ pub fn offline(convs: &[Conversation]) -> Realism {
     }
 }
 
-pub const ROLE_SCHEMA: &str = "message_role";
-
 /// The judge request for one user message, with the agent message before it.
 pub fn role_request(previous: Option<&str>, message: &str) -> ChatRequest {
     let prompt = prompts::render(
         "judge_role",
         context! { previous => previous, message => message },
     );
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "reason": {"type": "string", "maxLength": 200},
-            "writer": {"type": "string", "enum": ["customer", "agent"]}
-        },
-        "required": ["reason", "writer"],
-        "additionalProperties": false
-    });
     ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(ROLE_SCHEMA, schema)
+        .with_schema(schemas::MESSAGE_ROLE, schemas::message_role())
         .with_sampling(Sampling {
             temperature: Some(0.0),
             ..Default::default()

@@ -8,8 +8,8 @@
 //! counts by idf(w) = ln((M+1)/(df(w)+1)), M the number of references (goals) and df(w) how many
 //! of them contain w. No baseline rescaling. Run figures are means over conversations.
 
-use crate::store::{ConvStatus, Conversation};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::model::{ConvStatus, Conversation};
+use crate::progress::Progress;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use ugst_embedded::encoder::{Encoder, EncoderError, TokenEmbeddings};
@@ -128,7 +128,7 @@ pub fn of_run(
     encoder: &Encoder,
     convs: &[Conversation],
     idf: bool,
-    quiet: bool,
+    progress: &dyn Progress,
 ) -> Result<Similarity, EncoderError> {
     let pairs: Vec<(String, &str)> = convs
         .iter()
@@ -144,16 +144,7 @@ pub fn of_run(
         })
         .filter(|(u, _)| !u.is_empty())
         .collect();
-    let pb = if quiet || pairs.len() < BATCH {
-        ProgressBar::hidden()
-    } else {
-        let pb = ProgressBar::new(pairs.len() as u64);
-        pb.set_style(
-            ProgressStyle::with_template("BERTScore [{elapsed_precise}] {bar:30} {pos}/{len}")
-                .expect("valid template"),
-        );
-        pb
-    };
+    progress.start(pairs.len(), "BERTScore pairs");
     let mut embedded = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(BATCH) {
         let mut texts: Vec<&str> = chunk.iter().map(|(u, _)| u.as_str()).collect();
@@ -161,9 +152,9 @@ pub fn of_run(
         let mut e = encoder.embed(&texts)?;
         let goals = e.split_off(chunk.len());
         embedded.extend(e.into_iter().zip(goals));
-        pb.inc(chunk.len() as u64);
+        progress.advance(chunk.len() as u64);
     }
-    pb.finish_and_clear();
+    progress.finish();
     let weights = idf.then(|| Idf::new(embedded.iter().map(|(_, g)| g.ids.as_slice())));
     let scores: Vec<Score> = embedded
         .iter()

@@ -6,8 +6,10 @@ use super::{
     alignment, compare, costs, diversity, failures, quality, realism, similarity, task_rewards,
     termination, Alignment, RoleCost, TaskRewards,
 };
-use crate::config::RoleModels;
-use crate::store::{Conversation, RunMeta, RunStore};
+use crate::model::{Conversation, RunMeta};
+use crate::progress::Progress;
+use crate::roles::RoleModels;
+use crate::store::RunStore;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -34,14 +36,14 @@ pub struct RunSummary {
 }
 
 /// What to compute beyond the store's own figures.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Options<'a> {
     pub models: Option<&'a RoleModels>,
     /// Weight BERTScore by idf.
     pub idf: bool,
     /// The bootstrap's seed.
     pub seed: u64,
-    pub quiet: bool,
+    pub progress: &'a dyn Progress,
 }
 
 /// The default label of a run: its directory's name.
@@ -56,25 +58,31 @@ pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSum
     let convs = store.conversations()?;
     let meta = store.meta()?;
     let similarity = match similarity::installed_encoder()? {
-        Some(enc) => Some(similarity::of_run(&enc, &convs, o.idf, o.quiet)?),
+        Some(enc) => Some(similarity::of_run(&enc, &convs, o.idf, o.progress)?),
         None => None,
     };
     let judge_ledger = ugst_llm::Ledger::new();
     let mut realism = realism::offline(&convs);
     let mut quality = None;
-    let mut failures = failures::by_rules(&convs, meta.max_turns);
+    let mut failures = failures::by_rules(&convs, meta.settings.max_turns);
     if let Some(m) = o.models {
-        realism.role_adherence = realism::role_adherence(&m.judge, &judge_ledger, &convs, 8)
+        realism.role_adherence = realism::role_adherence(&m.judge.llm, &judge_ledger, &convs, 8)
             .await
             .context("the role-adherence judge failed")?;
         quality = Some(
-            quality::judge(&m.judge, &judge_ledger, &convs, 8)
+            quality::judge(&m.judge.llm, &judge_ledger, &convs, 8)
                 .await
                 .context("the naturalness/coherence judge failed")?,
         );
-        failures = failures::with_judge(&m.judge, &judge_ledger, &convs, meta.max_turns, 8)
-            .await
-            .context("the failure-taxonomy judge failed")?;
+        failures = failures::with_judge(
+            &m.judge.llm,
+            &judge_ledger,
+            &convs,
+            meta.settings.max_turns,
+            8,
+        )
+        .await
+        .context("the failure-taxonomy judge failed")?;
     }
     let mut ledger: Vec<ugst_llm::LedgerEntry> =
         store.ledger()?.into_iter().map(|(_, e)| e).collect();
@@ -84,7 +92,7 @@ pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSum
         alignment: alignment(&convs),
         estimate: compare::estimate(label, &convs, o.seed),
         task_reward: task_rewards(&meta.env, &convs),
-        termination: termination::summarise(&convs, meta.max_turns),
+        termination: termination::summarise(&convs, meta.settings.max_turns),
         realism,
         diversity: diversity::of_run(&convs),
         quality,
@@ -94,4 +102,24 @@ pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSum
         meta,
         conversations: convs,
     })
+}
+
+impl RunSummary {
+    /// What `ugst eval --json` prints: the alignment figures, then every other metric by name.
+    pub fn to_json(&self) -> serde_json::Value {
+        fn json<T: Serialize>(x: &T) -> serde_json::Value {
+            serde_json::to_value(x).expect("summary values serialise")
+        }
+        let mut v = super::to_json(&self.alignment);
+        v["env"] = json(&self.meta.env);
+        v["task_reward"] = json(&self.task_reward);
+        v["termination"] = json(&self.termination);
+        v["realism"] = json(&self.realism);
+        v["diversity"] = json(&self.diversity);
+        v["quality"] = json(&self.quality);
+        v["failures"] = json(&self.failures);
+        v["similarity"] = json(&self.similarity);
+        v["costs"] = json(&self.costs);
+        v
+    }
 }

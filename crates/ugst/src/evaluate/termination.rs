@@ -11,10 +11,10 @@
 //! - `agent_transfer`: the agent handed the user to a human;
 //! - `error`: the conversation failed (excluded from the rates' denominator).
 
-use crate::store::{ConvStatus, Conversation};
+use crate::model::{ConvStatus, Conversation, EndReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ugst_state::{Category, GoalState, Status};
+use ugst_state::GoalState;
 
 pub const CLASSES: [&str; 6] = [
     "proper_stop",
@@ -25,13 +25,6 @@ pub const CLASSES: [&str; 6] = [
     "agent_transfer",
 ];
 
-fn objectives_done(s: &GoalState) -> bool {
-    s.components
-        .iter()
-        .filter(|c| c.category == Category::TaskObjective)
-        .all(|c| c.status != Status::Incomplete)
-}
-
 /// The class of one conversation; `max_turns` is the run's limit (a goal's own wins).
 pub fn classify(c: &Conversation, max_turns: u32) -> &'static str {
     if c.status != ConvStatus::Finished {
@@ -39,17 +32,20 @@ pub fn classify(c: &Conversation, max_turns: u32) -> &'static str {
     }
     let limit = c.goal.max_turns.unwrap_or(max_turns) as usize;
     let n = c.turns.len();
-    if let Some(first_done) = c.turns.iter().position(|t| objectives_done(&t.state)) {
+    if let Some(first_done) = c.turns.iter().position(|t| t.state.objectives_done()) {
         // Turns after the one where the last objective succeeded.
         if n - (first_done + 1) >= 2 {
             return "missed_stop";
         }
     }
-    let done = c.final_state.as_ref().is_some_and(objectives_done);
-    match c.end_reason.as_deref() {
-        Some("agent_transfer") => "agent_transfer",
-        Some("simulator_stop") if done => "proper_stop",
-        Some("simulator_stop") if n < limit => "premature_stop",
+    let done = c
+        .final_state
+        .as_ref()
+        .is_some_and(GoalState::objectives_done);
+    match c.end_reason {
+        Some(EndReason::AgentTransfer) => "agent_transfer",
+        Some(EndReason::SimulatorStop) if done => "proper_stop",
+        Some(EndReason::SimulatorStop) if n < limit => "premature_stop",
         _ if done => "complete_at_limit",
         _ => "length_exhaustion",
     }

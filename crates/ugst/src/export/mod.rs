@@ -5,7 +5,7 @@
 
 pub mod training;
 
-use crate::store::Conversation;
+use crate::model::Conversation;
 use serde_json::{json, Value};
 
 pub fn conversation_json(c: &Conversation) -> Value {

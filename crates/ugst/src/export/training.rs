@@ -10,11 +10,12 @@
 //!   `ugst_context`, a JSON string holding what the reward needs: the goal, the goal state before
 //!   the next user turn, the history, the turn index and the turn limit.
 
+use crate::model::{ConvStatus, Conversation, EndReason};
 use crate::prompts::{self, STOP};
 use crate::simulate::reasoning;
-use crate::store::{ConvStatus, Conversation};
 use minijinja::context;
 use serde_json::{json, Value};
+use ugst_llm::Role;
 
 /// The simulator's system message in training data and at inference.
 pub fn system_prompt(goal: &str, max_turns: u32) -> String {
@@ -32,7 +33,9 @@ pub fn system_prompt(goal: &str, max_turns: u32) -> String {
 /// Tokens counted per message on top of its content, for the chat template's role markers.
 pub const TOKENS_PER_MESSAGE: usize = 4;
 
-fn msg(role: &str, content: impl Into<String>) -> Value {
+/// One chat message of the trained simulator's view: its own lines are `assistant`, the agent's
+/// `user` — the same flip chat APIs get ([`Role::flipped`]).
+fn msg(role: Role, content: impl Into<String>) -> Value {
     json!({"role": role, "content": content.into()})
 }
 
@@ -40,11 +43,14 @@ fn msg(role: &str, content: impl Into<String>) -> Value {
 /// (`(turn, message count)`), for the prefixes.
 fn chat(c: &Conversation, max_turns: u32) -> (Vec<Value>, Vec<(u32, usize)>) {
     let mut m = vec![
-        msg("system", system_prompt(&c.goal.goal, max_turns)),
-        msg("user", prompts::render("simulator_opening", context! {})),
+        msg(Role::System, system_prompt(&c.goal.goal, max_turns)),
+        msg(
+            Role::User,
+            prompts::render("simulator_opening", context! {}),
+        ),
     ];
     let mut cuts = Vec::new();
-    let stopped = c.end_reason.as_deref() == Some("simulator_stop");
+    let stopped = c.end_reason == Some(EndReason::SimulatorStop);
     for (i, t) in c.turns.iter().enumerate() {
         let last = i + 1 == c.turns.len();
         let mut text = t.user.clone();
@@ -56,9 +62,9 @@ fn chat(c: &Conversation, max_turns: u32) -> (Vec<Value>, Vec<(u32, usize)>) {
             Some(r) => reasoning::render(r, &text),
             None => text,
         };
-        m.push(msg("assistant", content));
+        m.push(msg(Role::User.flipped(), content));
         if let Some(a) = &t.agent {
-            m.push(msg("user", a.clone()));
+            m.push(msg(Role::Assistant.flipped(), a.clone()));
             cuts.push((t.index, m.len()));
         }
     }
@@ -68,7 +74,7 @@ fn chat(c: &Conversation, max_turns: u32) -> (Vec<Value>, Vec<(u32, usize)>) {
             Some(r) => reasoning::render(r, STOP),
             None => STOP.to_string(),
         };
-        m.push(msg("assistant", content));
+        m.push(msg(Role::User.flipped(), content));
     }
     (m, cuts)
 }
@@ -166,4 +172,25 @@ pub fn grpo(
         }
     }
     (out, n)
+}
+
+/// A prompt-token counter for [`grpo`] from the trainer's `tokenizer.json`: content tokens plus
+/// [`TOKENS_PER_MESSAGE`] per message.
+pub fn token_counter(
+    path: &std::path::Path,
+) -> Result<impl Fn(&[Value]) -> usize, crate::error::InputError> {
+    let tok = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+        crate::error::InputError::new(format!(
+            "{}: not a usable tokenizer.json: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(move |msgs: &[Value]| -> usize {
+        msgs.iter()
+            .map(|m| {
+                let text = m["content"].as_str().unwrap_or("");
+                tok.encode(text, false).map_or(text.len() / 3, |e| e.len()) + TOKENS_PER_MESSAGE
+            })
+            .sum()
+    })
 }

@@ -9,7 +9,7 @@ pub mod personas;
 pub mod verbalise;
 
 use crate::error::InputError;
-use crate::goals::Goal;
+use crate::model::Goal;
 use futures::StreamExt;
 use objectives::{Kind, Objective};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -175,10 +175,10 @@ pub fn generate(
             let specs: Vec<_> = objs.iter().map(verbalise::objective).collect();
             let id = format!("mwc-{:03}", i + 1);
             let reference = Decomposition {
-                user_profile: crate::mock::sentences(&profile),
+                user_profile: crate::text::sentences(&profile),
                 user_policy: pols
                     .iter()
-                    .flat_map(|p| crate::mock::sentences(p))
+                    .flat_map(|p| crate::text::sentences(p))
                     .collect(),
                 task_objectives: specs.clone(),
             };
@@ -198,7 +198,7 @@ pub fn generate(
                     goal: text,
                     max_turns: None,
                     domain: Some(domain),
-                    state: None,
+                    decomposition: None,
                     task: Some(
                         serde_json::to_value(Task {
                             objectives: objs.clone(),
@@ -225,11 +225,11 @@ pub async fn verbalise_with_model(
     ledger: &Ledger,
     goals: &mut [Generated],
     concurrency: usize,
+    progress: &dyn crate::progress::Progress,
 ) -> usize {
-    let pb = crate::runner::progress(goals.len(), "goals verbalised", false);
+    progress.start(goals.len(), "goals verbalised");
     let jobs = goals.iter().map(|g| {
         let paragraphs: Vec<String> = g.reference.task_objectives.iter().map(verbalise::paragraph).collect();
-        let pb = pb.clone();
         async move {
             let prompt = format!(
                 "Rewrite these instructions for someone playing a visitor who contacts the Cambridge information desk. Keep every fact, place, number, day and time; keep \"if possible\" wishes as wishes and the \"if ... instead\" condition as a condition; add nothing; write in the second person (\"You ...\") as flowing prose, no lists. Answer with the rewritten text only.\n\n{}",
@@ -241,7 +241,7 @@ pub async fn verbalise_with_model(
                 ..Default::default()
             });
             let r = llm.chat(CallRole::Judge, ledger, &req).await;
-            pb.inc(1);
+            progress.advance(1);
             r.ok().map(|r| r.content_str().trim().to_string()).filter(|t| t.len() > 20)
         }
     });
@@ -249,7 +249,7 @@ pub async fn verbalise_with_model(
         .buffered(concurrency.max(1))
         .collect()
         .await;
-    pb.finish_and_clear();
+    progress.finish();
     let mut kept = 0;
     for (g, text) in goals.iter_mut().zip(out) {
         match text {
@@ -350,6 +350,23 @@ pub fn side_files(out: &std::path::Path) -> (std::path::PathBuf, std::path::Path
         dir.join(format!("{stem}.reference.jsonl")),
         dir.join(format!("{stem}.spec.jsonl")),
     )
+}
+
+/// The three files of a generated set, as text: the goals, their reference decompositions
+/// (`{"id", "state"}` lines) and their specs — in that order, for [`side_files`]' paths.
+pub fn set_files(set: &[Generated]) -> [String; 3] {
+    let line = |v: serde_json::Value| v.to_string() + "\n";
+    [
+        set.iter()
+            .map(|g| line(serde_json::to_value(&g.goal).expect("goal serialises")))
+            .collect(),
+        set.iter()
+            .map(|g| crate::model::DecompositionLine::to_line(&g.goal.id, &g.reference))
+            .collect(),
+        set.iter()
+            .map(|g| line(serde_json::to_value(&g.spec).expect("spec serialises")))
+            .collect(),
+    ]
 }
 
 pub fn check_settings(s: &Settings) -> Result<(), InputError> {

@@ -61,7 +61,7 @@ pub fn to_jsonl(items: &[String]) -> String {
 
 /// Lower-cased words: two entries with the same words are duplicates.
 fn key(s: &str) -> String {
-    crate::agree::tokens(s).join(" ")
+    crate::text::words(s).join(" ")
 }
 
 /// Word-set overlap (Jaccard) of two entries.
@@ -84,12 +84,7 @@ pub async fn generate(
     seed: u64,
     examples: &[String],
 ) -> anyhow::Result<Vec<String>> {
-    let schema = json!({
-        "type": "object",
-        "properties": {"items": {"type": "array", "items": {"type": "string", "minLength": 10, "maxLength": 200}, "minItems": 1, "maxItems": 10}},
-        "required": ["items"],
-        "additionalProperties": false
-    });
+    let schema = crate::prompts::schemas::persona_items();
     let mut out: Vec<String> = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     let mut round = 0u64;
@@ -105,7 +100,7 @@ pub async fn generate(
             if have.is_empty() { "(none yet)".to_string() } else { have.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n") }
         );
         let req = ChatRequest::new(vec![Message::user(prompt)])
-            .with_schema("persona_items", schema.clone())
+            .with_schema(crate::prompts::schemas::PERSONA_ITEMS, schema.clone())
             .with_sampling(Sampling {
                 seed: Some(seed + round),
                 ..Default::default()

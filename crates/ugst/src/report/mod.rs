@@ -7,12 +7,13 @@
 //! small inline script from the conversations embedded as JSON. Nothing is fetched from outside.
 
 pub mod charts;
+pub mod text;
 
 use crate::evaluate::compare::{Estimate, RunEstimate};
 use crate::evaluate::failures::KINDS;
 use crate::evaluate::summary::RunSummary;
 use crate::evaluate::termination::CLASSES;
-use crate::store::Conversation;
+use crate::model::Conversation;
 use charts::{grouped_bars, Bar};
 use minijinja::{context, AutoEscape, Environment};
 use serde_json::{json, Value};
@@ -189,8 +190,8 @@ fn metric_rows(runs: &[RunSummary]) -> Vec<Value> {
                     })
                 }).collect::<Vec<_>>(),
                 "meta": {
-                    "mode": r.meta.mode, "tracking": r.meta.tracking, "env": r.meta.env,
-                    "max_turns": r.meta.max_turns, "verify": r.meta.verify, "models": r.meta.models,
+                    "mode": r.meta.settings.mode, "tracking": r.meta.settings.tracking, "env": r.meta.env,
+                    "max_turns": r.meta.settings.max_turns, "verify": r.meta.settings.verify, "models": r.meta.models,
                 },
             })
         })

@@ -1,7 +1,13 @@
-//! Servers: `ugst serve mock` (an OpenAI-compatible endpoint backed by the mock model, with fault
-//! injection for testing clients and runs), `ugst serve reward` (the UGST reward for GRPO) and
-//! `ugst serve simulator` (the goal-state-steered simulator as an OpenAI-compatible endpoint).
+//! Servers: `ugst serve reward` (the UGST reward for GRPO) and `ugst serve simulator` (the
+//! goal-state-steered simulator as an OpenAI-compatible endpoint). The mock model's endpoint,
+//! `ugst serve mock`, lives in crate `ugst-mock`.
 
-pub mod mock;
 pub mod reward;
 pub mod simulator;
+
+/// Binds a server's address; a taken port is bad input with the fix named.
+pub async fn listen(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|e| crate::input_err!("cannot listen on {host}:{port}: {e}; pick another --port"))
+}

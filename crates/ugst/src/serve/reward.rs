@@ -13,9 +13,9 @@
 //! holding `max_queue` items answers 503 with `Retry-After` instead of queueing more. Bad requests
 //! get a 400 naming the field.
 
-use crate::config::RoleModels;
+use crate::model::TrackingMode;
 use crate::reward::{self, Context, RewardConfig, Scored};
-use crate::track::TrackingMode;
+use crate::roles::RoleModels;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -12,12 +12,12 @@
 //! replies arrive (keyed by `x-ugst-conversation` / `ugst_conversation_id`, else by the goal and
 //! the first user message); judge and simulator calls go through the model cache.
 
-use crate::config::RoleModels;
 use crate::decompose::decompose_goal;
-use crate::goals::Goal;
-use crate::prompts::STOP;
-use crate::simulate::{reasoning, simulator, SimMode};
-use crate::track::{track_history, Exchange, TrackingMode};
+use crate::model::transcript::{self, Speaker};
+use crate::model::{Exchange, Goal, SimMode, TrackingMode, STOP};
+use crate::roles::RoleModels;
+use crate::simulate::user::UserSimulator;
+use crate::track::{TrackError, Tracker};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
-use ugst_llm::{CallRole, Ledger, Message, Role};
+use ugst_llm::{Ledger, Message, Role};
 use ugst_state::GoalState;
 
 #[derive(Debug, Clone)]
@@ -94,27 +94,18 @@ fn named(headers: &HeaderMap, body: &Value, header: &str, field: &str) -> Option
 }
 
 /// The client's messages as exchanges: each user message with the agent's reply after it.
+/// Assistant lines before the user's first message (an agent's greeting) are not a turn;
+/// system, developer and tool messages are not part of the conversation the user sees.
 fn exchanges(messages: &[Message]) -> Vec<Exchange> {
-    let mut out: Vec<Exchange> = Vec::new();
-    for m in messages {
-        match m.role {
-            Role::User => out.push(Exchange {
-                user: m.content_str().to_string(),
-                agent: None,
-            }),
-            Role::Assistant if !m.content_str().trim().is_empty() => {
-                if let Some(e) = out.last_mut() {
-                    let prev = e.agent.take();
-                    e.agent = Some(match prev {
-                        Some(p) => format!("{p}\n{}", m.content_str()),
-                        None => m.content_str().to_string(),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+    let lines = messages
+        .iter()
+        .skip_while(|m| m.role != Role::User)
+        .filter_map(|m| match m.role {
+            Role::User => Some((Speaker::User, m.content_str())),
+            Role::Assistant => Some((Speaker::Agent, m.content_str())),
+            _ => None,
+        });
+    transcript::exchanges(lines)
 }
 
 async fn chat(
@@ -197,14 +188,9 @@ async fn next_turn(
         match initial.get(&goal.id) {
             Some(st) => st.clone(),
             None => {
-                let d = decompose_goal(
-                    &s.models.decomposer,
-                    ledger,
-                    goal,
-                    s.models.sampling("decomposer"),
-                )
-                .await
-                .map_err(|e| format!("decomposer: {e}"))?;
+                let d = decompose_goal(&s.models.decomposer, ledger, goal)
+                    .await
+                    .map_err(|e| format!("decomposer: {e}"))?;
                 let st = GoalState::initial(&d);
                 initial.insert(goal.id.clone(), st.clone());
                 st
@@ -220,17 +206,15 @@ async fn next_turn(
             exchanges: 0,
         },
     };
-    track_history(
-        &s.models.tracker,
-        ledger,
-        s.opts.tracking,
-        &s.models.sampling("tracker"),
-        &mut tracked.state,
-        answered,
-        tracked.exchanges,
-    )
-    .await
-    .map_err(|(_, e)| format!("tracker: {e}"))?;
+    let tracker = Tracker::new(s.models.tracker.clone(), s.opts.tracking);
+    let no_commit = |_: u32, _: &GoalState| Ok::<(), std::convert::Infallible>(());
+    let from = tracked.exchanges;
+    if let Err(TrackError::Judge(_, e)) = tracker
+        .track(ledger, &mut tracked.state, answered, from, no_commit)
+        .await
+    {
+        return Err(format!("tracker: {e}"));
+    }
     tracked.exchanges = answered.len();
     s.conversations
         .lock()
@@ -241,25 +225,17 @@ async fn next_turn(
     if turn > max_turns {
         return Ok((STOP.to_string(), true, tracked.state));
     }
-    let steer = simulator::steering(
-        s.opts.mode,
-        &goal.goal,
-        &tracked.state,
-        max_turns - turn + 1,
-    );
-    let req = simulator::request(&goal.goal, max_turns, answered, steer.as_deref())
-        .with_sampling(s.models.sampling("simulator"));
-    let raw = s
-        .models
-        .simulator
-        .chat(CallRole::Simulator, ledger, &req)
-        .await
-        .map_err(|e| format!("simulator: {e}"))?;
-    let text = match reasoning::parse(raw.content_str()) {
-        Ok(r) => r.reply,
-        Err(_) => reasoning::salvage(raw.content_str()).to_string(),
+    let sim = UserSimulator {
+        role: s.models.simulator.clone(),
+        mode: s.opts.mode,
+        verify: 0,
+        verifier: s.models.tracker.clone(),
     };
-    let user = simulator::parse(&text);
+    let msg = sim
+        .next_message(ledger, goal, &tracked.state, answered, turn, max_turns)
+        .await
+        .map_err(|(role, e)| format!("{}: {e}", role.as_str()))?;
+    let user = msg.user;
     if user.stop && user.text.is_empty() {
         return Ok((STOP.to_string(), true, tracked.state));
     }

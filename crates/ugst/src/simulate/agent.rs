@@ -2,7 +2,8 @@
 //! tools several times (up to a step budget) before it replies to the user.
 
 use super::env::Session;
-use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling, ToolSpec};
+use crate::roles::RoleModel;
+use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, ToolSpec};
 
 /// The agent's running message list and what it needs to answer.
 pub struct Agent {
@@ -33,9 +34,8 @@ impl Agent {
     /// Answers one user message, running tool calls through `session`.
     pub async fn respond(
         &mut self,
-        llm: &Llm,
+        role: &RoleModel,
         ledger: &Ledger,
-        sampling: &Sampling,
         session: &mut dyn Session,
         user: &str,
     ) -> Result<AgentTurn, LlmError> {
@@ -50,8 +50,8 @@ impl Agent {
             };
             let req = ChatRequest::new(self.messages.clone())
                 .with_tools(tools)
-                .with_sampling(sampling.clone());
-            let resp = llm.chat(CallRole::Agent, ledger, &req).await?;
+                .with_sampling(role.sampling.clone());
+            let resp = role.llm.chat(CallRole::Agent, ledger, &req).await?;
             if resp.tool_calls.is_empty() || step == self.step_budget {
                 let reply = resp.content_str().trim().to_string();
                 self.messages.push(Message::assistant(reply.clone()));

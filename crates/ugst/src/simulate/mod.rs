@@ -7,124 +7,64 @@
 pub mod agent;
 pub mod env;
 pub mod reasoning;
-pub mod simulator;
+pub mod user;
 pub mod verify;
 
-use crate::config::RoleModels;
-use crate::goals::Goal;
-use crate::track::{judge_turn, Exchange, TrackingMode};
+use crate::model::{EndReason, Ending, Exchange, Goal, Settings, TurnRecord};
+use crate::roles::RoleModels;
+use crate::track::{TrackError, Tracker};
 use agent::Agent;
-use env::{Environment, TaskOutcome};
-use serde::{Deserialize, Serialize};
-pub use simulator::SimMode;
-use ugst_llm::{CallRole, Ledger, LlmError, Message};
+use env::Environment;
+use ugst_llm::{CallRole, Ledger, LlmError};
 use ugst_state::GoalState;
+use user::UserSimulator;
 
-/// Default number of user–agent turns.
-pub const DEFAULT_MAX_TURNS: u32 = 10;
-/// Default number of model calls the agent may make in one turn.
-pub const DEFAULT_AGENT_STEPS: u32 = 8;
-
-/// One stored turn.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TurnRecord {
-    pub index: u32,
-    pub user: String,
-    /// The agent's visible reply; `None` for a closing message sent with the stop signal.
-    pub agent: Option<String>,
-    /// Everything the agent produced this turn (tool calls, observations, reply).
-    #[serde(default)]
-    pub agent_messages: Vec<Message>,
-    /// The steering note the simulator saw before writing this turn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steering: Option<String>,
-    /// Drafts the verifier turned down before this turn's message was sent.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rejected: Vec<verify::RejectedDraft>,
-    /// The simulator's reasoning for this turn (`reasoning` mode); never shown to the agent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning: Option<String>,
-    /// The goal state after this turn (S_index).
-    pub state: GoalState,
-}
-
-impl TurnRecord {
-    pub fn exchange(&self) -> Exchange {
-        Exchange {
-            user: self.user.clone(),
-            agent: self.agent.clone(),
-        }
-    }
-}
-
-/// Why a conversation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    SimulatorStop,
-    MaxTurns,
-    /// The agent handed the user to a human (a tool call ended the episode).
-    AgentTransfer,
-}
-
-impl EndReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::SimulatorStop => "simulator_stop",
-            EndReason::MaxTurns => "max_turns",
-            EndReason::AgentTransfer => "agent_transfer",
-        }
-    }
-    pub fn parse(s: &str) -> Option<EndReason> {
-        match s {
-            "simulator_stop" => Some(EndReason::SimulatorStop),
-            "max_turns" => Some(EndReason::MaxTurns),
-            "agent_transfer" => Some(EndReason::AgentTransfer),
-            _ => None,
-        }
-    }
-}
-
-/// A conversation that could not finish, with where it broke.
+/// A conversation that could not finish, with where it broke: a model call that gave up (the
+/// conversation is marked failed) or the store (the run stops: data would be lost).
 #[derive(Debug, thiserror::Error)]
-#[error("turn {turn}, {role}: {source}")]
-pub struct ConversationError {
-    pub turn: u32,
-    pub role: &'static str,
-    #[source]
-    pub source: anyhow::Error,
+pub enum RunError {
+    #[error("turn {turn}, {role}: {source}", role = .role.as_str())]
+    Model {
+        turn: u32,
+        role: CallRole,
+        #[source]
+        source: LlmError,
+    },
+    #[error("turn {turn}: the run store failed: {source:#}")]
+    Store {
+        turn: u32,
+        #[source]
+        source: anyhow::Error,
+    },
 }
 
-fn fail(turn: u32, role: CallRole) -> impl FnOnce(LlmError) -> ConversationError {
-    move |e| ConversationError {
-        turn,
-        role: role.as_str(),
-        source: e.into(),
+impl RunError {
+    fn model(turn: u32, role: CallRole) -> impl FnOnce(LlmError) -> RunError {
+        move |source| RunError::Model { turn, role, source }
     }
 }
 
-/// Fixed settings of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Settings {
-    pub mode: SimMode,
-    pub tracking: TrackingMode,
-    pub max_turns: u32,
-    pub agent_steps: u32,
-    /// How many times a draft may be sent back by the verifier (0 = no verifier).
-    #[serde(default)]
-    pub verify: u32,
+/// The three participants of a conversation besides the environment, built from the role
+/// models and the run's settings.
+pub struct Participants {
+    pub user: UserSimulator,
+    pub tracker: Tracker,
+    pub agent: crate::roles::RoleModel,
 }
 
-/// How a conversation ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ending {
-    pub end: EndReason,
-    /// The final goal state S_n.
-    pub state: GoalState,
-    /// The environment's task reward, when the goal has a task.
-    pub reward: Option<TaskOutcome>,
-    /// Reasoning that came with a stop signal sent on its own (no turn records it).
-    pub closing_reasoning: Option<String>,
+impl Participants {
+    pub fn new(models: &RoleModels, settings: Settings) -> Participants {
+        Participants {
+            user: UserSimulator {
+                role: models.simulator.clone(),
+                mode: settings.mode,
+                verify: settings.verify,
+                verifier: models.tracker.clone(),
+            },
+            tracker: Tracker::new(models.tracker.clone(), settings.tracking),
+            agent: models.agent.clone(),
+        }
+    }
 }
 
 /// Runs one conversation from S0. `commit` receives each finished turn with the ledger of the
@@ -137,141 +77,52 @@ pub async fn run_conversation(
     s0: GoalState,
     ledger: &Ledger,
     mut commit: impl FnMut(&TurnRecord) -> anyhow::Result<()>,
-) -> Result<Ending, ConversationError> {
+) -> Result<Ending, RunError> {
+    let p = Participants::new(models, settings);
     let max_turns = goal.max_turns.unwrap_or(settings.max_turns);
     let mut session = env.start(goal);
     let mut agent = Agent::new(env.agent_policy(goal), env.tools(), settings.agent_steps);
-    let sim_sampling = models.sampling("simulator");
-    let agent_sampling = models.sampling("agent");
-    let tracker_sampling = models.sampling("tracker");
-    let mut history: Vec<Exchange> = Vec::new();
-    let mut state = s0;
-    let mut replies: Vec<String> = Vec::new();
-    let mut end = EndReason::MaxTurns;
-    let mut closing_reasoning = None;
+    let (mut history, mut state, mut replies) = (Vec::<Exchange>::new(), s0, Vec::new());
+    let (mut end, mut closing_reasoning) = (EndReason::MaxTurns, None);
     for turn in 1..=max_turns {
-        let turns_left = max_turns - turn + 1;
-        let steer = simulator::steering(settings.mode, &goal.goal, &state, turns_left);
-        let mut note = steer.clone();
-        let mut rejected: Vec<verify::RejectedDraft> = Vec::new();
-        let mut layout_retry = settings.mode == SimMode::Reasoning;
-        let (user, thought) = loop {
-            let req = simulator::request(&goal.goal, max_turns, &history, note.as_deref())
-                .with_sampling(sim_sampling.clone());
-            let raw = models
-                .simulator
-                .chat(CallRole::Simulator, ledger, &req)
-                .await
-                .map_err(fail(turn, CallRole::Simulator))?;
-            let (draft, thought) = if settings.mode == SimMode::Reasoning {
-                match reasoning::parse(raw.content_str()) {
-                    Ok(r) => (simulator::parse(&r.reply), Some(r.reasoning)),
-                    // One more try with the problem named; then the message is kept without
-                    // its reasoning rather than failing the conversation.
-                    Err(e) if layout_retry => {
-                        layout_retry = false;
-                        note = Some(reasoning::feedback(steer.as_deref(), &e));
-                        continue;
-                    }
-                    Err(_) => (
-                        simulator::parse(reasoning::salvage(raw.content_str())),
-                        None,
-                    ),
-                }
-            } else {
-                (simulator::parse(raw.content_str()), None)
-            };
-            if rejected.len() as u32 >= settings.verify {
-                break (draft, thought);
-            }
-            let verdict = verify::check(
-                &models.tracker,
-                ledger,
-                &tracker_sampling,
-                &state,
-                &history,
-                verify::Draft {
-                    user: &draft,
-                    turn,
-                    turns_left,
-                },
-            )
+        // 1. The simulated user writes its turn, steered by S_{turn-1}.
+        let msg = p
+            .user
+            .next_message(ledger, goal, &state, &history, turn, max_turns)
             .await
-            .map_err(fail(turn, CallRole::Verifier))?;
-            match verdict {
-                verify::Verdict::Accept => break (draft, thought),
-                verify::Verdict::Reject(reason) => {
-                    note = Some(verify::feedback(steer.as_deref(), &reason));
-                    rejected.push(verify::RejectedDraft {
-                        text: draft.text,
-                        stop: draft.stop,
-                        reason,
-                    });
-                }
-            }
-        };
-        if user.stop && user.text.is_empty() {
-            end = EndReason::SimulatorStop;
-            closing_reasoning = thought;
+            .map_err(|(role, e)| RunError::model(turn, role)(e))?;
+        if msg.is_bare_stop() {
+            (end, closing_reasoning) = (EndReason::SimulatorStop, msg.reasoning);
             break;
         }
-        let mut transferred = false;
-        let (agent_reply, agent_messages) = if user.stop {
-            (None, Vec::new())
-        } else {
-            let t = agent
-                .respond(
-                    &models.agent,
-                    ledger,
-                    &agent_sampling,
-                    session.as_mut(),
-                    &user.text,
-                )
-                .await
-                .map_err(fail(turn, CallRole::Agent))?;
-            transferred = t.ended;
-            replies.push(t.reply.clone());
-            (Some(t.reply), t.messages)
+        // 2. The agent answers (with tools), unless the message came with the stop signal.
+        let answer = match msg.user.stop {
+            true => None,
+            false => Some(
+                agent
+                    .respond(&p.agent, ledger, session.as_mut(), &msg.user.text)
+                    .await
+                    .map_err(RunError::model(turn, CallRole::Agent))?,
+            ),
         };
+        replies.extend(answer.as_ref().map(|a| a.reply.clone()));
         history.push(Exchange {
-            user: user.text.clone(),
-            agent: agent_reply.clone(),
+            user: msg.user.text.clone(),
+            agent: answer.as_ref().map(|a| a.reply.clone()),
         });
-        let updates = judge_turn(
-            &models.tracker,
-            ledger,
-            settings.tracking,
-            &tracker_sampling,
-            &state,
-            &history,
-            turn,
-        )
-        .await
-        .map_err(fail(turn, CallRole::Tracker))?;
+        // 3. The tracker judges the turn; 4. the state machine applies it.
+        let updates = (p.tracker.judge_turn(ledger, &state, &history, turn).await)
+            .map_err(RunError::model(turn, CallRole::Tracker))?;
         state.apply_turn(turn, &updates);
-        let record = TurnRecord {
-            index: turn,
-            user: user.text,
-            agent: agent_reply,
-            agent_messages,
-            steering: steer,
-            rejected,
-            reasoning: thought,
-            state: state.clone(),
-        };
-        commit(&record).map_err(|e| ConversationError {
-            turn,
-            role: "store",
-            source: e,
-        })?;
-        if user.stop {
-            end = EndReason::SimulatorStop;
-            break;
+        // 5. The turn is committed before the next begins.
+        let record = turn_record(turn, msg, answer.as_ref(), &state);
+        commit(&record).map_err(|source| RunError::Store { turn, source })?;
+        match (record.agent.is_none(), answer.is_some_and(|a| a.ended)) {
+            (true, _) => end = EndReason::SimulatorStop,
+            (_, true) => end = EndReason::AgentTransfer,
+            _ => continue,
         }
-        if transferred {
-            end = EndReason::AgentTransfer;
-            break;
-        }
+        break;
     }
     Ok(Ending {
         closing_reasoning,
@@ -281,39 +132,47 @@ pub async fn run_conversation(
     })
 }
 
-/// Re-tracks stored turns from S0 with the given tracker, producing new states for every turn.
+/// What is stored of a turn: the user's message and how it was written, the agent's answer,
+/// and the state after it.
+fn turn_record(
+    index: u32,
+    msg: user::NextMessage,
+    answer: Option<&agent::AgentTurn>,
+    state: &GoalState,
+) -> TurnRecord {
+    TurnRecord {
+        index,
+        user: msg.user.text,
+        agent: answer.map(|a| a.reply.clone()),
+        agent_messages: answer.map(|a| a.messages.clone()).unwrap_or_default(),
+        steering: msg.steering,
+        rejected: msg.rejected,
+        reasoning: msg.reasoning,
+        state: state.clone(),
+    }
+}
+
+/// Re-tracks stored turns from S0 with `tracker`, producing new states for every turn.
 pub async fn retrack(
-    models: &RoleModels,
-    tracking: TrackingMode,
+    tracker: &Tracker,
     s0: GoalState,
     turns: &[TurnRecord],
     ledger: &Ledger,
     mut commit: impl FnMut(&TurnRecord) -> anyhow::Result<()>,
-) -> Result<GoalState, ConversationError> {
-    let sampling = models.sampling("tracker");
+) -> Result<GoalState, RunError> {
     let mut state = s0;
-    let mut history = Vec::new();
-    for t in turns {
-        history.push(t.exchange());
-        let updates = judge_turn(
-            &models.tracker,
-            ledger,
-            tracking,
-            &sampling,
-            &state,
-            &history,
-            t.index,
-        )
+    let history: Vec<Exchange> = turns.iter().map(TurnRecord::exchange).collect();
+    let on_turn = |turn: u32, s: &GoalState| {
+        let mut record = turns[turn as usize - 1].clone();
+        record.state = s.clone();
+        commit(&record)
+    };
+    match tracker
+        .track(ledger, &mut state, &history, 0, on_turn)
         .await
-        .map_err(fail(t.index, CallRole::Tracker))?;
-        state.apply_turn(t.index, &updates);
-        let mut record = t.clone();
-        record.state = state.clone();
-        commit(&record).map_err(|e| ConversationError {
-            turn: t.index,
-            role: "store",
-            source: e,
-        })?;
+    {
+        Ok(()) => Ok(state),
+        Err(TrackError::Judge(turn, e)) => Err(RunError::model(turn, CallRole::Tracker)(e)),
+        Err(TrackError::Commit(turn, source)) => Err(RunError::Store { turn, source }),
     }
-    Ok(state)
 }

@@ -3,51 +3,20 @@
 //! conversation while objectives are still open, turns remain and the agent has not blocked them?
 //! A rejected draft goes back to the simulator with the judge's reason, up to K times.
 
-use super::simulator::UserTurn;
-use crate::prompts;
-use crate::track::{transcript, Exchange};
+use super::user::UserTurn;
+use crate::model::transcript::transcript;
+use crate::model::Exchange;
+use crate::prompts::{self, schemas};
 use minijinja::context;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ugst_llm::{CallRole, ChatRequest, Ledger, Llm, LlmError, Message, Sampling};
 use ugst_state::{Category, GoalState, Status};
-
-pub const SCHEMA_NAME: &str = "verify_turn";
-
-/// A draft the verifier turned down, with why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedDraft {
-    pub text: String,
-    pub stop: bool,
-    pub reason: String,
-}
 
 /// The verifier's decision on one draft.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Accept,
     Reject(String),
-}
-
-fn schema(ids: &[String]) -> Value {
-    let id = if ids.is_empty() {
-        json!({"type": "string", "maxLength": 20})
-    } else {
-        json!({"type": "string", "enum": ids})
-    };
-    json!({
-        "type": "object",
-        "properties": {
-            "violations": {"type": "array", "maxItems": 6, "items": {
-                "type": "object",
-                "properties": {"id": id, "reason": {"type": "string", "maxLength": 200}},
-                "required": ["id", "reason"], "additionalProperties": false}},
-            "ends_conversation": {"type": "boolean"},
-            "agent_blocked": {"type": "boolean"}
-        },
-        "required": ["violations", "ends_conversation", "agent_blocked"],
-        "additionalProperties": false
-    })
 }
 
 /// The judge request for `draft` as turn `turn` after `history`.
@@ -91,7 +60,7 @@ pub fn request(
         },
     );
     ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(SCHEMA_NAME, schema(&ids))
+        .with_schema(schemas::VERIFY_TURN, schemas::verify_turn(&ids))
         .with_sampling(sampling.clone())
 }
 

@@ -9,10 +9,10 @@ mod multiwoz;
 mod tau;
 
 use crate::error::InputError;
-use crate::goals::Goal;
+use crate::model::Goal;
+pub use crate::model::TaskOutcome;
 use crate::prompts;
 use minijinja::context;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -50,15 +50,6 @@ pub trait Environment: Send + Sync {
             self.name()
         )))
     }
-}
-
-/// The task reward of one conversation, as the environment defines it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskOutcome {
-    /// 0.0 to 1.0.
-    pub reward: f64,
-    /// What the reward is made of (database match, required outputs, changed records, …).
-    pub details: Value,
 }
 
 /// The tool side of one conversation.
@@ -126,6 +117,40 @@ pub fn open(name: &str, data: Option<&Path>) -> Result<Arc<dyn Environment>, Inp
             NAMES.join(", ")
         ))),
     }
+}
+
+/// The environment `name` (`chat` when none is named) and the goals to run: from the goal file
+/// `goals` when given, else from the environment's tasks of `split`; cut to `limit`, and checked
+/// against what the environment needs of them.
+pub fn goals_for(
+    name: Option<&str>,
+    data: Option<&Path>,
+    goals: Option<&Path>,
+    split: &str,
+    limit: Option<usize>,
+) -> Result<(Arc<dyn Environment>, Vec<Goal>), InputError> {
+    let name = name.unwrap_or("chat");
+    let environment = open(name, data)?;
+    let mut list = match goals {
+        Some(p) => crate::goals::read_goals(p)?,
+        None if name == "chat" => return Err(InputError::new(
+            "--goals FILE is needed (or --env with tasks of its own; or --resume to finish a run)",
+        )),
+        None => environment.goals(split)?,
+    };
+    if let Some(n) = limit {
+        list.truncate(n);
+    }
+    if list.is_empty() {
+        return Err(InputError::new(
+            "no goals to run (check --limit and --split)",
+        ));
+    }
+    environment.check_goals(&list).map_err(|e| match goals {
+        Some(p) => InputError::new(format!("{}: {e}", p.display())),
+        None => e,
+    })?;
+    Ok((environment, list))
 }
 
 /// Plain chat: the agent has no tools.

@@ -6,7 +6,7 @@
 
 use super::{tool_specs, Environment, Session, TaskOutcome};
 use crate::error::InputError;
-use crate::goals::Goal;
+use crate::model::Goal;
 use serde_json::Value;
 use std::sync::Arc;
 use ugst_envs::multiwoz::task::Task;

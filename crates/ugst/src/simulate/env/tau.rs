@@ -4,7 +4,7 @@
 
 use super::{tool_specs, Environment, Session, TaskOutcome};
 use crate::error::InputError;
-use crate::goals::Goal;
+use crate::model::Goal;
 use serde_json::Value;
 use std::sync::Arc;
 use ugst_envs::tau::{Task, TauEnv, TRANSFER_TOOL};
@@ -67,7 +67,7 @@ impl Environment for Tau {
                 goal: t.instruction.clone(),
                 max_turns: None,
                 domain: Some(self.env.domain.as_str().to_string()),
-                state: None,
+                decomposition: None,
                 task: None,
             })
             .collect())

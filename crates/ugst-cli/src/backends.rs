@@ -1,0 +1,99 @@
+//! The composition root: every `[models.NAME]` table becomes a backend here — an
+//! OpenAI-compatible endpoint, the embedded llama.cpp engine (installed on first use) or the mock
+//! model. The library only receives the factory ([`ugst::config::BackendFactory`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use ugst::config::{ugst_home, Config, ModelSpec, Provider, RoleModels};
+use ugst::error::InputError;
+use ugst_embedded::engine::EngineOptions;
+use ugst_embedded::EmbeddedBackend;
+use ugst_llm::{Backend, OpenAiBackend, OpenAiConfig, RetryPolicy};
+
+/// Makes the backend of `[models.name]`.
+pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError> {
+    let at = |e: String| InputError::new(format!("[models.{name}]: {e}"));
+    match spec.provider {
+        Provider::Embedded => {
+            let model = spec
+                .model
+                .clone()
+                .unwrap_or_else(|| ugst_embedded::install::DEFAULT_MODEL.into());
+            let path = resolve_embedded(&model).map_err(at)?;
+            let mut opts = EngineOptions::new(path);
+            if let Some(c) = spec.context {
+                opts.n_ctx = c;
+            }
+            if let Some(p) = spec.parallel {
+                opts.n_seq = p;
+            }
+            opts.n_threads = spec.threads;
+            let b = EmbeddedBackend::new(model, opts).map_err(|e| at(e.to_string()))?;
+            Ok(Arc::new(b))
+        }
+        Provider::Mock => Ok(Arc::new(ugst_mock::MockBackend::new(
+            spec.model.clone().unwrap_or_else(|| "mock".into()),
+        ))),
+        Provider::Openai => {
+            let backend = OpenAiBackend::new(OpenAiConfig {
+                base_url: spec.base_url.clone().unwrap_or_default(),
+                model: spec.model.clone().unwrap_or_default(),
+                api_key_env: spec.api_key_env.clone(),
+                timeout: Duration::from_secs_f64(spec.timeout_s),
+                retry: RetryPolicy {
+                    max_retries: spec.max_retries,
+                    ..RetryPolicy::default()
+                },
+            })
+            .map_err(|e| at(e.to_string()))?;
+            Ok(Arc::new(backend))
+        }
+    }
+}
+
+/// Every role's model for `cfg`, without probing the endpoints.
+pub fn build(cfg: &Config) -> Result<RoleModels, InputError> {
+    cfg.build_with(&make)
+}
+
+/// Every role's model for `cfg`, each distinct endpoint probed once.
+pub async fn connect(cfg: &Config) -> Result<RoleModels, InputError> {
+    cfg.connect_with(&make).await
+}
+
+/// `--config FILE`, loaded and connected.
+pub async fn connect_file(path: &std::path::Path) -> anyhow::Result<RoleModels> {
+    Ok(connect(&Config::load(path)?).await?)
+}
+
+/// `--config FILE` when given, else every role on the embedded default model.
+pub fn config_or_default(path: Option<&std::path::Path>) -> Result<Config, InputError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+/// A known model name (installed on first use) or a path to a GGUF file.
+pub fn resolve_embedded(model: &str) -> Result<PathBuf, String> {
+    if let Some(known) = ugst_embedded::install::known(model) {
+        return ugst_embedded::install::ensure(&ugst_home(), known, false)
+            .map_err(|e| e.to_string());
+    }
+    let path = PathBuf::from(model);
+    if path.extension().is_some_and(|e| e == "gguf") || model.contains('/') {
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(format!("model file {} does not exist", path.display()));
+    }
+    let names: Vec<&str> = ugst_embedded::install::MODELS
+        .iter()
+        .map(|m| m.name)
+        .collect();
+    Err(format!(
+        "unknown embedded model {model:?}; use one of {} or a path to a .gguf file",
+        names.join(", ")
+    ))
+}

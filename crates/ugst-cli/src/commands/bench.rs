@@ -1,0 +1,62 @@
+//! `ugst bench`: benchmarks that write JSON and print a table.
+
+use crate::args::BenchCmd;
+use crate::{backends, bench, fs::write_file};
+use anyhow::Result;
+use serde::Serialize;
+use std::path::Path;
+use ugst::config::Config;
+
+fn save<T: Serialize>(out: &Path, r: &T, table: String) -> Result<()> {
+    write_file(out, &serde_json::to_string_pretty(r)?)?;
+    print!("{table}");
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+pub async fn run(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Harness {
+            n,
+            concurrency,
+            tracking,
+            out,
+        } => {
+            let mut rows = Vec::new();
+            for c in concurrency {
+                eprintln!("bench harness: {n} conversations at concurrency {c} …");
+                rows.push(bench::harness(n, c, tracking).await?);
+            }
+            save(&out, &rows, bench::harness_table(&rows))
+        }
+        BenchCmd::Tracker {
+            n,
+            max_turns,
+            concurrency,
+            config,
+            out,
+        } => {
+            let cfg = match &config {
+                Some(c) => Config::load(c)?,
+                None => Config::mock(),
+            };
+            let models = backends::connect(&cfg).await?;
+            let r =
+                bench::tracker::tracker(models, cfg.describe(), n, max_turns, concurrency).await?;
+            save(&out, &r, bench::tracker::table(&r))
+        }
+        BenchCmd::Memory {
+            n,
+            concurrency,
+            out,
+        } => {
+            eprintln!("bench memory: {n} conversations at concurrency {concurrency} …");
+            let r = bench::memory(n, concurrency).await?;
+            save(&out, &r, bench::memory_table(&r))
+        }
+        BenchCmd::Embedded { model, out } => {
+            let r = tokio::task::spawn_blocking(move || bench::embedded(&model)).await??;
+            save(&out, &r, bench::embedded_table(&r))
+        }
+    }
+}

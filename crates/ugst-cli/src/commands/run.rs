@@ -1,0 +1,138 @@
+//! `ugst run`: a new run from goals (or an environment's tasks), or `--resume` of one.
+
+use crate::args::RunArgs;
+use crate::{backends, progress};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use ugst::config::Config;
+use ugst::goals::read_goals;
+use ugst::model::{Goal, RunMeta, Settings};
+use ugst::runner::{self, check_resume, ResumeFlags, RunCounts};
+use ugst::simulate::env::{self, Environment};
+use ugst::store::RunStore;
+
+pub async fn run(a: RunArgs) -> Result<()> {
+    let cfg = backends::config_or_default(a.config.as_deref())?;
+    if a.resume {
+        return resume(a, &cfg).await;
+    }
+    let s = &a.source;
+    let (environment, goals) = env::goals_for(
+        s.env.as_deref(),
+        s.data.as_deref(),
+        s.goals.as_deref(),
+        &s.split,
+        s.limit,
+    )?;
+    let d = Settings::default();
+    let settings = Settings {
+        mode: a.mode.unwrap_or(d.mode),
+        tracking: a.tracking.unwrap_or(d.tracking),
+        max_turns: a.max_turns.unwrap_or(d.max_turns),
+        agent_steps: a.agent_steps.unwrap_or(d.agent_steps),
+        verify: a.verify.unwrap_or(d.verify),
+    };
+    if settings.max_turns == 0 {
+        return Err(ugst::input_err!("--max-turns must be at least 1"));
+    }
+    let meta = RunMeta {
+        env_data: s.data.as_deref().map(canonical),
+        goals_file: s.goals.as_ref().map(|p| p.display().to_string()),
+        ..RunMeta::new(settings, environment.name(), cfg.describe())
+    };
+    start(
+        &cfg,
+        &meta,
+        goals,
+        environment,
+        &a.out,
+        a.concurrency,
+        a.quiet,
+    )
+    .await
+}
+
+/// A data path as stored with the run (absolute where it resolves).
+pub fn canonical(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Connects the models, creates the run in `out`, runs it and prints the summary.
+pub async fn start(
+    cfg: &Config,
+    meta: &RunMeta,
+    goals: Vec<Goal>,
+    environment: Arc<dyn Environment>,
+    out: &Path,
+    concurrency: usize,
+    quiet: bool,
+) -> Result<()> {
+    // Models first: a config error must not leave an empty run behind.
+    let models = backends::connect(cfg).await?;
+    let bar = progress::terminal(quiet);
+    let counts = runner::start(
+        out,
+        meta,
+        &goals,
+        models,
+        environment,
+        concurrency,
+        bar.as_ref(),
+    )
+    .await?;
+    finish(out, &counts).await
+}
+
+async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
+    let store = RunStore::open(&a.out)?;
+    let meta = store.meta()?;
+    let goals = match &a.source.goals {
+        Some(g) => Some((g.display().to_string(), read_goals(g)?)),
+        None => None,
+    };
+    let flags = ResumeFlags {
+        mode: a.mode,
+        tracking: a.tracking,
+        max_turns: a.max_turns,
+        agent_steps: a.agent_steps,
+        verify: a.verify,
+        env: a.source.env.clone(),
+        goals,
+    };
+    let settings = check_resume(&store, &meta, &flags)?;
+    if a.retry_failed {
+        store.requeue_failed()?;
+    }
+    let data = (a.source.data.clone()).or_else(|| meta.env_data.as_ref().map(PathBuf::from));
+    let environment = env::open(&meta.env, data.as_deref())?;
+    environment.check_goals(&store.goals()?)?;
+    let models = backends::connect(cfg).await?;
+    let bar = progress::terminal(a.quiet);
+    let counts = runner::run_pending(
+        Arc::new(store),
+        models,
+        environment,
+        settings,
+        a.concurrency,
+        bar.as_ref(),
+    )
+    .await?;
+    finish(&a.out, &counts).await
+}
+
+/// The closing line of a run and its summary.
+async fn finish(out: &Path, s: &RunCounts) -> Result<()> {
+    eprintln!(
+        "{} conversation(s) run in {:.1}s: {} finished, {} failed ({} in the run)",
+        s.ran,
+        s.wall.as_secs_f64(),
+        s.finished,
+        s.failed,
+        s.total
+    );
+    super::eval::print_one(out, false, None, false).await
+}

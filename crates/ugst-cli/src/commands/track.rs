@@ -1,0 +1,37 @@
+//! `ugst track`: re-track an existing run's conversations with another judge or mode.
+
+use crate::{backends, progress};
+use anyhow::Result;
+use std::path::Path;
+use ugst::config::Config;
+use ugst::model::TrackingMode;
+use ugst::runner::retrack_run;
+use ugst::store::RunStore;
+use ugst::track::Tracker;
+
+pub async fn run(
+    run: &Path,
+    config: &Path,
+    tracking: TrackingMode,
+    out: &Path,
+    concurrency: usize,
+    quiet: bool,
+) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let models = backends::connect(&cfg).await?;
+    let src = RunStore::open(run)?;
+    let mut meta = src.meta()?;
+    meta.models = cfg.describe();
+    let tracker = Tracker::new(models.tracker.clone(), tracking);
+    let bar = progress::terminal(quiet);
+    let s = retrack_run(&src, out, tracker, meta, concurrency, bar.as_ref()).await?;
+    eprintln!(
+        "re-tracked {} conversation(s) into {} in {:.1}s: {} finished, {} failed",
+        s.total,
+        out.display(),
+        s.wall.as_secs_f64(),
+        s.finished,
+        s.failed
+    );
+    super::eval::print_one(out, false, None, false).await
+}

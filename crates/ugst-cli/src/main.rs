@@ -1,0 +1,96 @@
+//! The `ugst` binary: parse the arguments, run the command, map errors to exit codes (bad input
+//! → 2, anything else → 1).
+
+use clap::Parser;
+use std::process::ExitCode;
+use ugst::error::InputError;
+use ugst_cli::args::{Cli, Cmd};
+use ugst_cli::commands as c;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UGST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(dispatch(cli.cmd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            match e.chain().any(|c| c.is::<InputError>()) {
+                true => ExitCode::from(2),
+                false => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Decompose {
+            config,
+            goals,
+            out,
+            concurrency,
+        } => c::decompose::run(&config, &goals, &out, concurrency).await,
+        Cmd::Run(args) => c::run::run(args).await,
+        Cmd::Replay {
+            env,
+            data,
+            split,
+            fixtures,
+            json,
+        } => c::replay::run(&env, &data, &split, fixtures.as_deref(), json),
+        Cmd::Track {
+            run,
+            config,
+            tracking,
+            out,
+            concurrency,
+            quiet,
+        } => c::track::run(&run, &config, tracking, &out, concurrency, quiet).await,
+        Cmd::Eval {
+            runs,
+            json,
+            markdown,
+            csv,
+            common,
+        } => c::eval::run(runs, json, markdown, csv, common).await,
+        Cmd::Report {
+            runs,
+            out,
+            common,
+            max_conversations,
+        } => c::report::run(runs, &out, common, max_conversations).await,
+        Cmd::Ab(args) => c::ab::run(args).await,
+        Cmd::Agree {
+            gold,
+            pred,
+            threshold,
+            json,
+        } => c::agree::run(&gold, &pred, threshold, json),
+        Cmd::Export {
+            run,
+            format,
+            out,
+            max_prompt_tokens,
+            tokenizer,
+        } => c::export::run(&run, &format, &out, max_prompt_tokens, tokenizer),
+        Cmd::Goals { cmd } => c::goals::run(cmd).await,
+        Cmd::Bench { cmd } => c::bench::run(cmd).await,
+        Cmd::Setup { models, no_encoder } => c::setup::run(models, no_encoder),
+        Cmd::Demo {
+            model,
+            goals,
+            max_turns,
+            mode,
+            tracking,
+            out,
+        } => c::demo::run(&model, goals, max_turns, mode, tracking, out).await,
+        Cmd::Serve { cmd } => c::serve::run(cmd).await,
+    }
+}

@@ -1,0 +1,219 @@
+//! `ugst serve reward` in-process against the mock judge: contexts from a real `grpo` export and
+//! from a bare goal + history, the format penalty, bad requests, the OpenRLHF endpoint, a full
+//! queue, and 200 concurrent requests without an error (p50/p99 printed, never asserted).
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use ugst::serve::reward::{router, Options};
+use ugst_mock::Faults;
+
+const GOOD: &str = "<think>\nProgress: the hotel is found.\nPlan: ask for wifi next.\nAlignment: keep my number private.\n</think>\nDoes it have free wifi?";
+
+async fn start(cfg: &std::path::Path, max_queue: usize) -> String {
+    let models = ugst_cli::backends::build(&ugst::config::Config::load(cfg).unwrap()).unwrap();
+    let opts = Options {
+        reward: Default::default(),
+        tracking: ugst::model::TrackingMode::Batched,
+        concurrency: 16,
+        max_queue,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(models, opts)).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// `ugst_context` lines of a grpo export of a short reasoning run.
+fn exported_contexts(dir: &std::path::Path, cfg: &std::path::Path) -> Vec<Value> {
+    let goals = demo_goals(dir);
+    let run = dir.join("run");
+    run_cmd(
+        &[
+            "--quiet",
+            "--mode",
+            "reasoning",
+            "--max-turns",
+            "3",
+            "--limit",
+            "4",
+        ],
+        cfg,
+        Some(&goals),
+        &run,
+    )
+    .assert()
+    .success();
+    let tok = dir.join("tokenizer.json");
+    std::fs::write(&tok, WORD_TOKENIZER).unwrap();
+    export(
+        &run,
+        &["--format", "grpo", "--tokenizer", tok.to_str().unwrap()],
+        &dir.join("grpo.jsonl"),
+    )
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    let r = client.post(url).json(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_batches_and_rejects_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let lines = {
+        let (d, c) = (dir.path().to_path_buf(), cfg.clone());
+        tokio::task::spawn_blocking(move || exported_contexts(&d, &c))
+            .await
+            .unwrap()
+    };
+    assert!(lines.len() >= 4);
+    let base = start(&cfg, 4096).await;
+    let client = reqwest::Client::new();
+    let health: Value = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let ctx: Value = serde_json::from_str(lines[0]["ugst_context"].as_str().unwrap()).unwrap();
+    let bare = json!({"goal": "You want to book a hotel in the north with free wifi. You prefer a guesthouse.",
+                      "history": [{"speaker": "user", "text": "Hi, I need a hotel in the north."},
+                                  {"speaker": "agent", "text": "I found two hotels in the north."}]});
+    let body = json!({"items": [
+        {"id": "a", "context": ctx, "response": GOOD},
+        {"id": "b", "context": ctx, "response": "Does it have wifi?"},
+        {"id": "c", "context": bare, "response": GOOD},
+        {"id": 7, "context": bare, "response": "<think>\nProgress: done.\nPlan: nothing left.\nAlignment: fine.\n</think>\nEND_CONVERSATION"},
+    ]});
+    let (status, v) = post(&client, &format!("{base}/v1/ugst/score"), &body).await;
+    assert_eq!(status, 200, "{v}");
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(
+        r.iter()
+            .map(|x| x["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["a", "b", "c", "7"]
+    );
+    for x in [&r[0], &r[2], &r[3]] {
+        let reward = x["reward"].as_f64().unwrap_or_else(|| panic!("{x}"));
+        assert!((0.0..=2.5).contains(&reward), "{x}");
+        assert_eq!(x["format_ok"], true);
+        assert_eq!(x["conditions"].as_object().unwrap().len(), 5, "{x}");
+        let sum: f64 = x["conditions"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|b| b.as_bool().unwrap())
+            .map(|_| 0.5)
+            .sum();
+        assert_eq!(sum, reward, "R = Σ 0.5 · I_j: {x}");
+    }
+    assert_eq!(r[1]["reward"], -0.5, "the format penalty");
+    assert_eq!(r[1]["format_ok"], false);
+    assert!(r[1]["error"].as_str().unwrap().contains("layout"));
+
+    // Bad requests name the field.
+    for (body, needle) in [
+        (json!({"item": []}), "\"items\""),
+        (json!({"items": []}), "empty"),
+        (
+            json!({"items": [{"id": "a", "context": ctx, "response": GOOD}, {"id": "b", "context": ctx, "response": 3}]}),
+            "items[1].response",
+        ),
+        (
+            json!({"items": [{"id": "a", "context": {"goal": "x", "mood": 1}, "response": GOOD}]}),
+            "items[0].context",
+        ),
+    ] {
+        let (status, v) = post(&client, &format!("{base}/v1/ugst/score"), &body).await;
+        assert_eq!(status, 400, "{v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(needle), "{needle:?} in {msg}");
+    }
+    let r = client
+        .post(format!("{base}/v1/ugst/score"))
+        .body("not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    // OpenRLHF: query = prompt + response; labels carry the exported contexts.
+    let prompts: Vec<String> = lines.iter().map(|l| l["prompt"].to_string()).collect();
+    let query: Vec<String> = prompts.iter().map(|p| format!("{p}{GOOD}")).collect();
+    let labels: Vec<&str> = lines
+        .iter()
+        .map(|l| l["ugst_context"].as_str().unwrap())
+        .collect();
+    let (status, v) = post(
+        &client,
+        &format!("{base}/v1/openrlhf"),
+        &json!({"query": query, "prompts": prompts, "labels": labels}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["rewards"].as_array().unwrap().len(), lines.len());
+    assert_eq!(v["extra_logs"]["judge_failed"], 0);
+    assert!(v["extra_logs"]["format_ok"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b == true));
+    let (status, v) = post(
+        &client,
+        &format!("{base}/v1/openrlhf"),
+        &json!({"query": ["a"], "prompts": [], "labels": []}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+
+    // 200 concurrent requests, each a batch of one exported context.
+    let started = Instant::now();
+    let calls = (0..200).map(|i| {
+        let (client, base) = (client.clone(), base.clone());
+        let line = &lines[i % lines.len()];
+        let body = json!({"items": [{"id": i.to_string(),
+            "context": serde_json::from_str::<Value>(line["ugst_context"].as_str().unwrap()).unwrap(),
+            "response": GOOD}]});
+        async move {
+            let t = Instant::now();
+            let (status, v) = post(&client, &format!("{base}/v1/ugst/score"), &body).await;
+            (status, v, t.elapsed())
+        }
+    });
+    let mut done = futures::future::join_all(calls).await;
+    for (status, v, _) in &done {
+        assert_eq!(*status, 200, "{v}");
+        assert!(v["results"][0]["reward"].is_number(), "{v}");
+    }
+    done.sort_by_key(|d| d.2);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    eprintln!(
+        "200 concurrent score requests in {:.0} ms: p50 {:.1} ms, p99 {:.1} ms",
+        ms(started.elapsed()),
+        ms(done[99].2),
+        ms(done[197].2)
+    );
+
+    // A server that holds at most one item refuses a batch of two.
+    let small = start(&cfg, 1).await;
+    let (status, v) = post(
+        &client,
+        &format!("{small}/v1/ugst/score"),
+        &json!({"items": [{"id": "a", "context": ctx, "response": GOOD},
+                          {"id": "b", "context": ctx, "response": GOOD}]}),
+    )
+    .await;
+    assert_eq!(status, 503, "{v}");
+}

@@ -1,0 +1,124 @@
+//! `ugst serve simulator` in-process: an outside "agent" drives whole conversations through the
+//! OpenAI-compatible endpoint; the simulated user speaks first, its state is tracked as the agent
+//! answers, and it ends the chat (or hits the turn limit). Unknown or missing goal ids are 400s.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use ugst::model::SimMode;
+use ugst::serve::simulator::{router, Options};
+use ugst_mock::Faults;
+
+async fn start(cfg: &std::path::Path, mode: SimMode, max_turns: u32) -> String {
+    let models = ugst_cli::backends::build(&ugst::config::Config::load(cfg).unwrap()).unwrap();
+    let goals = ugst::goals::demo_goals();
+    let opts = Options {
+        mode,
+        tracking: ugst::model::TrackingMode::Batched,
+        max_turns,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router(models, goals, opts))
+            .await
+            .unwrap()
+    });
+    format!("http://{addr}/v1/chat/completions")
+}
+
+/// Plays the agent until the simulator ends; returns every simulator answer.
+async fn converse(client: &reqwest::Client, url: &str, goal: &str) -> Vec<Value> {
+    let mut messages = vec![json!({"role": "system", "content": "You are a hotel agent."})];
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        let r = client
+            .post(url)
+            .header("x-ugst-goal", goal)
+            .json(&json!({"model": "any", "messages": messages}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v: Value = r.json().await.unwrap();
+        let text = v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let end = v["ugst"]["end"].as_bool().unwrap();
+        answers.push(v);
+        if end {
+            return answers;
+        }
+        assert!(!text.is_empty() && !text.contains("<think>"), "{text}");
+        messages.push(json!({"role": "user", "content": text}));
+        messages.push(json!({"role": "assistant", "content": format!("Noted: {text}")}));
+    }
+    panic!("the simulated user never ended the chat");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outside_agent_talks_to_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &mock, "");
+    let client = reqwest::Client::new();
+
+    for mode in [SimMode::GoalState, SimMode::Reasoning] {
+        let url = start(&cfg, mode, 6).await;
+        let answers = converse(&client, &url, "hotel-1").await;
+        assert!(answers.len() >= 2, "{answers:#?}");
+        let last = answers.last().unwrap();
+        assert_eq!(
+            last["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .trim_end()
+                .rsplit(' ')
+                .next(),
+            Some("END_CONVERSATION")
+        );
+        // The state is tracked as the agent answers: turn numbers advance and by the end some
+        // sub-component has moved off its initial status.
+        let turns: Vec<u64> = answers
+            .iter()
+            .map(|a| a["ugst"]["turn"].as_u64().unwrap())
+            .collect();
+        assert_eq!(turns, (1..=answers.len() as u64).collect::<Vec<_>>());
+        let moved = last["ugst"]["state"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| !c["changes"].as_array().unwrap().is_empty());
+        assert!(moved, "{}", last["ugst"]["state"]);
+    }
+
+    // A turn limit of one: the second call ends the chat whatever the goal says.
+    let url = start(&cfg, SimMode::GoalState, 1).await;
+    let answers = converse(&client, &url, "restaurant-1").await;
+    assert_eq!(answers.len(), 2);
+    assert_eq!(
+        answers[1]["choices"][0]["message"]["content"],
+        "END_CONVERSATION"
+    );
+
+    for (goal, needle) in [
+        (Some("nope"), "unknown goal id \"nope\""),
+        (None, "x-ugst-goal"),
+    ] {
+        let mut rb = client
+            .post(&url)
+            .json(&json!({"messages": [], "ugst_goal_id": goal}));
+        if goal.is_none() {
+            rb = client.post(&url).json(&json!({"messages": []}));
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{v}"
+        );
+    }
+}

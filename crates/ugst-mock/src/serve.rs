@@ -1,0 +1,361 @@
+//! An OpenAI-compatible chat-completions server backed by the built-in mock model. It injects
+//! faults at configurable rates — HTTP 500, 429 with `Retry-After`, dropped connections, answers
+//! slower than a client's timeout, empty content, content that is not the requested JSON, tool calls
+//! naming unknown tools or with arguments that break the tool's schema — so runs can be tested
+//! against a flaky endpoint on localhost. `GET /stats` counts requests and each injected fault.
+
+use crate::model as mock;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use ugst::model::STOP;
+use ugst_llm::{ChatRequest, JsonSchemaSpec, Message, Role, ToolCall, ToolSpec, UserSimulation};
+
+/// Which faults to inject and how often. Every rate is a share of requests (0–1); at most one
+/// fault is drawn per request, so the rates must sum to at most 1.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    /// Share of requests answered with an HTTP error (half 500, half 429).
+    pub error_rate: f64,
+    /// `Retry-After` seconds sent with 429s.
+    pub retry_after_s: u32,
+    /// Share of requests whose connection is closed before the answer is complete.
+    pub drop_rate: f64,
+    /// Share of requests answered only after `--slow-ms` (to exceed a client's timeout).
+    pub slow_rate: f64,
+    pub slow_ms: u64,
+    /// Share of requests answered with empty content and no tool call.
+    pub empty_rate: f64,
+    /// Share of requests asking for JSON (a schema) answered with text that is not that JSON.
+    pub garbage_rate: f64,
+    /// Share of requests offering tools answered with a call to an unknown tool or with
+    /// arguments that break the tool's schema.
+    pub bad_tool_rate: f64,
+    /// Delay before every answer, in milliseconds (imitates a served model).
+    pub latency_ms: u64,
+    pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            error_rate: 0.0,
+            retry_after_s: 0,
+            drop_rate: 0.0,
+            slow_rate: 0.0,
+            slow_ms: 30_000,
+            empty_rate: 0.0,
+            garbage_rate: 0.0,
+            bad_tool_rate: 0.0,
+            latency_ms: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// The kinds of fault, as named in `/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    ServerError,
+    RateLimited,
+    Dropped,
+    Slow,
+    Empty,
+    Garbage,
+    BadTool,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::ServerError => "server_error",
+            Fault::RateLimited => "rate_limited",
+            Fault::Dropped => "dropped",
+            Fault::Slow => "slow",
+            Fault::Empty => "empty",
+            Fault::Garbage => "garbage",
+            Fault::BadTool => "bad_tool",
+        }
+    }
+}
+
+impl Faults {
+    /// Checks every rate; the message names the flag to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let rates = [
+            ("--error-rate", self.error_rate),
+            ("--drop-rate", self.drop_rate),
+            ("--slow-rate", self.slow_rate),
+            ("--empty-rate", self.empty_rate),
+            ("--garbage-rate", self.garbage_rate),
+            ("--bad-tool-rate", self.bad_tool_rate),
+        ];
+        for (flag, r) in rates {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("{flag} must be between 0 and 1, not {r}"));
+            }
+        }
+        let sum: f64 = rates.iter().map(|(_, r)| r).sum();
+        if sum > 1.0 + 1e-9 {
+            return Err(format!(
+                "the fault rates add up to {sum}; they must add up to at most 1"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Draws at most one fault for a request; faults that do not apply to it (garbage without a
+    /// schema, bad tool calls without tools) are drawn but not injected.
+    fn draw(&self, rng: &mut StdRng, has_schema: bool, has_tools: bool) -> Option<Fault> {
+        let u: f64 = rng.random();
+        let mut edge = 0.0;
+        let error_half = self.error_rate / 2.0;
+        for (rate, f) in [
+            (error_half, Fault::ServerError),
+            (error_half, Fault::RateLimited),
+            (self.drop_rate, Fault::Dropped),
+            (self.slow_rate, Fault::Slow),
+            (self.empty_rate, Fault::Empty),
+            (self.garbage_rate, Fault::Garbage),
+            (self.bad_tool_rate, Fault::BadTool),
+        ] {
+            edge += rate;
+            if u < edge {
+                return match f {
+                    Fault::Garbage if !has_schema => None,
+                    Fault::BadTool if !has_tools => None,
+                    f => Some(f),
+                };
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    faults: Faults,
+    rng: Arc<Mutex<StdRng>>,
+    requests: Arc<AtomicU64>,
+    injected: Arc<Mutex<BTreeMap<Fault, u64>>>,
+}
+
+pub fn router(faults: Faults) -> Router {
+    let state = AppState {
+        rng: Arc::new(Mutex::new(StdRng::seed_from_u64(faults.seed))),
+        faults,
+        requests: Arc::default(),
+        injected: Arc::default(),
+    };
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route(
+            "/v1/models",
+            get(|| async {
+                Json(json!({"object": "list", "data": [{"id": "mock", "object": "model"}]}))
+            }),
+        )
+        .route("/stats", get(stats))
+        .with_state(state)
+}
+
+async fn stats(State(s): State<AppState>) -> Json<Value> {
+    let injected = s.injected.lock().unwrap_or_else(|p| p.into_inner());
+    let by_kind: serde_json::Map<String, Value> = injected
+        .iter()
+        .map(|(f, n)| (f.name().to_string(), json!(n)))
+        .collect();
+    Json(json!({
+        "requests": s.requests.load(Ordering::Relaxed),
+        "injected": injected.values().sum::<u64>(),
+        "by_kind": by_kind,
+    }))
+}
+
+fn bad_request(msg: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": {"message": msg, "type": "invalid_request_error"}})),
+    )
+        .into_response()
+}
+
+/// A chat API client sends a user simulation with flipped roles (see
+/// [`ChatRequest::wire_messages`]); the mock recognises it by the stop signal in the system message
+/// and turns it back into a [`UserSimulation`] request.
+fn unflip_simulator(mut messages: Vec<Message>) -> ChatRequest {
+    let is_sim = messages
+        .first()
+        .is_some_and(|m| m.role == Role::System && m.content_str().contains(STOP));
+    if !is_sim || messages.len() < 2 {
+        return ChatRequest::new(messages);
+    }
+    let rest = messages.split_off(2);
+    let sim = UserSimulation {
+        instructions: messages[0].content_str().to_string(),
+        opening: messages[1].content_str().to_string(),
+        note: None,
+    };
+    let history = rest
+        .into_iter()
+        .map(|m| Message {
+            role: m.role.flipped(),
+            ..m
+        })
+        .collect();
+    ChatRequest::user_simulation(sim, history)
+}
+
+/// Turns an OpenAI request body into a [`ChatRequest`].
+pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
+    let messages: Vec<Message> =
+        serde_json::from_value(body.get("messages").cloned().unwrap_or(Value::Null))
+            .map_err(|e| format!("messages: {e}"))?;
+    let mut req = unflip_simulator(messages);
+    if let Some(rf) = body
+        .get("response_format")
+        .filter(|v| v["type"] == "json_schema")
+    {
+        let js = &rf["json_schema"];
+        req.schema = Some(JsonSchemaSpec {
+            name: js["name"].as_str().unwrap_or("answer").to_string(),
+            schema: js["schema"].clone(),
+        });
+    }
+    if let Some(tools) = body.get("tools").and_then(Value::as_array) {
+        for t in tools {
+            let f = &t["function"];
+            req.tools.push(ToolSpec {
+                name: f["name"]
+                    .as_str()
+                    .ok_or("tools[].function.name missing")?
+                    .to_string(),
+                description: f["description"].as_str().unwrap_or("").to_string(),
+                parameters: f["parameters"].clone(),
+            });
+        }
+    }
+    Ok(req)
+}
+
+async fn chat(
+    State(s): State<AppState>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_request(e.body_text()),
+    };
+    if s.faults.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(s.faults.latency_ms)).await;
+    }
+    let req = match parse_request(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let fault = {
+        let mut rng = s.rng.lock().unwrap_or_else(|p| p.into_inner());
+        s.faults
+            .draw(&mut rng, req.schema.is_some(), !req.tools.is_empty())
+    };
+    if let Some(f) = fault {
+        *s.injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(f)
+            .or_default() += 1;
+    }
+    match fault {
+        Some(Fault::RateLimited) => {
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "injected: rate limited").into_response();
+            r.headers_mut()
+                .insert("retry-after", s.faults.retry_after_s.into());
+            return r;
+        }
+        Some(Fault::ServerError) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "injected: server error").into_response()
+        }
+        Some(Fault::Dropped) => return dropped(),
+        Some(Fault::Slow) => {
+            tokio::time::sleep(std::time::Duration::from_millis(s.faults.slow_ms)).await
+        }
+        _ => {}
+    }
+    let mut resp = mock::respond(&req);
+    match fault {
+        Some(Fault::Empty) => {
+            resp.content = Some(String::new());
+            resp.tool_calls.clear();
+        }
+        Some(Fault::Garbage) => {
+            resp.content = Some("Sure! Here is what you asked for: {\"status\": ".into());
+            resp.tool_calls.clear();
+        }
+        Some(Fault::BadTool) => {
+            let n = s
+                .injected
+                .lock()
+                .map(|m| m.values().sum::<u64>())
+                .unwrap_or(0);
+            let call = if n % 2 == 0 {
+                ToolCall::new("call_bad", "launch_rocket", "{}")
+            } else {
+                // A real tool, with arguments that are not even a JSON object.
+                ToolCall::new("call_bad", req.tools[0].name.clone(), "[1, 2")
+            };
+            resp.content = None;
+            resp.tool_calls = vec![call];
+        }
+        _ => {}
+    }
+    let finish = if resp.tool_calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
+    let mut message = json!({"role": "assistant", "content": resp.content});
+    if !resp.tool_calls.is_empty() {
+        message["tool_calls"] = json!(resp.tool_calls);
+    }
+    Json(json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "model": body.get("model").cloned().unwrap_or(json!("mock")),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": resp.usage.prompt_tokens, "completion_tokens": resp.usage.completion_tokens,
+                  "total_tokens": resp.usage.prompt_tokens + resp.usage.completion_tokens},
+    }))
+    .into_response()
+}
+
+/// A 200 whose body breaks off: the server closes the connection before the promised bytes.
+fn dropped() -> Response {
+    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
+        Ok("{\"id\": \"chatcmpl-mock\", \"choi"),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected: connection dropped",
+        )),
+    ];
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("content-length", "4096")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .expect("a valid response")
+}
+
+/// Serves until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, faults: Faults) -> std::io::Result<()> {
+    axum::serve(listener, router(faults)).await
+}

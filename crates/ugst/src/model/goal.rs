@@ -1,0 +1,56 @@
+//! A user goal as read from a goal file, and the `{"id", "decomposition"}` line that
+//! `ugst decompose` and the goal generator write (and `ugst agree` reads).
+
+use serde::{Deserialize, Serialize};
+use ugst_state::Decomposition;
+
+/// One user goal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    pub id: String,
+    pub goal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// A pre-made decomposition; when present the decomposer is not called. Goal files written
+    /// before the rename call it `state`, which is still read.
+    #[serde(default, alias = "state", skip_serializing_if = "Option::is_none")]
+    pub decomposition: Option<Decomposition>,
+    /// What the environment scores the conversation against (for `--env multiwoz`: the
+    /// objectives `ugst goals generate multiwoz` built the goal from). Never shown to a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<serde_json::Value>,
+}
+
+impl Goal {
+    /// A goal with only its id and text.
+    pub fn new(id: impl Into<String>, goal: impl Into<String>) -> Goal {
+        Goal {
+            id: id.into(),
+            goal: goal.into(),
+            max_turns: None,
+            domain: None,
+            decomposition: None,
+            task: None,
+        }
+    }
+}
+
+/// One line of a decomposition file, `{"id", "state"}`: a goal id and its decomposition. The
+/// file format keeps the key `state` that existing reference sets use; this is the one place
+/// that writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecompositionLine {
+    pub id: String,
+    #[serde(rename = "state")]
+    pub decomposition: Decomposition,
+}
+
+impl DecompositionLine {
+    /// The JSONL line (with its newline).
+    pub fn to_line(id: &str, d: &Decomposition) -> String {
+        serde_json::json!({"id": id, "state": d}).to_string() + "\n"
+    }
+}

@@ -1,0 +1,14 @@
+//! The records every stage passes on: goals, transcripts and runs. Plain typed data — no I/O and
+//! no model calls — so that goals, simulate, track, store, evaluate, export and serve all speak
+//! about the same things with the same types (the text forms are written by serde only).
+
+pub mod goal;
+pub mod run;
+pub mod transcript;
+
+pub use goal::{DecompositionLine, Goal};
+pub use run::{
+    ConvStatus, Conversation, EndReason, Ending, RejectedDraft, RunMeta, Settings, SimMode,
+    TaskOutcome, TrackingMode, TurnRecord, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS,
+};
+pub use transcript::{Exchange, STOP};

@@ -1,0 +1,109 @@
+//! Prompt templates (files under `prompts/`, compiled into the binary) and their rendering.
+
+pub mod schemas;
+
+use minijinja::Environment;
+use serde::Serialize;
+use std::sync::OnceLock;
+
+pub use crate::model::STOP;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("decompose", include_str!("../../prompts/decompose.j2")),
+    ("judge_intro", include_str!("../../prompts/judge_intro.j2")),
+    (
+        "track_component",
+        include_str!("../../prompts/track_component.j2"),
+    ),
+    (
+        "track_batched",
+        include_str!("../../prompts/track_batched.j2"),
+    ),
+    (
+        "simulator_system",
+        include_str!("../../prompts/simulator_system.j2"),
+    ),
+    (
+        "simulator_opening",
+        include_str!("../../prompts/simulator_opening.j2"),
+    ),
+    ("steer_goal", include_str!("../../prompts/steer_goal.j2")),
+    ("steer_state", include_str!("../../prompts/steer_state.j2")),
+    (
+        "steer_reasoning",
+        include_str!("../../prompts/steer_reasoning.j2"),
+    ),
+    (
+        "reasoning_feedback",
+        include_str!("../../prompts/reasoning_feedback.j2"),
+    ),
+    (
+        "trained_layout",
+        include_str!("../../prompts/trained_layout.j2"),
+    ),
+    (
+        "agent_system",
+        include_str!("../../prompts/agent_system.j2"),
+    ),
+    ("verify_turn", include_str!("../../prompts/verify_turn.j2")),
+    ("judge_role", include_str!("../../prompts/judge_role.j2")),
+    (
+        "judge_quality",
+        include_str!("../../prompts/judge_quality.j2"),
+    ),
+    (
+        "judge_failures",
+        include_str!("../../prompts/judge_failures.j2"),
+    ),
+];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src)
+                .expect("built-in template parses");
+        }
+        env
+    })
+}
+
+/// Renders the named built-in template. Templates are fixed at build time and covered by tests,
+/// so a failure here is a bug, not bad input.
+pub fn render<S: Serialize>(name: &str, ctx: S) -> String {
+    env()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| panic!("built-in template {name} failed to render: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn every_template_renders() {
+        assert!(render("decompose", context! { goal => "Book a room" }).contains("Book a room"));
+        let s = render(
+            "simulator_system",
+            context! { goal => "g", max_turns => 10, stop => STOP },
+        );
+        assert!(s.contains("END_CONVERSATION") && s.contains("10 messages"));
+        for name in [
+            "simulator_opening",
+            "steer_goal",
+            "steer_state",
+            "steer_reasoning",
+            "agent_system",
+            "track_component",
+            "track_batched",
+        ] {
+            let _ = render(name, context! { components => Vec::<u8>::new() });
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Every JSON Schema the project sends to a model, with the name it is sent under. One leaf
+//! module (it depends on nothing else of the crate but the state's categories), so anything that
+//! needs to recognise a request — the mock model, a strict-mode checker, a test — reads the
+//! names here instead of importing the stage that sends it.
+
+use serde_json::{json, Map, Value};
+use ugst_state::Category;
+
+/// Goal → decomposition (`decompose`).
+pub const DECOMPOSITION: &str = "goal_decomposition";
+/// One sub-component's status (per-component tracking).
+pub const COMPONENT_STATUS: &str = "component_status";
+/// Every open sub-component's status (batched tracking).
+pub const TURN_STATUS: &str = "turn_status";
+/// A simulator draft checked before it is sent (`--verify`).
+pub const VERIFY_TURN: &str = "verify_turn";
+/// Who wrote a message (role adherence in the realism metrics).
+pub const MESSAGE_ROLE: &str = "message_role";
+/// Naturalness and coherence of a conversation.
+pub const CONVERSATION_QUALITY: &str = "conversation_quality";
+/// Confusion and being stuck (failure taxonomy).
+pub const FAILURE_JUDGEMENT: &str = "failure_judgement";
+/// New user profiles or policies (`goals personas`).
+pub const PERSONA_ITEMS: &str = "persona_items";
+
+/// Every schema name, for checks that must cover them all.
+pub const ALL: [&str; 8] = [
+    DECOMPOSITION,
+    COMPONENT_STATUS,
+    TURN_STATUS,
+    VERIFY_TURN,
+    MESSAGE_ROLE,
+    CONVERSATION_QUALITY,
+    FAILURE_JUDGEMENT,
+    PERSONA_ITEMS,
+];
+
+/// A decomposition (strict-mode compatible: every key required, no extras).
+pub fn decomposition() -> Value {
+    // Bounds keep a small local model from looping: a grammar built from this schema must close.
+    let text = json!({"type": "string", "minLength": 1, "maxLength": 400});
+    let list = json!({"type": "array", "items": text, "maxItems": 12});
+    json!({
+        "type": "object",
+        "properties": {
+            "user_profile": list,
+            "user_policy": list,
+            "task_objectives": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 8,
+                "items": {
+                    "type": "object",
+                    "properties": {"text": text, "requirements": list, "preferences": list},
+                    "required": ["text", "requirements", "preferences"],
+                    "additionalProperties": false
+                }
+            }
+        },
+        "required": ["user_profile", "user_policy", "task_objectives"],
+        "additionalProperties": false
+    })
+}
+
+/// One status answer `{"reason", "status"}` for a sub-component of `cat`. The description names
+/// the category, so a reader of the schema alone knows which statuses apply.
+pub fn component_status(cat: Category) -> Value {
+    let names: Vec<&str> = cat.statuses().iter().map(|s| s.as_str()).collect();
+    json!({
+        "type": "object",
+        "description": format!("category: {}", cat.as_str()),
+        "properties": {
+            "reason": {"type": "string", "maxLength": 200},
+            "status": {"type": "string", "enum": names}
+        },
+        "required": ["reason", "status"],
+        "additionalProperties": false
+    })
+}
+
+/// One status answer per open sub-component, keyed by id.
+pub fn turn_status<'a>(open: impl IntoIterator<Item = (&'a str, Category)>) -> Value {
+    let mut props = Map::new();
+    let mut ids = Vec::new();
+    for (id, cat) in open {
+        props.insert(id.to_string(), component_status(cat));
+        ids.push(id);
+    }
+    json!({"type": "object", "properties": props, "required": ids, "additionalProperties": false})
+}
+
+/// The verifier's answer; violation ids are limited to `ids` (the checked sub-components).
+pub fn verify_turn(ids: &[String]) -> Value {
+    let id = if ids.is_empty() {
+        json!({"type": "string", "maxLength": 20})
+    } else {
+        json!({"type": "string", "enum": ids})
+    };
+    json!({
+        "type": "object",
+        "properties": {
+            "violations": {"type": "array", "maxItems": 6, "items": {
+                "type": "object",
+                "properties": {"id": id, "reason": {"type": "string", "maxLength": 200}},
+                "required": ["id", "reason"], "additionalProperties": false}},
+            "ends_conversation": {"type": "boolean"},
+            "agent_blocked": {"type": "boolean"}
+        },
+        "required": ["violations", "ends_conversation", "agent_blocked"],
+        "additionalProperties": false
+    })
+}
+
+/// Who wrote a message: `customer` or `agent`.
+pub fn message_role() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "maxLength": 200},
+            "writer": {"type": "string", "enum": ["customer", "agent"]}
+        },
+        "required": ["reason", "writer"],
+        "additionalProperties": false
+    })
+}
+
+/// Naturalness and coherence, 1–5 each, with reasons.
+pub fn conversation_quality() -> Value {
+    let score = json!({"type": "integer", "minimum": 1, "maximum": 5});
+    let reason = json!({"type": "string", "maxLength": 200});
+    json!({
+        "type": "object",
+        "properties": {
+            "naturalness_reason": reason, "naturalness": score,
+            "coherence_reason": reason, "coherence": score
+        },
+        "required": ["naturalness_reason", "naturalness", "coherence_reason", "coherence"],
+        "additionalProperties": false
+    })
+}
+
+/// Whether the conversation shows confusion and a stuck objective, with evidence.
+pub fn failure_judgement() -> Value {
+    let finding = json!({
+        "type": "object",
+        "properties": {
+            "evidence": {"type": "string", "maxLength": 300},
+            "found": {"type": "boolean"},
+            "turn": {"type": "integer", "minimum": 0}
+        },
+        "required": ["evidence", "found", "turn"],
+        "additionalProperties": false
+    });
+    json!({
+        "type": "object",
+        "properties": {"confusion": finding, "stuck": finding},
+        "required": ["confusion", "stuck"],
+        "additionalProperties": false
+    })
+}
+
+/// Up to ten new persona entries.
+pub fn persona_items() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"type": "string", "minLength": 10, "maxLength": 200}, "minItems": 1, "maxItems": 10}},
+        "required": ["items"],
+        "additionalProperties": false
+    })
+}

@@ -1,0 +1,255 @@
+//! The simulated user: builds its prompt (goal in the system message, the conversation, optional
+//! steering before the turn), reads its answer (the stop signal, the reasoning layout) and, with
+//! `--verify`, has each draft checked before it is sent. [`UserSimulator::next_message`] is the
+//! one place user turns are written — by the batch runner and by `serve simulator` alike.
+
+use super::{reasoning, verify};
+use crate::model::{Exchange, Goal, RejectedDraft, SimMode, STOP};
+use crate::prompts;
+use crate::roles::RoleModel;
+use crate::track::steering_components;
+use minijinja::context;
+use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, UserSimulation};
+use ugst_state::GoalState;
+
+/// The steering note for the next turn, if the mode uses one.
+pub fn steering(mode: SimMode, goal: &str, state: &GoalState, turns_left: u32) -> Option<String> {
+    match mode {
+        SimMode::Prompt => None,
+        SimMode::Goal => Some(prompts::render(
+            "steer_goal",
+            context! { goal => goal, turns_left => turns_left },
+        )),
+        SimMode::GoalState => Some(prompts::render(
+            "steer_state",
+            context! { components => steering_components(state), turns_left => turns_left, stop => STOP },
+        )),
+        SimMode::Reasoning => Some(prompts::render(
+            "steer_reasoning",
+            context! {
+                components => steering_components(state), turns_left => turns_left, stop => STOP,
+                open => reasoning::OPEN, close => reasoning::CLOSE,
+            },
+        )),
+    }
+}
+
+/// The simulator's request: its instructions and the conversation so far (natural roles), with
+/// the steering note for this turn kept apart so the conversation prefix never changes between
+/// turns. Backends decide how to lay it out (see [`UserSimulation`]).
+pub fn request(
+    goal: &str,
+    max_turns: u32,
+    history: &[Exchange],
+    steer: Option<&str>,
+) -> ChatRequest {
+    let sim = UserSimulation {
+        instructions: prompts::render(
+            "simulator_system",
+            context! { goal => goal, max_turns => max_turns, stop => STOP },
+        ),
+        opening: prompts::render("simulator_opening", context! {}),
+        note: steer.map(str::to_string),
+    };
+    let mut messages = Vec::new();
+    for e in history {
+        messages.push(Message::user(e.user.clone()));
+        messages.push(Message::assistant(e.agent.clone().unwrap_or_default()));
+    }
+    ChatRequest::user_simulation(sim, messages)
+}
+
+/// A simulator answer, split into the message and whether it ends the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTurn {
+    /// The text sent to the agent (empty when the answer was only the stop signal).
+    pub text: String,
+    pub stop: bool,
+}
+
+/// Reads the simulator's raw answer: strips role prefixes the model may add and finds the stop signal.
+pub fn parse(raw: &str) -> UserTurn {
+    let mut text = raw.trim();
+    for prefix in ["User:", "Customer:", "user:", "customer:"] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            text = rest.trim_start();
+        }
+    }
+    let stop = text.contains(STOP);
+    // Removing one signal can join the text around it into another
+    // (`END_END_CONVERSATIONCONVERSATION`): remove until none is left (found by fuzzing).
+    let mut text = text.to_string();
+    while text.contains(STOP) {
+        text = text.replace(STOP, "");
+    }
+    UserTurn {
+        text: text.trim().to_string(),
+        stop,
+    }
+}
+
+/// The simulated user: its model, how it is steered, and the verifier that checks its drafts.
+#[derive(Clone)]
+pub struct UserSimulator {
+    pub role: RoleModel,
+    pub mode: SimMode,
+    /// How many drafts the verifier may send back per turn (0: no verifier).
+    pub verify: u32,
+    /// The judge that checks drafts (the tracker's model).
+    pub verifier: RoleModel,
+}
+
+/// What the simulated user says next, and how it came to say it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextMessage {
+    pub user: UserTurn,
+    /// The steering note shown before this turn.
+    pub steering: Option<String>,
+    /// The reasoning written before the message (`reasoning` mode); never sent to the agent.
+    pub reasoning: Option<String>,
+    /// Drafts the verifier turned down first.
+    pub rejected: Vec<RejectedDraft>,
+}
+
+impl NextMessage {
+    /// The stop signal with no words: the conversation ends without another exchange.
+    pub fn is_bare_stop(&self) -> bool {
+        self.user.stop && self.user.text.is_empty()
+    }
+}
+
+impl UserSimulator {
+    /// Writes turn `turn` of at most `max_turns`, steered by `state`: one simulator call, one
+    /// more when a `reasoning`-mode answer breaks the layout (the problem named; after that the
+    /// message is kept without its reasoning), and up to `verify` redrafts the verifier asks for.
+    /// A failed model call names the role that made it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn next_message(
+        &self,
+        ledger: &Ledger,
+        goal: &Goal,
+        state: &ugst_state::GoalState,
+        history: &[Exchange],
+        turn: u32,
+        max_turns: u32,
+    ) -> Result<NextMessage, (CallRole, LlmError)> {
+        let turns_left = max_turns - turn + 1;
+        let steer = steering(self.mode, &goal.goal, state, turns_left);
+        let mut note = steer.clone();
+        let mut rejected: Vec<RejectedDraft> = Vec::new();
+        let mut layout_retry = self.mode == SimMode::Reasoning;
+        loop {
+            let req = request(&goal.goal, max_turns, history, note.as_deref())
+                .with_sampling(self.role.sampling.clone());
+            let raw = self
+                .role
+                .llm
+                .chat(CallRole::Simulator, ledger, &req)
+                .await
+                .map_err(|e| (CallRole::Simulator, e))?;
+            let (draft, thought) = if self.mode == SimMode::Reasoning {
+                match reasoning::parse(raw.content_str()) {
+                    Ok(r) => (parse(&r.reply), Some(r.reasoning)),
+                    Err(e) if layout_retry => {
+                        layout_retry = false;
+                        note = Some(reasoning::feedback(steer.as_deref(), &e));
+                        continue;
+                    }
+                    Err(_) => (parse(reasoning::salvage(raw.content_str())), None),
+                }
+            } else {
+                (parse(reasoning::salvage(raw.content_str())), None)
+            };
+            if rejected.len() as u32 >= self.verify {
+                return Ok(NextMessage {
+                    user: draft,
+                    steering: steer,
+                    reasoning: thought,
+                    rejected,
+                });
+            }
+            let d = verify::Draft {
+                user: &draft,
+                turn,
+                turns_left,
+            };
+            let (llm, sampling) = (&self.verifier.llm, &self.verifier.sampling);
+            match verify::check(llm, ledger, sampling, state, history, d)
+                .await
+                .map_err(|e| (CallRole::Verifier, e))?
+            {
+                verify::Verdict::Accept => {
+                    return Ok(NextMessage {
+                        user: draft,
+                        steering: steer,
+                        reasoning: thought,
+                        rejected,
+                    })
+                }
+                verify::Verdict::Reject(reason) => {
+                    note = Some(verify::feedback(steer.as_deref(), &reason));
+                    rejected.push(RejectedDraft {
+                        text: draft.text,
+                        stop: draft.stop,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signal_and_prefixes() {
+        assert_eq!(
+            parse("User: hi"),
+            UserTurn {
+                text: "hi".into(),
+                stop: false
+            }
+        );
+        assert_eq!(
+            parse(" END_CONVERSATION "),
+            UserTurn {
+                text: String::new(),
+                stop: true
+            }
+        );
+        assert_eq!(
+            parse("Thanks! END_CONVERSATION"),
+            UserTurn {
+                text: "Thanks!".into(),
+                stop: true
+            }
+        );
+        // Nested signals leave none behind.
+        assert_eq!(
+            parse("Bye END_END_CONVERSATIONCONVERSATION"),
+            UserTurn {
+                text: "Bye".into(),
+                stop: true
+            }
+        );
+    }
+
+    #[test]
+    fn roles_are_flipped_on_the_wire_and_steering_goes_last() {
+        let h = vec![Exchange {
+            user: "u1".into(),
+            agent: Some("a1".into()),
+        }];
+        let m = request("g", 5, &h, Some("NOTE")).wire_messages();
+        assert_eq!(m[0].role, ugst_llm::Role::System);
+        assert_eq!(m[2].role, ugst_llm::Role::Assistant);
+        assert_eq!(m[2].content_str(), "u1");
+        assert_eq!(m[3].role, ugst_llm::Role::User);
+        assert!(m[3].content_str().starts_with("a1") && m[3].content_str().ends_with("NOTE"));
+        // Without steering the same history renders the same prefix.
+        let plain = request("g", 5, &h, None).wire_messages();
+        assert_eq!(plain[..3], m[..3]);
+    }
+}
