@@ -7,7 +7,7 @@
 
 use crate::model::Conversation;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// TTR at which an MTLD factor is complete.
 pub const MTLD_THRESHOLD: f64 = 0.72;
@@ -60,7 +60,8 @@ pub fn hdd(toks: &[String]) -> Option<f64> {
     if n < HDD_SAMPLE {
         return None;
     }
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    // Ordered by word, so the floating-point sum (and the printed figure) is the same every run.
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for t in toks {
         *counts.entry(t.as_str()).or_default() += 1;
     }
