@@ -210,9 +210,13 @@ fn decompose(prompt: &str) -> Value {
     })
 }
 
+/// The turn a judge prompt is about: the last `Turn N` heading of the transcript the library
+/// renders (`ugst::model::transcript::transcript`), 1 when there is none.
 fn latest_turn(prompt: &str) -> u64 {
-    between(prompt, "(turn ", ")")
-        .and_then(|n| n.parse().ok())
+    prompt
+        .lines()
+        .filter_map(|l| l.strip_prefix("Turn ")?.trim().parse().ok())
+        .max()
         .unwrap_or(1)
 }
 
