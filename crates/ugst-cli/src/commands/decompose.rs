@@ -4,9 +4,10 @@ use crate::{backends, fs::write_file, progress};
 use anyhow::Result;
 use std::path::Path;
 use ugst::decompose::decompose_all;
-use ugst::evaluate::{costs, costs_table};
+use ugst::evaluate::costs;
 use ugst::goals::read_goals;
 use ugst::model::DecompositionLine;
+use ugst::report::text::costs as costs_table;
 
 pub async fn run(config: &Path, goals: &Path, out: &Path, concurrency: usize) -> Result<()> {
     let goals = read_goals(goals)?;

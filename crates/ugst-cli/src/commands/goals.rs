@@ -4,8 +4,9 @@ use crate::args::GoalsCmd;
 use crate::{backends, fs::write_file, progress};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use ugst::evaluate::{costs, costs_table};
+use ugst::evaluate::costs;
 use ugst::generate::{self, personas};
+use ugst::report::text::costs as costs_table;
 
 pub async fn run(cmd: GoalsCmd) -> Result<()> {
     match cmd {

@@ -101,16 +101,6 @@ pub fn of_run(convs: &[Conversation]) -> Diversity {
     }
 }
 
-pub fn line(d: &Diversity) -> String {
-    let f = |x: Option<f64>, p: usize| x.map_or("–".to_string(), |v| format!("{v:.p$}"));
-    format!(
-        "lexical diversity of user messages: MTLD {}, HD-D {} ({} tokens)\n",
-        f(d.mtld, 1),
-        f(d.hdd, 3),
-        d.tokens
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

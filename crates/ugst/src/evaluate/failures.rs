@@ -290,31 +290,3 @@ pub async fn with_judge(
     let n = per.len();
     Ok(summarise(per, n, true))
 }
-
-/// Table 1's layout: kind, frequency among failures, share of conversations.
-pub fn table(t: &Taxonomy) -> String {
-    let mut out = format!(
-        "failure taxonomy ({} of {} conversation(s) with a failure; {}):\n",
-        t.failing,
-        t.conversations,
-        if t.judged {
-            "rules + judge"
-        } else {
-            "rules only; confusion needs --config for a judge"
-        }
-    );
-    out.push_str(&format!(
-        "  {:<24}{:>7}{:>11}{:>15}\n",
-        "kind", "count", "frequency", "conversations"
-    ));
-    for k in KINDS {
-        out.push_str(&format!(
-            "  {:<24}{:>7}{:>10.0}%{:>14.0}%\n",
-            k,
-            t.counts[k],
-            t.frequency[k] * 100.0,
-            t.conversation_rate[k] * 100.0
-        ));
-    }
-    out
-}

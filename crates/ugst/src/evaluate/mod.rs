@@ -55,52 +55,6 @@ fn failure_kind(reason: &str) -> String {
     head.rsplit(", ").next().unwrap_or(head).trim().to_string()
 }
 
-fn pct(r: Option<f64>) -> String {
-    r.map(|r| format!("{:.1}", r * 100.0))
-        .unwrap_or_else(|| "–".into())
-}
-
-/// The paper's layout: Prof., Pol., T.O., Req., Pref., Avg (percent), with counts beneath.
-pub fn table(label: &str, a: &Alignment) -> String {
-    let mut head = format!("{:<20}", "run");
-    let mut rates = format!("{:<20}", truncate(label, 20));
-    let mut counts = format!("{:<20}", "  success/total");
-    for cat in Category::ALL {
-        let c = a.tally.count(cat);
-        head.push_str(&format!("{:>10}", cat.short()));
-        rates.push_str(&format!("{:>10}", pct(c.rate())));
-        counts.push_str(&format!("{:>10}", format!("{}/{}", c.success, c.total)));
-    }
-    head.push_str(&format!("{:>10}", "Avg"));
-    rates.push_str(&format!("{:>10}", pct(a.tally.average())));
-    let mut out = format!("{head}\n{rates}\n{counts}\n");
-    out.push_str(&format!("conversations: {} counted", a.conversations));
-    if a.failed > 0 || a.unfinished > 0 {
-        out.push_str(&format!(
-            ", {} failed, {} unfinished (excluded)",
-            a.failed, a.unfinished
-        ));
-        if !a.failure_reasons.is_empty() {
-            let why: Vec<String> = a
-                .failure_reasons
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect();
-            out.push_str(&format!(" — failures by stage: {}", why.join(", ")));
-        }
-    }
-    out.push('\n');
-    out
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
 /// `{"categories": {...}, "average": x, "conversations": n, ...}`.
 pub fn to_json(a: &Alignment) -> Value {
     let cats: serde_json::Map<String, Value> = Category::ALL
@@ -148,29 +102,6 @@ pub fn costs<'a>(entries: impl IntoIterator<Item = &'a LedgerEntry>) -> BTreeMap
         c.latency_ms += e.latency_ms;
     }
     m
-}
-
-pub fn costs_table(m: &BTreeMap<String, RoleCost>) -> String {
-    let mut out = format!(
-        "{:<12}{:>8}{:>8}{:>8}{:>9}{:>12}{:>12}{:>12}\n",
-        "role", "calls", "cached", "failed", "retries", "tokens in", "tokens out", "mean ms"
-    );
-    for (role, c) in m {
-        let live = c.calls - c.cache_hits;
-        let mean = c.latency_ms.checked_div(live).unwrap_or(0);
-        out.push_str(&format!(
-            "{:<12}{:>8}{:>8}{:>8}{:>9}{:>12}{:>12}{:>12}\n",
-            role,
-            c.calls,
-            c.cache_hits,
-            c.failed,
-            c.retries,
-            c.prompt_tokens,
-            c.completion_tokens,
-            mean
-        ));
-    }
-    out
 }
 
 /// The agent's task reward over the finished conversations that have a task.
@@ -248,23 +179,4 @@ impl TaskRewards {
             format!("final database matched gold in {}", self.db_match)
         }
     }
-}
-
-pub fn task_rewards_line(t: &TaskRewards) -> String {
-    let ends: Vec<String> = t.ends.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let aligned = match t.aligned_mean {
-        Some(m) => format!(
-            "{m:.3} over the {} where the simulator stayed aligned",
-            t.aligned_scored
-        ),
-        None => "no conversation where the simulator stayed aligned".to_string(),
-    };
-    format!(
-        "task reward ({}): {:.3} mean over {} scored conversation(s); {aligned}; {}; ends: {}\n",
-        t.env,
-        t.mean.unwrap_or(0.0),
-        t.scored,
-        t.breakdown(),
-        ends.join(", ")
-    )
 }

@@ -62,13 +62,3 @@ pub async fn judge(
         coherence: mean("coherence"),
     })
 }
-
-pub fn line(q: &Quality) -> String {
-    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
-    format!(
-        "naturalness {} / 5, coherence {} / 5 ({} conversation(s) judged)\n",
-        f(q.naturalness),
-        f(q.coherence),
-        q.judged
-    )
-}

@@ -117,24 +117,3 @@ pub async fn role_adherence(
     let customer = answers.iter().filter(|v| v["writer"] == "customer").count();
     Ok(Some(customer as f64 / answers.len() as f64))
 }
-
-fn f(x: Option<f64>, pct: bool) -> String {
-    match x {
-        Some(v) if pct => format!("{:.1}%", v * 100.0),
-        Some(v) => format!("{v:.2}"),
-        None => "–".into(),
-    }
-}
-
-pub fn line(r: &Realism) -> String {
-    format!(
-        "realism: first-turn diversity {}, gradual reveal {}, mean user words {}, role adherence {}\n",
-        f(r.first_turn_diversity, false),
-        f(r.gradual_reveal, true),
-        f(r.mean_user_words, false),
-        match r.role_adherence {
-            Some(_) => f(r.role_adherence, true),
-            None => "– (needs --config for a judge)".into(),
-        }
-    )
-}

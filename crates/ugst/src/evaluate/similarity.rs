@@ -177,23 +177,6 @@ pub fn of_run(
     })
 }
 
-pub fn line(s: &Similarity) -> String {
-    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
-    format!(
-        "goal similarity (BERTScore{}, {} conversation(s)): F1 {}, precision {}, recall {}{}\n",
-        if s.idf { ", idf" } else { "" },
-        s.conversations,
-        f(s.f1),
-        f(s.precision),
-        f(s.recall),
-        if s.truncated_texts > 0 {
-            format!(" ({} text(s) cut to 510 word pieces)", s.truncated_texts)
-        } else {
-            String::new()
-        }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

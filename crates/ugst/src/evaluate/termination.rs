@@ -81,15 +81,3 @@ pub fn summarise(convs: &[Conversation], max_turns: u32) -> Termination {
     }
     t
 }
-
-pub fn line(t: &Termination) -> String {
-    let parts: Vec<String> = CLASSES
-        .iter()
-        .map(|k| format!("{} {:.1}%", k.replace('_', " "), t.rates[*k] * 100.0))
-        .collect();
-    format!(
-        "termination ({} finished): {}\n",
-        t.finished,
-        parts.join(", ")
-    )
-}

@@ -1,30 +1,222 @@
 //! The terminal's rendering of a run's summary: the alignment table, then one line or table per
-//! metric, then the cost ledger — what `ugst eval` and the end of `ugst run` print.
+//! metric, then the cost ledger — what `ugst eval` and the end of `ugst run` print. Every line
+//! and table of a run's metrics is rendered here; `evaluate` only computes them.
 
+use crate::evaluate::diversity::Diversity;
+use crate::evaluate::failures::{Taxonomy, KINDS};
+use crate::evaluate::quality::Quality;
+use crate::evaluate::realism::Realism;
+use crate::evaluate::similarity::Similarity;
 use crate::evaluate::summary::RunSummary;
-use crate::evaluate::{
-    costs_table, diversity, failures, quality, realism, similarity, table, task_rewards_line,
-    termination,
-};
+use crate::evaluate::termination::{Termination, CLASSES};
+use crate::evaluate::{Alignment, RoleCost, TaskRewards};
+use std::collections::BTreeMap;
+use ugst_state::Category;
 
 /// The whole text report of one run.
 pub fn summary(label: &str, s: &RunSummary) -> String {
-    let mut out = table(label, &s.alignment);
+    let mut out = alignment(label, &s.alignment);
     if let Some(r) = &s.task_reward {
-        out += &task_rewards_line(r);
+        out += &task_rewards(r);
     }
-    out += &termination::line(&s.termination);
-    out += &realism::line(&s.realism);
-    out += &diversity::line(&s.diversity);
+    out += &termination(&s.termination);
+    out += &realism(&s.realism);
+    out += &diversity(&s.diversity);
     if let Some(q) = &s.quality {
-        out += &quality::line(q);
+        out += &quality(q);
     }
     match &s.similarity {
-        Some(x) => out += &similarity::line(x),
+        Some(x) => out += &similarity(x),
         None => out += "goal similarity: – (the encoder is not installed; run `ugst setup`)\n",
     }
-    out += &failures::table(&s.failures);
+    out += &failures(&s.failures);
     out += "\n";
-    out += &costs_table(&s.costs);
+    out += &costs(&s.costs);
     out
+}
+
+/// The paper's layout: Prof., Pol., T.O., Req., Pref., Avg (percent), with counts beneath.
+pub fn alignment(label: &str, a: &Alignment) -> String {
+    let mut head = format!("{:<20}", "run");
+    let mut rates = format!("{:<20}", truncate(label, 20));
+    let mut counts = format!("{:<20}", "  success/total");
+    for cat in Category::ALL {
+        let c = a.tally.count(cat);
+        head.push_str(&format!("{:>10}", cat.short()));
+        rates.push_str(&format!("{:>10}", pct(c.rate())));
+        counts.push_str(&format!("{:>10}", format!("{}/{}", c.success, c.total)));
+    }
+    head.push_str(&format!("{:>10}", "Avg"));
+    rates.push_str(&format!("{:>10}", pct(a.tally.average())));
+    let mut out = format!("{head}\n{rates}\n{counts}\n");
+    out.push_str(&format!("conversations: {} counted", a.conversations));
+    if a.failed > 0 || a.unfinished > 0 {
+        out.push_str(&format!(
+            ", {} failed, {} unfinished (excluded)",
+            a.failed, a.unfinished
+        ));
+        if !a.failure_reasons.is_empty() {
+            let why: Vec<String> = a
+                .failure_reasons
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            out.push_str(&format!(" — failures by stage: {}", why.join(", ")));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+pub fn costs(m: &BTreeMap<String, RoleCost>) -> String {
+    let mut out = format!(
+        "{:<12}{:>8}{:>8}{:>8}{:>9}{:>12}{:>12}{:>12}\n",
+        "role", "calls", "cached", "failed", "retries", "tokens in", "tokens out", "mean ms"
+    );
+    for (role, c) in m {
+        let live = c.calls - c.cache_hits;
+        let mean = c.latency_ms.checked_div(live).unwrap_or(0);
+        out.push_str(&format!(
+            "{:<12}{:>8}{:>8}{:>8}{:>9}{:>12}{:>12}{:>12}\n",
+            role,
+            c.calls,
+            c.cache_hits,
+            c.failed,
+            c.retries,
+            c.prompt_tokens,
+            c.completion_tokens,
+            mean
+        ));
+    }
+    out
+}
+
+pub fn task_rewards(t: &TaskRewards) -> String {
+    let ends: Vec<String> = t.ends.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let aligned = match t.aligned_mean {
+        Some(m) => format!(
+            "{m:.3} over the {} where the simulator stayed aligned",
+            t.aligned_scored
+        ),
+        None => "no conversation where the simulator stayed aligned".to_string(),
+    };
+    format!(
+        "task reward ({}): {:.3} mean over {} scored conversation(s); {aligned}; {}; ends: {}\n",
+        t.env,
+        t.mean.unwrap_or(0.0),
+        t.scored,
+        t.breakdown(),
+        ends.join(", ")
+    )
+}
+
+pub fn termination(t: &Termination) -> String {
+    let parts: Vec<String> = CLASSES
+        .iter()
+        .map(|k| format!("{} {:.1}%", k.replace('_', " "), t.rates[*k] * 100.0))
+        .collect();
+    format!(
+        "termination ({} finished): {}\n",
+        t.finished,
+        parts.join(", ")
+    )
+}
+
+pub fn realism(r: &Realism) -> String {
+    format!(
+        "realism: first-turn diversity {}, gradual reveal {}, mean user words {}, role adherence {}\n",
+        num(r.first_turn_diversity, false),
+        num(r.gradual_reveal, true),
+        num(r.mean_user_words, false),
+        match r.role_adherence {
+            Some(_) => num(r.role_adherence, true),
+            None => "– (needs --config for a judge)".into(),
+        }
+    )
+}
+
+pub fn diversity(d: &Diversity) -> String {
+    let f = |x: Option<f64>, p: usize| x.map_or("–".to_string(), |v| format!("{v:.p$}"));
+    format!(
+        "lexical diversity of user messages: MTLD {}, HD-D {} ({} tokens)\n",
+        f(d.mtld, 1),
+        f(d.hdd, 3),
+        d.tokens
+    )
+}
+
+pub fn quality(q: &Quality) -> String {
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
+    format!(
+        "naturalness {} / 5, coherence {} / 5 ({} conversation(s) judged)\n",
+        f(q.naturalness),
+        f(q.coherence),
+        q.judged
+    )
+}
+
+pub fn similarity(s: &Similarity) -> String {
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
+    format!(
+        "goal similarity (BERTScore{}, {} conversation(s)): F1 {}, precision {}, recall {}{}\n",
+        if s.idf { ", idf" } else { "" },
+        s.conversations,
+        f(s.f1),
+        f(s.precision),
+        f(s.recall),
+        if s.truncated_texts > 0 {
+            format!(" ({} text(s) cut to 510 word pieces)", s.truncated_texts)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// Table 1's layout: kind, frequency among failures, share of conversations.
+pub fn failures(t: &Taxonomy) -> String {
+    let mut out = format!(
+        "failure taxonomy ({} of {} conversation(s) with a failure; {}):\n",
+        t.failing,
+        t.conversations,
+        if t.judged {
+            "rules + judge"
+        } else {
+            "rules only; confusion needs --config for a judge"
+        }
+    );
+    out.push_str(&format!(
+        "  {:<24}{:>7}{:>11}{:>15}\n",
+        "kind", "count", "frequency", "conversations"
+    ));
+    for k in KINDS {
+        out.push_str(&format!(
+            "  {:<24}{:>7}{:>10.0}%{:>14.0}%\n",
+            k,
+            t.counts[k],
+            t.frequency[k] * 100.0,
+            t.conversation_rate[k] * 100.0
+        ));
+    }
+    out
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map(|r| format!("{:.1}", r * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn num(x: Option<f64>, pct: bool) -> String {
+    match x {
+        Some(v) if pct => format!("{:.1}%", v * 100.0),
+        Some(v) => format!("{v:.2}"),
+        None => "–".into(),
+    }
 }
