@@ -27,6 +27,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(back.components.len(), s.components.len());
     }
     // The simulator's answer parser reads the same kind of raw text.
-    let turn = ugst::simulate::simulator::parse(text);
+    let turn = ugst::simulate::user::parse(text);
     assert!(!turn.text.contains(ugst::prompts::STOP));
 });

@@ -160,24 +160,21 @@ impl UserSimulator {
             } else {
                 (parse(reasoning::salvage(raw.content_str())), None)
             };
-            if rejected.len() as u32 >= self.verify {
-                return Ok(NextMessage {
-                    user: draft,
-                    steering: steer,
-                    reasoning: thought,
-                    rejected,
-                });
-            }
-            let d = verify::Draft {
-                user: &draft,
-                turn,
-                turns_left,
+            // Past the verifier's budget (or without one) the draft is sent as it is.
+            let verdict = if rejected.len() as u32 >= self.verify {
+                verify::Verdict::Accept
+            } else {
+                let d = verify::Draft {
+                    user: &draft,
+                    turn,
+                    turns_left,
+                };
+                let (llm, sampling) = (&self.verifier.llm, &self.verifier.sampling);
+                verify::check(llm, ledger, sampling, state, history, d)
+                    .await
+                    .map_err(|e| (CallRole::Verifier, e))?
             };
-            let (llm, sampling) = (&self.verifier.llm, &self.verifier.sampling);
-            match verify::check(llm, ledger, sampling, state, history, d)
-                .await
-                .map_err(|e| (CallRole::Verifier, e))?
-            {
+            match verdict {
                 verify::Verdict::Accept => {
                     return Ok(NextMessage {
                         user: draft,
