@@ -305,6 +305,16 @@ fn book_reservation(db: &mut Value, args: &Value) -> Result<String, String> {
             return Err(format!("not enough balance in payment method {pid}"));
         }
     }
+    // A certificate is removed when it pays, so the reference tool fails with a KeyError
+    // (`Error: '<id>'`) when one is listed twice; say so before anything is changed.
+    let mut certificates = std::collections::HashSet::new();
+    for p in payments {
+        let pid = field_str(p, "payment_id")?;
+        let source = methods[pid].get("source").and_then(Value::as_str);
+        if source == Some("certificate") && !certificates.insert(pid) {
+            return Err(format!("'{pid}'"));
+        }
+    }
     for p in payments {
         paid = paid.plus(field_num(p, "amount")?);
     }

@@ -1,7 +1,7 @@
 //! The agent side of a conversation: an LLM with a system prompt that may call the environment's
 //! tools several times (up to a step budget) before it replies to the user.
 
-use super::env::Session;
+use super::env::{self, Session};
 use crate::roles::RoleModel;
 use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, ToolSpec};
 
@@ -67,7 +67,7 @@ impl Agent {
             ));
             for call in &resp.tool_calls {
                 let observation = match serde_json::from_str(&call.function.arguments) {
-                    Ok(args) => session.call(&call.function.name, &args),
+                    Ok(args) => env::call_guarded(session, &call.function.name, &args),
                     Err(e) => Err(format!(
                         "the arguments are not valid JSON ({e}); send a JSON object"
                     )),

@@ -68,6 +68,28 @@ pub trait Session: Send {
     }
 }
 
+/// Runs one tool call; a tool that panics answers with an error observation naming the tool
+/// instead of taking the run down (the session's own data handling decides what the call left
+/// behind: the τ session keeps its database unchanged).
+pub fn call_guarded(session: &mut dyn Session, name: &str, args: &Value) -> Result<String, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.call(name, args))) {
+        Ok(out) => out,
+        Err(panic) => Err(format!(
+            "the tool {name} failed internally ({}); try other arguments or another tool",
+            panic_text(&panic)
+        )),
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// Converts OpenAI function schemas (`{"type": "function", "function": {...}}`) to tool specs.
 fn tool_specs(tools: &[Value]) -> Vec<ToolSpec> {
     tools

@@ -91,8 +91,21 @@ impl TauSession {
 impl Session for TauSession {
     fn call(&mut self, name: &str, args: &Value) -> Result<String, String> {
         let out = if self.env.writes(name) {
-            let db = self.db.get_or_insert_with(|| (*self.env.db).clone());
-            self.env.call(db, name, args)
+            // Writers work on a scratch copy that replaces the database only when the call
+            // succeeds: an error, or a panic inside a tool, leaves the data as it was.
+            let mut scratch = self.db().clone();
+            let call = std::panic::AssertUnwindSafe(|| self.env.call(&mut scratch, name, args));
+            match std::panic::catch_unwind(call) {
+                Ok(Ok(out)) => {
+                    self.db = Some(scratch);
+                    Ok(out)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(panic) => Err(format!(
+                    "the tool {name} failed internally ({}); the database is unchanged",
+                    super::panic_text(&panic)
+                )),
+            }
         } else {
             self.env.read(self.db(), name, args)
         };
