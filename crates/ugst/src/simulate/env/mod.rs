@@ -202,3 +202,22 @@ impl Session for NoTools {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Panics;
+    impl Session for Panics {
+        fn call(&mut self, _name: &str, _args: &Value) -> Result<String, String> {
+            panic!("index out of bounds")
+        }
+    }
+
+    #[test]
+    fn a_panicking_tool_is_an_error_observation() {
+        let e = call_guarded(&mut Panics, "book", &Value::Null).unwrap_err();
+        assert!(e.contains("the tool book failed internally (index out of bounds)"), "{e}");
+        assert!(call_guarded(&mut NoTools, "x", &Value::Null).is_err());
+    }
+}
