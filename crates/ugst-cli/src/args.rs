@@ -202,6 +202,10 @@ pub struct RunArgs {
     pub verify: Option<u32>,
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Exit non-zero when more than this share (0–1) of the conversations failed; a run in
+    /// which nothing finished always does.
+    #[arg(long, value_name = "SHARE", value_parser = share)]
+    pub max_failed_share: Option<f64>,
     /// Finish a run that was interrupted: only conversations that never ended are redone.
     #[arg(long)]
     pub resume: bool,
@@ -481,5 +485,13 @@ impl From<FaultArgs> for ugst_mock::Faults {
             latency_ms: a.latency_ms,
             seed: a.seed,
         }
+    }
+}
+
+/// A share between 0 and 1.
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a share between 0 and 1")),
     }
 }

@@ -148,9 +148,10 @@ fn every_failure_is_recorded_with_its_reason() {
     let goals = dir.path().join("g.jsonl");
     std::fs::write(&goals, "{\"id\":\"a\",\"goal\":\"You want to book a room.\"}\n{\"id\":\"b\",\"goal\":\"You want a taxi.\"}\n").unwrap();
     let run = dir.path().join("runs/dead");
+    // Nothing finished: the run is kept, and the exit code says so (it was 0 before).
     run_cmd(&["--quiet"], &cfg, Some(&goals), &run)
         .assert()
-        .success();
+        .code(1);
     let export = dir.path().join("x.jsonl");
     ugst()
         .arg("export")
@@ -170,4 +171,68 @@ fn every_failure_is_recorded_with_its_reason() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_run_in_which_nothing_finished_fails_with_the_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every structured answer is garbage: the decomposer gives up on every goal.
+    let url = start_mock(Faults {
+        garbage_rate: 1.0,
+        ..Faults::default()
+    });
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = |out: &str, extra: &[&str]| {
+        ugst()
+            .args(["run", "--quiet", "--max-turns", "2", "--config"])
+            .arg(&cfg)
+            .arg("--goals")
+            .arg(&goals)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run("dead", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no conversation finished: 20 of 20 failed"),
+        "{err}"
+    );
+    assert!(err.contains("failures by stage: decomposer: 20"), "{err}");
+    // The run itself is kept: its failures are data.
+    assert!(dir.path().join("dead/run.sqlite").exists());
+
+    // A share outside 0–1 is refused before anything runs.
+    let out = run("bad-share", &["--max-failed-share", "1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("bad-share").exists());
+}
+
+#[test]
+fn max_failed_share_is_a_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    ugst()
+        .args([
+            "run",
+            "--quiet",
+            "--max-turns",
+            "2",
+            "--max-failed-share",
+            "0",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--goals")
+        .arg(&goals)
+        .arg("--out")
+        .arg(dir.path().join("ok"))
+        .assert()
+        .success();
 }

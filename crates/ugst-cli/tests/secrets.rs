@@ -28,12 +28,22 @@ fn config(dir: &Path, url: &str, retries: u32) -> std::path::PathBuf {
 
 /// Runs a command with the key in its environment and debug logs on; returns stdout + stderr.
 fn run(cmd: &mut assert_cmd::Command) -> Vec<u8> {
+    run_expecting(cmd, 0)
+}
+
+/// As [`run`], for a command that must exit with `code`.
+fn run_expecting(cmd: &mut assert_cmd::Command, code: i32) -> Vec<u8> {
     let o = cmd
         .env(KEY_VAR, SENTINEL)
         .env("UGST_LOG", "debug")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     [o.stdout, o.stderr].concat()
 }
 
@@ -62,13 +72,17 @@ fn the_key_appears_in_no_output() {
         Some(&goals),
         &a,
     ))];
-    // Every call fails here: the failure reasons are stored and printed.
-    outputs.push(run(&mut run_cmd(
-        &["--max-turns", "2"],
-        &config(dir.path(), &dead, 1),
-        Some(&goals),
-        &b,
-    )));
+    // Every call fails here: the failure reasons are stored and printed (exit 1: nothing
+    // finished).
+    outputs.push(run_expecting(
+        &mut run_cmd(
+            &["--max-turns", "2"],
+            &config(dir.path(), &dead, 1),
+            Some(&goals),
+            &b,
+        ),
+        1,
+    ));
     outputs.push(run(ugst().arg("eval").arg(&a).arg(&b)));
     outputs.push(run(ugst()
         .args(["eval", "--json", "--config"])

@@ -28,6 +28,46 @@ pub struct RunCounts {
     pub wall: Duration,
 }
 
+impl RunCounts {
+    /// Whether the run's failures are too many: nothing that ran finished, or more than
+    /// `max_failed_share` (0–1) of the run's conversations failed. The error names the counts
+    /// and the failures by stage (`reasons`, as `evaluate::alignment` counts them).
+    pub fn check(
+        &self,
+        max_failed_share: Option<f64>,
+        reasons: &std::collections::BTreeMap<String, usize>,
+    ) -> Result<()> {
+        let why = || {
+            let r: Vec<String> = reasons.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            match r.is_empty() {
+                true => String::new(),
+                false => format!(" (failures by stage: {})", r.join(", ")),
+            }
+        };
+        if self.ran > 0 && self.finished == 0 {
+            anyhow::bail!(
+                "no conversation finished: {} of {} failed{}; see `error` in `ugst export RUN`",
+                self.failed,
+                self.ran,
+                why()
+            );
+        }
+        if let Some(max) = max_failed_share {
+            let share = self.failed as f64 / self.ran.max(1) as f64;
+            if share > max {
+                anyhow::bail!(
+                    "{} of {} conversation(s) failed ({:.0}%), more than --max-failed-share {max}{}",
+                    self.failed,
+                    self.ran,
+                    share * 100.0,
+                    why()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Outcome {
     Finished,

@@ -35,5 +35,10 @@ pub async fn run(
     };
     let environment: Arc<dyn env::Environment> = Arc::new(env::ChatOnly);
     let meta = RunMeta::new(settings, environment.name(), cfg.describe());
-    super::run::start(&cfg, &meta, set, environment, &out, 4, false).await
+    let limits = super::run::Limits {
+        concurrency: 4,
+        quiet: false,
+        max_failed_share: None,
+    };
+    super::run::start(&cfg, &meta, set, environment, &out, limits).await
 }

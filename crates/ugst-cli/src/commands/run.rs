@@ -41,16 +41,21 @@ pub async fn run(a: RunArgs) -> Result<()> {
         goals_file: s.goals.as_ref().map(|p| p.display().to_string()),
         ..RunMeta::new(settings, environment.name(), cfg.describe())
     };
-    start(
-        &cfg,
-        &meta,
-        goals,
-        environment,
-        &a.out,
-        a.concurrency,
-        a.quiet,
-    )
-    .await
+    let limits = Limits {
+        concurrency: a.concurrency,
+        quiet: a.quiet,
+        max_failed_share: a.max_failed_share,
+    };
+    start(&cfg, &meta, goals, environment, &a.out, limits).await
+}
+
+/// How a run is driven and judged from the terminal.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    pub concurrency: usize,
+    pub quiet: bool,
+    /// Exit non-zero above this share of failed conversations (nothing finished always does).
+    pub max_failed_share: Option<f64>,
 }
 
 /// A data path as stored with the run (absolute where it resolves).
@@ -68,23 +73,22 @@ pub async fn start(
     goals: Vec<Goal>,
     environment: Arc<dyn Environment>,
     out: &Path,
-    concurrency: usize,
-    quiet: bool,
+    limits: Limits,
 ) -> Result<()> {
     // Models first: a config error must not leave an empty run behind.
     let models = backends::connect(cfg).await?;
-    let bar = progress::terminal(quiet);
+    let bar = progress::terminal(limits.quiet);
     let counts = runner::start(
         out,
         meta,
         &goals,
         models,
         environment,
-        concurrency,
+        limits.concurrency,
         bar.as_ref(),
     )
     .await?;
-    finish(out, &counts).await
+    finish(out, &counts, limits.max_failed_share).await
 }
 
 async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
@@ -121,11 +125,11 @@ async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
         bar.as_ref(),
     )
     .await?;
-    finish(&a.out, &counts).await
+    finish(&a.out, &counts, a.max_failed_share).await
 }
 
-/// The closing line of a run and its summary.
-async fn finish(out: &Path, s: &RunCounts) -> Result<()> {
+/// The closing line of a run and its summary; an error when too many conversations failed.
+async fn finish(out: &Path, s: &RunCounts, max_failed_share: Option<f64>) -> Result<()> {
     eprintln!(
         "{} conversation(s) run in {:.1}s: {} finished, {} failed ({} in the run)",
         s.ran,
@@ -134,5 +138,10 @@ async fn finish(out: &Path, s: &RunCounts) -> Result<()> {
         s.failed,
         s.total
     );
-    super::eval::print_one(out, false, None, false).await
+    super::eval::print_one(out, false, None, false).await?;
+    let convs = RunStore::open(out)?.conversations()?;
+    s.check(
+        max_failed_share,
+        &ugst::evaluate::alignment(&convs).failure_reasons,
+    )
 }

@@ -217,7 +217,10 @@ mod tests {
     #[test]
     fn a_panicking_tool_is_an_error_observation() {
         let e = call_guarded(&mut Panics, "book", &Value::Null).unwrap_err();
-        assert!(e.contains("the tool book failed internally (index out of bounds)"), "{e}");
+        assert!(
+            e.contains("the tool book failed internally (index out of bounds)"),
+            "{e}"
+        );
         assert!(call_guarded(&mut NoTools, "x", &Value::Null).is_err());
     }
 }
