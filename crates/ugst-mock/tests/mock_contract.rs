@@ -64,7 +64,7 @@ fn every_schema_answer_has_the_schema_shape() {
     let reqs = [
         ugst::decompose::request(GOAL, Sampling::default()),
         component_request(&state, open[0], &h, 1, &Sampling::default()),
-        batched_request(&open, &h, 1, &Sampling::default()),
+        batched_request(&state, &open, &h, 1, &Sampling::default()),
     ];
     for req in reqs {
         let spec = req.schema.as_ref().unwrap();
@@ -86,7 +86,13 @@ fn progress_share(turn: usize) -> f64 {
             .open_components()
             .filter(|c| matches!(c.category, Category::TaskObjective | Category::Requirement))
             .collect();
-        let req = batched_request(&open, &history(turn), turn as u32, &Sampling::default());
+        let req = batched_request(
+            &state,
+            &open,
+            &history(turn),
+            turn as u32,
+            &Sampling::default(),
+        );
         let v: Value = serde_json::from_str(&content(&req)).unwrap();
         for c in &open {
             total += 1;

@@ -72,8 +72,11 @@ pub fn component_request(
         .with_sampling(sampling.clone())
 }
 
-/// The single judge request for all open sub-components (batched mode); same layout as above.
+/// The single judge request for all open sub-components (batched mode); same layout as above,
+/// and the same information per sub-component as [`component_request`] gives: category, text,
+/// status before the turn, and for requirements and preferences the objective's own text.
 pub fn batched_request(
+    state: &GoalState,
     open: &[&SubComponent],
     history: &[Exchange],
     turn: u32,
@@ -82,7 +85,8 @@ pub fn batched_request(
     let comps: Vec<Value> = open
         .iter()
         .map(|c| {
-            json!({"id": c.id, "category": category_label(c.category), "objective": c.objective,
+            json!({"id": c.id, "category": category_label(c.category),
+                   "objective": objective_text(state, c),
                    "status": c.status.as_str(), "text": c.text})
         })
         .collect();
@@ -136,7 +140,7 @@ impl Tracker {
                 Ok(try_join_all(calls).await?.into_iter().flatten().collect())
             }
             TrackingMode::Batched => {
-                let req = batched_request(&open, history, turn, sampling);
+                let req = batched_request(state, &open, history, turn, sampling);
                 let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
                 Ok(parse_batched(&v))
             }
@@ -202,4 +206,40 @@ pub fn steering_components(state: &GoalState) -> Vec<Value> {
                    "status": c.status.as_str(), "reason": c.reason})
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ugst_state::{Decomposition, ObjectiveSpec};
+
+    #[test]
+    fn both_modes_give_the_judge_the_objective_of_a_requirement() {
+        let d = Decomposition {
+            user_profile: vec![],
+            user_policy: vec![],
+            task_objectives: vec![ObjectiveSpec {
+                text: "Book a hotel in the centre.".into(),
+                requirements: vec!["For three nights.".into()],
+                preferences: vec![],
+            }],
+        };
+        let state = GoalState::initial(&d);
+        let req = state.get("req-1.1").unwrap();
+        let h = [Exchange {
+            user: "hi".into(),
+            agent: Some("hello".into()),
+        }];
+        let s = Sampling::default();
+        for r in [
+            component_request(&state, req, &h, 1, &s),
+            batched_request(&state, &[req], &h, 1, &s),
+        ] {
+            let prompt = r.messages[0].content_str();
+            assert!(
+                prompt.contains("It belongs to the task objective: Book a hotel in the centre."),
+                "{prompt}"
+            );
+        }
+    }
 }
