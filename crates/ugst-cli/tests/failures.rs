@@ -4,6 +4,7 @@
 use serde_json::json;
 use std::sync::Arc;
 use ugst::evaluate::failures::{by_rules, rule_failures, with_judge};
+use ugst::evaluate::termination::classify;
 use ugst::evaluate::{simulator_aligned, task_rewards};
 use ugst::goals::Goal;
 use ugst::model::TaskOutcome;
@@ -224,4 +225,26 @@ fn task_reward_over_aligned_conversations() {
     assert_eq!(t.scored, 3);
     assert!((t.mean.unwrap() - 1.0 / 3.0).abs() < 1e-12);
     assert_eq!((t.aligned_scored, t.aligned_mean), (1, Some(1.0)));
+}
+
+#[test]
+fn a_bare_stop_on_the_last_turn_is_length_exhaustion() {
+    // Two answered turns, then the stop sent alone as turn 3 of 3: the limit was used up.
+    let mut c = conv(2, &[], "simulator_stop");
+    c.goal.max_turns = Some(3);
+    assert_eq!(classify(&c, 10), "length_exhaustion");
+    assert!(
+        !kinds(&c).contains(&"wrongful_termination"),
+        "{:?}",
+        kinds(&c)
+    );
+    // The same stop as turn 2 of 3 left a turn unused.
+    let mut c = conv(1, &[], "simulator_stop");
+    c.goal.max_turns = Some(3);
+    assert_eq!(classify(&c, 10), "premature_stop");
+    // A closing message sent with the stop on turn 2 of 2 is recorded as that turn.
+    let mut c = conv(2, &[], "simulator_stop");
+    c.turns[1].agent = None;
+    c.goal.max_turns = Some(2);
+    assert_eq!(classify(&c, 10), "length_exhaustion");
 }

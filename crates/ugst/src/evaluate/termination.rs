@@ -42,10 +42,14 @@ pub fn classify(c: &Conversation, max_turns: u32) -> &'static str {
         .final_state
         .as_ref()
         .is_some_and(GoalState::objectives_done);
+    // A stop sent on its own uses a turn that no record holds (the last record has a reply).
+    let bare_stop = c.end_reason == Some(EndReason::SimulatorStop)
+        && c.turns.last().is_none_or(|t| t.agent.is_some());
+    let used = n + bare_stop as usize;
     match c.end_reason {
         Some(EndReason::AgentTransfer) => "agent_transfer",
         Some(EndReason::SimulatorStop) if done => "proper_stop",
-        Some(EndReason::SimulatorStop) if n < limit => "premature_stop",
+        Some(EndReason::SimulatorStop) if used < limit => "premature_stop",
         _ if done => "complete_at_limit",
         _ => "length_exhaustion",
     }
