@@ -236,3 +236,52 @@ fn max_failed_share_is_a_threshold() {
         .assert()
         .success();
 }
+
+/// The settings a run's store records.
+fn stored_meta(run: &std::path::Path) -> Value {
+    let conn = rusqlite::Connection::open(run.join("run.sqlite")).unwrap();
+    let text: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'settings'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn track_records_only_the_models_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let judge_dir = dir.path().join("judge");
+    std::fs::create_dir_all(&judge_dir).unwrap();
+    let judge_cfg = write_config(&judge_dir, &url, "");
+    let text = std::fs::read_to_string(&judge_cfg).unwrap();
+    std::fs::write(
+        &judge_cfg,
+        text.replace("model = \"mock\"", "model = \"judge-2\""),
+    )
+    .unwrap();
+    let goals = demo_goals(dir.path());
+    let (run, tracked) = (dir.path().join("a"), dir.path().join("b"));
+    run_cmd(&["--quiet", "--max-turns", "2"], &cfg, Some(&goals), &run)
+        .assert()
+        .success();
+    ugst()
+        .args(["track", "--quiet", "--tracking", "batched", "--config"])
+        .arg(&judge_cfg)
+        .arg(&run)
+        .arg("--out")
+        .arg(&tracked)
+        .assert()
+        .success();
+    let (before, after) = (stored_meta(&run), stored_meta(&tracked));
+    // What made the conversations is what the source run recorded …
+    assert_eq!(after["models"], before["models"]);
+    assert_eq!(after["models"]["models"]["local"]["model"], "mock");
+    // … and the re-tracking models are recorded apart.
+    assert_eq!(after["retracked_with"]["tracker"]["model"], "judge-2");
+    assert_eq!(after["retracked_with"]["judge"]["model"], "judge-2");
+    assert_eq!(after["tracking"], "batched");
+    assert!(before.get("retracked_with").is_none());
+}

@@ -341,6 +341,22 @@ impl Config {
         })
     }
 
+    /// What a run stores about the model of each of `roles`: name, provider, URL, model.
+    pub fn describe_roles(&self, roles: &[&str]) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for role in roles {
+            if let Ok(name) = self.model_for(role) {
+                let s = &self.models[&name];
+                out.insert(
+                    role.to_string(),
+                    serde_json::json!({"name": name, "provider": s.provider,
+                                       "base_url": s.base_url, "model": s.model}),
+                );
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+
     /// What a run stores about its models: names, providers, URLs. Never keys.
     pub fn describe(&self) -> serde_json::Value {
         let models: BTreeMap<&String, serde_json::Value> = self

@@ -21,7 +21,8 @@ pub async fn run(
     let models = backends::connect(&cfg).await?;
     let src = RunStore::open(run)?;
     let mut meta = src.meta()?;
-    meta.models = cfg.describe();
+    // Only the judging changed: the simulator's and the agent's models stay as recorded.
+    meta.retracked_with = Some(cfg.describe_roles(&["tracker", "judge"]));
     let tracker = Tracker::new(models.tracker.clone(), tracking);
     let bar = progress::terminal(quiet);
     let s = retrack_run(&src, out, tracker, meta, concurrency, bar.as_ref()).await?;

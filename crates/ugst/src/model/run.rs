@@ -139,6 +139,10 @@ pub struct RunMeta {
     /// For runs made by `ugst track`: the run whose conversations were re-tracked.
     #[serde(default)]
     pub source_run: Option<String>,
+    /// For runs made by `ugst track`: the models that re-judged them (`tracker`, `judge`);
+    /// `models` keeps what the source run was made with, since only the tracking changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retracked_with: Option<Value>,
     pub created: u64,
 }
 
@@ -152,6 +156,7 @@ impl RunMeta {
             goals_file: None,
             models,
             source_run: None,
+            retracked_with: None,
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
