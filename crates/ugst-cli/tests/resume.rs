@@ -182,3 +182,49 @@ fn resume_refuses_changed_settings() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("--mode goal-state differs from the run's prompt"));
 }
+
+#[test]
+fn resume_keeps_the_run_s_models_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = dir.path().join("runs/r");
+    run_cmd(&["--quiet", "--max-turns", "2"], &cfg, Some(&goals), &run)
+        .assert()
+        .success();
+    let err = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Without --config the resume would run on the embedded default model: refused.
+    let out = ugst()
+        .args(["run", "--resume", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(err(out).contains("pass --config with the run's config"));
+    // Another config: refused, naming the flag.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_cfg = write_config(&other, &url, "");
+    let text = std::fs::read_to_string(&other_cfg).unwrap();
+    std::fs::write(
+        &other_cfg,
+        text.replace("model = \"mock\"", "model = \"m2\""),
+    )
+    .unwrap();
+    let out = run_cmd(&["--resume"], &other_cfg, None, &run)
+        .output()
+        .unwrap();
+    assert!(err(out).contains("--config names other models"));
+    // Other data: refused.
+    let out = run_cmd(&["--resume", "--data", "/tmp"], &cfg, None, &run)
+        .output()
+        .unwrap();
+    assert!(err(out).contains("--data /tmp differs"));
+    // The run's own config resumes.
+    run_cmd(&["--resume", "--quiet"], &cfg, None, &run)
+        .assert()
+        .success();
+}

@@ -133,6 +133,11 @@ pub struct ResumeFlags {
     pub agent_steps: Option<u32>,
     pub verify: Option<u32>,
     pub env: Option<String>,
+    /// `--data`, as it would be stored (absolute where it resolves).
+    pub data: Option<String>,
+    /// The models the resume would use (`Config::describe`), and whether `--config` named them
+    /// (else they are the embedded default).
+    pub models: Option<(serde_json::Value, bool)>,
     /// The goals of `--goals`, with the file's name.
     pub goals: Option<(String, Vec<Goal>)>,
 }
@@ -165,6 +170,27 @@ pub fn check_resume(store: &RunStore, meta: &RunMeta, f: &ResumeFlags) -> Result
         text(f.agent_steps),
         s.agent_steps.to_string(),
     )?;
+    if let Some(given) = &f.data {
+        if Some(given) != meta.env_data.as_ref() {
+            let stored = meta.env_data.as_deref().unwrap_or("(none)");
+            return Err(crate::input_err!(
+                "--data {given} differs from the run's {stored}; drop --data to resume with the run's data, or start a new run"
+            ));
+        }
+    }
+    if let Some((models, named)) = &f.models {
+        if models != &meta.models {
+            let stored = serde_json::to_string(&meta.models).unwrap_or_default();
+            return Err(match named {
+                true => crate::input_err!(
+                    "--config names other models than the run was made with ({stored}); resume with the run's own config, or start a new run"
+                ),
+                false => crate::input_err!(
+                    "the run was made with other models than the embedded default ({stored}); pass --config with the run's config to resume it"
+                ),
+            });
+        }
+    }
     if let Some((file, goals)) = &f.goals {
         if goals != &store.goals()? {
             return Err(crate::input_err!(

@@ -105,6 +105,8 @@ async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
         agent_steps: a.agent_steps,
         verify: a.verify,
         env: a.source.env.clone(),
+        data: a.source.data.as_deref().map(canonical),
+        models: Some((cfg.describe(), a.config.is_some())),
         goals,
     };
     let settings = check_resume(&store, &meta, &flags)?;
