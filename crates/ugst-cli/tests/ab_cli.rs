@@ -14,7 +14,7 @@ fn ab_compares_modes_with_intervals_and_resumes() {
     let cfg = write_config(dir.path(), &url, "");
     let goals = demo_goals(dir.path());
     let out = dir.path().join("ab");
-    let ab = || {
+    let ab_with = |turns: &str, goals: &std::path::Path| {
         ugst()
             .args([
                 "ab",
@@ -26,19 +26,20 @@ fn ab_compares_modes_with_intervals_and_resumes() {
                 "--seed",
                 "9",
                 "--max-turns",
-                "4",
+                turns,
                 "--tracking",
                 "batched",
                 "--config",
             ])
             .arg(&cfg)
             .arg("--goals")
-            .arg(&goals)
+            .arg(goals)
             .arg("--out")
             .arg(&out)
             .output()
             .unwrap()
     };
+    let ab = || ab_with("4", &goals);
     let o = ab();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = String::from_utf8_lossy(&o.stdout).to_string();
@@ -76,6 +77,17 @@ fn ab_compares_modes_with_intervals_and_resumes() {
     let again = ab();
     assert!(again.status.success());
     assert_eq!(String::from_utf8_lossy(&again.stdout), table);
+    // Other flags over the same --out: refused, naming the flag, instead of old conversations
+    // reported under the new settings.
+    let changed = ab_with("6", &goals);
+    assert_eq!(changed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&changed.stderr).contains("another --max-turns"));
+    let fewer = dir.path().join("fewer.jsonl");
+    let text = std::fs::read_to_string(&goals).unwrap();
+    std::fs::write(&fewer, text.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
+    let changed = ab_with("4", &fewer);
+    assert_eq!(changed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&changed.stderr).contains("another --goals"));
     let bad = ugst()
         .args(["ab", "--modes", "prompt,chaos", "--goals"])
         .arg(&goals)

@@ -64,6 +64,43 @@ pub fn parse_arms(s: &str) -> Result<Vec<Arm>> {
     Ok(out)
 }
 
+/// An arm's stored run is reused (to resume) only when it was made exactly as asked now; the
+/// error names the flag that differs.
+fn same_arm(
+    dir: &Path,
+    stored: &RunMeta,
+    want: &RunMeta,
+    stored_goals: &[Goal],
+    goals: &[Goal],
+) -> Result<()> {
+    let (a, b) = (&stored.settings, &want.settings);
+    let clash = [
+        ("--max-turns", a.max_turns != b.max_turns),
+        ("--tracking", a.tracking != b.tracking),
+        ("--modes", a.mode != b.mode || a.verify != b.verify),
+        (
+            "--env / --data",
+            stored.env != want.env || stored.env_data != want.env_data,
+        ),
+        ("--goals (or --split / --limit)", stored_goals != goals),
+        (
+            "--config",
+            stored.models.get("models") != want.models.get("models"),
+        ),
+        (
+            "--seed",
+            stored.models.get("seed") != want.models.get("seed"),
+        ),
+    ];
+    match clash.iter().find(|(_, differs)| *differs) {
+        Some((flag, _)) => Err(input_err!(
+            "{} holds an arm made with another {flag}; use another --out, or the flags it was made with to resume it",
+            dir.display()
+        )),
+        None => Ok(()),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ArmReport {
     pub arm: String,
@@ -94,6 +131,7 @@ pub async fn run(
     out: &Path,
     concurrency: usize,
     progress: &dyn Progress,
+    models_meta: &serde_json::Value,
 ) -> Result<AbReport> {
     let mut per_arm: Vec<Vec<Vec<Conversation>>> = Vec::new();
     for arm in arms {
@@ -106,13 +144,19 @@ pub async fn run(
                 ..base
             };
             let m = models.clone().with_seed(seed + r as u64);
+            let meta = RunMeta {
+                env_data: env_data.clone(),
+                ..RunMeta::new(
+                    settings,
+                    env.name(),
+                    serde_json::json!({"models": models_meta, "seed": seed + r as u64}),
+                )
+            };
             let store = if dir.join(DB_FILE).exists() {
-                RunStore::open(&dir)?
+                let store = RunStore::open(&dir)?;
+                same_arm(&dir, &store.meta()?, &meta, &store.goals()?, goals)?;
+                store
             } else {
-                let meta = RunMeta {
-                    env_data: env_data.clone(),
-                    ..RunMeta::new(settings, env.name(), serde_json::json!(m.names()))
-                };
                 RunStore::create(&dir, &meta, goals)?
             };
             progress.note(&format!(

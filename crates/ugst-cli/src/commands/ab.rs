@@ -41,6 +41,7 @@ pub async fn run(a: AbArgs) -> Result<()> {
         &a.out,
         a.concurrency,
         bar.as_ref(),
+        &cfg.describe(),
     )
     .await?;
     let path = a.out.join("ab.json");
