@@ -228,3 +228,36 @@ fn resume_keeps_the_run_s_models_and_data() {
         .assert()
         .success();
 }
+
+#[test]
+fn a_second_writer_of_one_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = dir.path().join("runs/r");
+    run_cmd(
+        &["--quiet", "--max-turns", "2", "--retry-failed"],
+        &cfg,
+        Some(&goals),
+        &run,
+    )
+    .assert()
+    .success();
+    // This process holds the run as a resuming `ugst` would …
+    let held = ugst::store::RunStore::open_for_writing(&run).unwrap();
+    let out = run_cmd(&["--resume", "--retry-failed"], &cfg, None, &run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is being written by another ugst process")
+    );
+    // … reading it needs no lock …
+    ugst().arg("eval").arg(&run).assert().success();
+    // … and once it lets go, the resume goes ahead.
+    drop(held);
+    run_cmd(&["--resume", "--quiet"], &cfg, None, &run)
+        .assert()
+        .success();
+}

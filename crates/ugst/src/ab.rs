@@ -153,7 +153,7 @@ pub async fn run(
                 )
             };
             let store = if dir.join(DB_FILE).exists() {
-                let store = RunStore::open(&dir)?;
+                let store = RunStore::open_for_writing(&dir)?;
                 same_arm(&dir, &store.meta()?, &meta, &store.goals()?, goals)?;
                 store
             } else {

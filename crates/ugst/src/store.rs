@@ -26,6 +26,33 @@ const REWARDS_TABLE: &str = "CREATE TABLE IF NOT EXISTS rewards (
 pub struct RunStore {
     conn: Mutex<Connection>,
     pub path: PathBuf,
+    /// Held while this process may write the run (see [`RunStore::open_for_writing`]).
+    _lock: Option<std::fs::File>,
+}
+
+/// The lock file beside the database: one writer per run.
+pub const LOCK_FILE: &str = "run.lock";
+
+/// Takes the run's write lock, or says which run is busy. The lock is the kernel's (flock), so a
+/// killed process never leaves it behind.
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(crate::input_err!(
+            "{} is being written by another ugst process; wait for it to finish (or stop it) before resuming this run",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow!(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
 }
 
 fn now() -> u64 {
@@ -50,6 +77,7 @@ impl RunStore {
             ));
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let lock = lock(dir)?;
         let conn =
             Connection::open(&path).with_context(|| format!("cannot create {}", path.display()))?;
         Self::pragmas(&conn)?;
@@ -79,6 +107,7 @@ impl RunStore {
         let store = RunStore {
             conn: Mutex::new(conn),
             path,
+            _lock: Some(lock),
         };
         {
             let mut conn = store.lock();
@@ -104,7 +133,7 @@ impl RunStore {
         Ok(store)
     }
 
-    /// Opens an existing run directory.
+    /// Opens an existing run directory to read it.
     pub fn open(dir: &Path) -> Result<RunStore> {
         let path = dir.join(DB_FILE);
         if !path.exists() {
@@ -137,7 +166,18 @@ impl RunStore {
         Ok(RunStore {
             conn: Mutex::new(conn),
             path,
+            _lock: None,
         })
+    }
+
+    /// Opens an existing run to add to it (resume, retry): takes the run's write lock, so a
+    /// second process cannot resume the same run and delete this one's turns. Reading a run
+    /// (eval, export, report) needs no lock.
+    pub fn open_for_writing(dir: &Path) -> Result<RunStore> {
+        let lock = lock(dir)?;
+        let mut store = Self::open(dir)?;
+        store._lock = Some(lock);
+        Ok(store)
     }
 
     fn pragmas(conn: &Connection) -> Result<()> {

@@ -92,7 +92,7 @@ pub async fn start(
 }
 
 async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
-    let store = RunStore::open(&a.out)?;
+    let store = RunStore::open_for_writing(&a.out)?;
     let meta = store.meta()?;
     let goals = match &a.source.goals {
         Some(g) => Some((g.display().to_string(), read_goals(g)?)),
