@@ -27,6 +27,9 @@ pub enum Cmd {
         out: PathBuf,
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Simulate conversations for every goal, tracking the goal state after each turn.
     Run(RunArgs),
@@ -95,6 +98,9 @@ pub enum Cmd {
         /// Conversations per run in the browser.
         #[arg(long, default_value_t = 200)]
         max_conversations: usize,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// A/B of simulator modes on the same goals: runs every mode (optionally `+verify`) R times
     /// and prints alignment with 95% bootstrap intervals and paired differences against the first
@@ -128,6 +134,9 @@ pub enum Cmd {
         /// grpo: the trainer's tokenizer.json, to count prompt tokens.
         #[arg(long)]
         tokenizer: Option<PathBuf>,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Goal sets: the built-in demo goals, the MultiWOZ Challenge generator, persona generation.
     Goals {
@@ -163,9 +172,13 @@ pub enum Cmd {
         mode: SimMode,
         #[arg(long, default_value_t = TrackingMode::Batched)]
         tracking: TrackingMode,
-        /// Run directory (replaced if it exists); default $UGST_HOME/demo-run.
+        /// Run directory; default $UGST_HOME/demo-run (replaced on every demo). A directory of
+        /// yours that holds a run is replaced only with --force.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace --out if it holds a run.
+        #[arg(long)]
+        force: bool,
     },
     /// Servers.
     Serve {
@@ -269,6 +282,9 @@ pub enum GoalsCmd {
     Demo {
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Generate a MultiWOZ Challenge goal set: profile + policy + 1–3 objectives (normal,
     /// impossible, conditional) over the MultiWOZ database, with reference decompositions
@@ -303,6 +319,9 @@ pub enum GoalsCmd {
         policies: Option<PathBuf>,
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Replace the output files if they exist.
+        #[arg(long)]
+        force: bool,
     },
     /// Generate user profiles and policies with a model (seeded, deduplicated) as editable JSONL.
     Personas {
@@ -315,6 +334,9 @@ pub enum GoalsCmd {
         /// Writes profiles.jsonl and policies.jsonl here.
         #[arg(long)]
         out_dir: PathBuf,
+        /// Replace the output files if they exist.
+        #[arg(long)]
+        force: bool,
     },
 }
 

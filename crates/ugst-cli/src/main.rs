@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use ugst::error::InputError;
 use ugst_cli::args::{Cli, Cmd};
 use ugst_cli::commands as c;
+use ugst_cli::fs as crate_fs;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -36,7 +37,8 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             goals,
             out,
             concurrency,
-        } => c::decompose::run(&config, &goals, &out, concurrency).await,
+            force,
+        } => c::decompose::run(&config, &goals, &out, concurrency, force).await,
         Cmd::Run(args) => c::run::run(args).await,
         Cmd::Replay {
             env,
@@ -65,7 +67,8 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             out,
             common,
             max_conversations,
-        } => c::report::run(runs, &out, common, max_conversations).await,
+            force,
+        } => c::report::run(runs, &out, common, max_conversations, force).await,
         Cmd::Ab(args) => c::ab::run(args).await,
         Cmd::Agree {
             gold,
@@ -79,7 +82,11 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             out,
             max_prompt_tokens,
             tokenizer,
-        } => c::export::run(&run, &format, &out, max_prompt_tokens, tokenizer),
+            force,
+        } => {
+            crate_fs::may_write(&[&out], force)?;
+            c::export::run(&run, &format, &out, max_prompt_tokens, tokenizer)
+        }
         Cmd::Goals { cmd } => c::goals::run(cmd).await,
         Cmd::Bench { cmd } => c::bench::run(cmd).await,
         Cmd::Setup { models, no_encoder } => c::setup::run(models, no_encoder),
@@ -90,7 +97,8 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             mode,
             tracking,
             out,
-        } => c::demo::run(&model, goals, max_turns, mode, tracking, out).await,
+            force,
+        } => c::demo::run(&model, goals, max_turns, mode, tracking, out, force).await,
         Cmd::Serve { cmd } => c::serve::run(cmd).await,
     }
 }

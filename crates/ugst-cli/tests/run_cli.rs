@@ -285,3 +285,57 @@ fn track_records_only_the_models_that_changed() {
     assert_eq!(after["tracking"], "batched");
     assert!(before.get("retracked_with").is_none());
 }
+
+#[test]
+fn no_command_replaces_a_users_file_or_run_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = dir.path().join("run");
+    run_cmd(&["--quiet", "--max-turns", "2"], &cfg, Some(&goals), &run)
+        .assert()
+        .success();
+    let export = dir.path().join("x.jsonl");
+    let export_cmd = |extra: &[&str]| {
+        ugst()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(&export)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(export_cmd(&[]).status.success());
+    std::fs::write(&export, "mine").unwrap();
+    let out = export_cmd(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --force to replace it"));
+    assert_eq!(std::fs::read_to_string(&export).unwrap(), "mine");
+    assert!(export_cmd(&["--force"]).status.success());
+    assert_ne!(std::fs::read_to_string(&export).unwrap(), "mine");
+    // The goal file, and a run folder named as the demo's output, are kept.
+    let out = ugst()
+        .args(["goals", "demo", "--out"])
+        .arg(&goals)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = ugst().args(["demo", "--out"]).arg(&run).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a run"));
+    assert!(run.join("run.sqlite").exists());
+    // A report over an existing file is refused before any work.
+    let report = dir.path().join("r.html");
+    std::fs::write(&report, "mine").unwrap();
+    let out = ugst()
+        .arg("report")
+        .arg(&run)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "mine");
+}

@@ -1,6 +1,7 @@
 //! `ugst decompose`: goals → decompositions (S0) as JSONL.
 
-use crate::{backends, fs::write_file, progress};
+use crate::fs::{may_write, write_file};
+use crate::{backends, progress};
 use anyhow::Result;
 use std::path::Path;
 use ugst::decompose::decompose_all;
@@ -9,7 +10,14 @@ use ugst::goals::read_goals;
 use ugst::model::DecompositionLine;
 use ugst::report::text::costs as costs_table;
 
-pub async fn run(config: &Path, goals: &Path, out: &Path, concurrency: usize) -> Result<()> {
+pub async fn run(
+    config: &Path,
+    goals: &Path,
+    out: &Path,
+    concurrency: usize,
+    force: bool,
+) -> Result<()> {
+    may_write(&[out], force)?;
     let goals = read_goals(goals)?;
     let models = backends::connect_file(config).await?;
     let bar = progress::terminal(false);

@@ -14,9 +14,21 @@ pub async fn run(
     mode: SimMode,
     tracking: TrackingMode,
     out: Option<PathBuf>,
+    force: bool,
 ) -> Result<()> {
-    let out = out.unwrap_or_else(|| ugst::config::ugst_home().join("demo-run"));
+    // The default folder is the demo's own and is replaced every time; a folder the user named
+    // is replaced only with --force, and only when it holds a run (nothing else is deleted).
+    let (out, own) = match out {
+        Some(p) => (p, false),
+        None => (ugst::config::ugst_home().join("demo-run"), true),
+    };
     if out.join(ugst::store::DB_FILE).exists() {
+        if !own && !force {
+            return Err(ugst::input_err!(
+                "{} already holds a run; pass --force to replace it, or choose another --out",
+                out.display()
+            ));
+        }
         std::fs::remove_dir_all(&out)
             .with_context(|| format!("cannot replace {}", out.display()))?;
     }

@@ -1,7 +1,8 @@
 //! `ugst goals`: the built-in demo goals, the MultiWOZ Challenge generator, persona generation.
 
 use crate::args::GoalsCmd;
-use crate::{backends, fs::write_file, progress};
+use crate::fs::{may_write, write_file};
+use crate::{backends, progress};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use ugst::evaluate::costs;
@@ -10,8 +11,11 @@ use ugst::report::text::costs as costs_table;
 
 pub async fn run(cmd: GoalsCmd) -> Result<()> {
     match cmd {
-        GoalsCmd::Demo { out } => match out {
-            Some(p) => write_file(&p, ugst::goals::DEMO_GOALS),
+        GoalsCmd::Demo { out, force } => match out {
+            Some(p) => {
+                may_write(&[&p], force)?;
+                write_file(&p, ugst::goals::DEMO_GOALS)
+            }
             None => {
                 print!("{}", ugst::goals::DEMO_GOALS);
                 Ok(())
@@ -22,7 +26,15 @@ pub async fn run(cmd: GoalsCmd) -> Result<()> {
             n,
             seed,
             out_dir,
-        } => personas_cmd(&config, n, seed, &out_dir).await,
+            force,
+        } => {
+            let files = [
+                out_dir.join("profiles.jsonl"),
+                out_dir.join("policies.jsonl"),
+            ];
+            may_write(&[&files[0], &files[1]], force)?;
+            personas_cmd(&config, n, seed, &out_dir).await
+        }
         GoalsCmd::Generate {
             source,
             data,
@@ -35,7 +47,10 @@ pub async fn run(cmd: GoalsCmd) -> Result<()> {
             profiles,
             policies,
             concurrency,
+            force,
         } => {
+            let (refs, specs) = generate::side_files(&out);
+            may_write(&[&out, &refs, &specs], force)?;
             if source != "multiwoz" {
                 return Err(ugst::input_err!(
                     "unknown goal source {source:?}; `ugst goals generate multiwoz` is the one there is"

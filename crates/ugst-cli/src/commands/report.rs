@@ -1,7 +1,8 @@
 //! `ugst report`: one self-contained HTML report over one or more runs.
 
 use crate::args::SummaryArgs;
-use crate::{backends, fs::write_file, progress};
+use crate::fs::{may_write, write_file};
+use crate::{backends, progress};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use ugst::evaluate::summary::{summarise, Options};
@@ -11,7 +12,9 @@ pub async fn run(
     out: &Path,
     common: SummaryArgs,
     max_conversations: usize,
+    force: bool,
 ) -> Result<()> {
+    may_write(&[out], force)?;
     let models = match &common.config {
         Some(c) => Some(backends::connect_file(c).await?),
         None => None,
