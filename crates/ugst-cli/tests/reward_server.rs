@@ -134,6 +134,18 @@ async fn scores_batches_and_rejects_bad_requests() {
             json!({"items": [{"id": "a", "context": {"goal": "x", "mood": 1}, "response": GOOD}]}),
             "items[0].context",
         ),
+        // A status foreign to its category (it panicked the handler before) …
+        (
+            json!({"items": [{"id": "a", "response": GOOD, "context": {"state": {"turn": 0,
+                "components": [{"id": "prof-1", "category": "user_profile", "text": "You are Ana.",
+                                "status": "COMPLETE"}]}}}]}),
+            "items[0].context.state.components[0].status: COMPLETE is not a status of user_profile",
+        ),
+        // … and an empty state (it scored 2.5 without any judging).
+        (
+            json!({"items": [{"id": "a", "response": GOOD, "context": {"state": {"turn": 0, "components": []}}}]}),
+            "items[0].context.state.components: the state has no sub-components",
+        ),
     ] {
         let (status, v) = post(&client, &format!("{base}/v1/ugst/score"), &body).await;
         assert_eq!(status, 400, "{v}");

@@ -299,6 +299,44 @@ pub struct GoalState {
 }
 
 impl GoalState {
+    /// Checks a state that came from outside (a client, a file): at least one sub-component,
+    /// unique ids, every status one of its category's, every requirement and preference under
+    /// an objective that exists. The error names the place, e.g. `components[2].status`.
+    pub fn check(&self) -> Result<(), String> {
+        if self.components.is_empty() {
+            return Err(
+                "components: the state has no sub-components; nothing could be judged".into(),
+            );
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, c) in self.components.iter().enumerate() {
+            if !ids.insert(c.id.as_str()) {
+                return Err(format!("components[{i}].id: {:?} is used twice", c.id));
+            }
+            if !c.category.statuses().contains(&c.status) {
+                let names: Vec<&str> = c.category.statuses().iter().map(|s| s.as_str()).collect();
+                return Err(format!(
+                    "components[{i}].status: {} is not a status of {}; use one of {}",
+                    c.status.as_str(),
+                    c.category.as_str(),
+                    names.join(", ")
+                ));
+            }
+        }
+        for (i, c) in self.components.iter().enumerate() {
+            if matches!(c.category, Category::Requirement | Category::Preference) {
+                let parent = c.objective.as_deref().and_then(|o| self.get(o));
+                if !parent.is_some_and(|p| p.category == Category::TaskObjective) {
+                    return Err(format!(
+                        "components[{i}].objective: {} needs the id of a task objective of this state",
+                        c.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// S0: every sub-component at its category's initial status.
     pub fn initial(d: &Decomposition) -> GoalState {
         let mut components = Vec::new();

@@ -150,6 +150,21 @@ pub struct Context {
     pub max_turns: Option<u32>,
 }
 
+impl Context {
+    /// What a client sent, checked before any judging: a given `state` must be a state (see
+    /// [`GoalState::check`]), a given decomposition must be usable. Errors name the field under
+    /// `context.`.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(s) = &self.state {
+            s.check().map_err(|e| format!("state.{e}"))?;
+        }
+        if let Some(d) = &self.decomposition {
+            d.validate().map_err(|e| format!("decomposition: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// The history as exchanges (one rule for every shape: [`crate::model::transcript::exchanges`]).
 pub fn exchanges(history: &[Utterance]) -> Vec<Exchange> {
     crate::model::transcript::exchanges(history.iter().map(|u| (u.speaker, u.text.as_str())))

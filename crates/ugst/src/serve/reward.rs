@@ -224,6 +224,9 @@ fn parse_items(body: &Value) -> Result<Vec<(String, Item)>, String> {
                     .ok_or(format!("items[{i}].context is missing"))?,
             )
             .map_err(|e| format!("items[{i}].context: {e}"))?;
+            context
+                .check()
+                .map_err(|e| format!("items[{i}].context.{e}"))?;
             Ok((id, Item { context, response }))
         })
         .collect()
@@ -291,6 +294,9 @@ async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejec
                 let response = q.strip_prefix(p).unwrap_or(q).to_string();
                 let context: Context = serde_json::from_str(l)
                     .map_err(|e| format!("labels[{i}]: not a ugst_context JSON string: {e}"))?;
+                context
+                    .check()
+                    .map_err(|e| format!("labels[{i}].context.{e}"))?;
                 Ok(Item { context, response })
             })
             .collect()
