@@ -250,8 +250,18 @@ fn eval_compares_several_runs_with_intervals() {
         .arg(&b)
         .output()
         .unwrap();
+    assert!(String::from_utf8_lossy(&md.stderr).is_empty());
     let md = String::from_utf8_lossy(&md.stdout);
     assert!(md.starts_with("| run | conv | Prof."), "{md}");
+    // Flags the comparison does not use are named, not silently dropped.
+    let w = ugst()
+        .args(["eval", "--idf"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(w.status.success());
+    assert!(String::from_utf8_lossy(&w.stderr).contains("warning: --idf not used"));
     assert!(md.contains("**"), "the best value per column is bold: {md}");
     let csv = ugst()
         .args(["eval", "--csv"])

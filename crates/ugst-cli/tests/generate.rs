@@ -374,3 +374,26 @@ fn model_verbalisation_and_persona_generation_go_through_the_cache() {
     assert!(o.status.success());
     assert!(read(&dir.path().join("p/goals.jsonl")).contains("(variant "));
 }
+
+#[test]
+fn an_empty_domain_table_is_an_input_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    for e in std::fs::read_dir(shared_data().join("multiwoz/db")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, db.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(db.join("train_db.json"), "[]").unwrap();
+    let out = ugst()
+        .args(["goals", "generate", "multiwoz", "--n", "5", "--data"])
+        .arg(&db)
+        .arg("--out")
+        .arg(dir.path().join("g.jsonl"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the train table(s) hold no records"), "{err}");
+    assert!(!dir.path().join("g.jsonl").exists());
+}

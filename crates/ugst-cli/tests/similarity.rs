@@ -68,3 +68,30 @@ fn long_texts_are_cut_and_counted() {
     assert_eq!(e[0].ids.len(), 510);
     assert_eq!(e[0].truncated, 90);
 }
+
+#[test]
+fn idf_over_a_single_goal_is_left_out_with_a_note() {
+    use common::*;
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(ugst_mock::Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = dir.path().join("one.jsonl");
+    std::fs::write(&goals, format!("{{\"id\": \"g\", \"goal\": \"{GOAL}\"}}\n")).unwrap();
+    let run = dir.path().join("run");
+    run_cmd(&["--quiet", "--max-turns", "3"], &cfg, Some(&goals), &run)
+        .assert()
+        .success();
+    let convs = ugst::store::RunStore::open(&run)
+        .unwrap()
+        .conversations()
+        .unwrap();
+    let quiet = ugst::progress::Quiet;
+    let s = ugst::evaluate::similarity::of_run(encoder(), &convs, true, &quiet).unwrap();
+    // Every word piece of a single goal has idf 0: the figure would be F1 0 without a word.
+    assert!(!s.idf);
+    assert!(s.note.as_deref().unwrap().contains("idf left out"), "{s:?}");
+    assert!(s.f1.unwrap() > 0.1, "{s:?}");
+    let plain = ugst::evaluate::similarity::of_run(encoder(), &convs, false, &quiet).unwrap();
+    assert_eq!(plain.note, None);
+    assert_eq!(plain.f1, s.f1);
+}

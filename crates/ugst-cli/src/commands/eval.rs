@@ -23,6 +23,19 @@ pub async fn run(
         };
         return print_one(&runs[0], json, models.as_ref(), common.idf).await;
     }
+    // The comparison table uses neither judges nor BERTScore: say so rather than drop them.
+    let unused: Vec<&str> = [("--config", common.config.is_some()), ("--idf", common.idf)]
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| *flag)
+        .collect();
+    if !unused.is_empty() {
+        eprintln!(
+            "warning: {} not used: the comparison of several runs shows alignment with intervals only; \
+             use `ugst eval RUN` per run or `ugst report` for judged metrics and goal similarity",
+            unused.join(" and ")
+        );
+    }
     let labels = labels(&runs, common.labels)?;
     let mut rows = Vec::new();
     for (run, label) in runs.iter().zip(&labels) {

@@ -102,6 +102,7 @@ async fn generate_cmd(
 ) -> Result<()> {
     generate::check_settings(&settings)?;
     let db = ugst_envs::multiwoz::MultiWoz::load(data).map_err(|e| ugst::input_err!("{}", e.0))?;
+    generate::check_db(&db, &data.display().to_string())?;
     let profiles = personas::load(
         files.profiles.as_deref(),
         personas::DEFAULT_PROFILES,

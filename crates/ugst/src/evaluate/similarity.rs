@@ -108,6 +108,9 @@ pub struct Similarity {
     pub f1: Option<f64>,
     /// Texts cut to the encoder's 510 word pieces.
     pub truncated_texts: usize,
+    /// Why the figure differs from what was asked (e.g. idf left out), for the reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The encoder installed by `ugst setup` under `$UGST_HOME`, if it is there.
@@ -155,6 +158,19 @@ pub fn of_run(
         progress.advance(chunk.len() as u64);
     }
     progress.finish();
+    // idf over fewer than two different goals gives every word piece weight 0 (F1 0): leave it
+    // out and say so.
+    let distinct: std::collections::HashSet<&str> = pairs.iter().map(|(_, g)| *g).collect();
+    let (idf, note) = match idf && distinct.len() < 2 {
+        true => (
+            false,
+            Some(format!(
+                "idf left out: it needs at least two different goals, the run has {}",
+                distinct.len()
+            )),
+        ),
+        false => (idf, None),
+    };
     let weights = idf.then(|| Idf::new(embedded.iter().map(|(_, g)| g.ids.as_slice())));
     let scores: Vec<Score> = embedded
         .iter()
@@ -174,6 +190,7 @@ pub fn of_run(
         recall: mean(|s| s.recall),
         f1: mean(|s| s.f1),
         truncated_texts,
+        note,
     })
 }
 

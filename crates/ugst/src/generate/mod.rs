@@ -369,6 +369,24 @@ pub fn set_files(set: &[Generated]) -> [String; 3] {
     ]
 }
 
+/// The database must have records in every domain goals are built from (an empty table would
+/// leave nothing to build an objective on).
+pub fn check_db(db: &MultiWoz, source: &str) -> Result<(), InputError> {
+    let empty: Vec<&str> = DOMAINS
+        .iter()
+        .copied()
+        .filter(|d| db.records(d).is_empty())
+        .collect();
+    match empty.is_empty() {
+        true => Ok(()),
+        false => Err(InputError::new(format!(
+            "{source}: the {} table(s) hold no records; goals need entities in every domain ({}) — point --data at a complete MultiWOZ db folder",
+            empty.join(", "),
+            DOMAINS.join(", ")
+        ))),
+    }
+}
+
 pub fn check_settings(s: &Settings) -> Result<(), InputError> {
     if s.n == 0 {
         return Err(InputError::new("--n must be at least 1"));

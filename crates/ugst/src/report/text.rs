@@ -169,7 +169,10 @@ pub fn similarity(s: &Similarity) -> String {
         } else {
             String::new()
         }
-    )
+    ) + &s
+        .note
+        .as_ref()
+        .map_or(String::new(), |n| format!("  note: {n}\n"))
 }
 
 /// Table 1's layout: kind, frequency among failures, share of conversations.
