@@ -326,7 +326,7 @@ impl GoalState {
         for (i, c) in self.components.iter().enumerate() {
             if matches!(c.category, Category::Requirement | Category::Preference) {
                 let parent = c.objective.as_deref().and_then(|o| self.get(o));
-                if !parent.is_some_and(|p| p.category == Category::TaskObjective) {
+                if parent.is_none_or(|p| p.category != Category::TaskObjective) {
                     return Err(format!(
                         "components[{i}].objective: {} needs the id of a task objective of this state",
                         c.id
