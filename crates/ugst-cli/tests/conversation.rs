@@ -398,3 +398,96 @@ async fn a_hand_off_ends_the_conversation_and_the_task_is_scored() {
         2
     );
 }
+
+#[tokio::test]
+async fn each_turn_s_steering_shows_the_judge_s_updates_from_the_turn_before() {
+    // The judge marks the objective COMPLETE after turn 1 and says when it judged.
+    let judge = llm(|r| {
+        let prompt = r.messages[0].content_str();
+        let turn = prompt.lines().filter(|l| l.starts_with("Turn ")).count();
+        let schema = &r.schema.as_ref().unwrap().schema;
+        let mut out = serde_json::Map::new();
+        for (id, s) in schema["properties"].as_object().unwrap() {
+            let first = &s["properties"]["status"]["enum"][0];
+            let status = if id == "obj-1" {
+                json!("COMPLETE")
+            } else {
+                first.clone()
+            };
+            out.insert(
+                id.clone(),
+                json!({"reason": format!("judged at turn {turn}"), "status": status}),
+            );
+        }
+        ChatResponse::text(Value::Object(out).to_string())
+    });
+    // The simulator records the note it was shown, and stops after three messages.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let notes = seen.clone();
+    let sim = llm(move |r| {
+        let note = r
+            .user_simulation
+            .as_ref()
+            .unwrap()
+            .note
+            .clone()
+            .unwrap_or_default();
+        let mut n = notes.lock().unwrap();
+        n.push(note);
+        ChatResponse::text(if n.len() > 3 {
+            "END_CONVERSATION".into()
+        } else {
+            format!("message {}", n.len())
+        })
+    });
+    let agent = llm(|_| ChatResponse::text("ok"));
+    let settings = Settings {
+        mode: SimMode::GoalState,
+        tracking: TrackingMode::Batched,
+        max_turns: 10,
+        agent_steps: 2,
+        verify: 0,
+    };
+    let mut committed = Vec::new();
+    run_conversation(
+        &models(sim, agent, judge),
+        &ugst::simulate::env::ChatOnly,
+        settings,
+        &goal(),
+        GoalState::initial(&decomposition()),
+        &Ledger::new(),
+        |t| {
+            committed.push(t.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    // Turn 1 starts from S0; turn 2 shows S1 with the judge's reason from turn 1; and so on.
+    assert!(
+        seen[0].contains("Book a room. -> INCOMPLETE\n"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        seen[1].contains("Book a room. -> COMPLETE (judged at turn 1)"),
+        "{}",
+        seen[1]
+    );
+    // Turn 3: the settled objective keeps its status and reason; the turn count moved on.
+    assert!(
+        seen[2].contains("Book a room. -> COMPLETE (judged at turn 1)"),
+        "{}",
+        seen[2]
+    );
+    assert!(
+        seen[2].contains("You have 8 message(s) left"),
+        "{}",
+        seen[2]
+    );
+    // What the simulator saw is what the turn records as its steering.
+    for (t, note) in committed.iter().zip(seen.iter()) {
+        assert_eq!(t.steering.as_deref(), Some(note.as_str()));
+    }
+}

@@ -106,4 +106,47 @@ mod tests {
             let _ = render(name, context! { components => Vec::<u8>::new() });
         }
     }
+
+    #[test]
+    fn lists_render_one_item_per_line() {
+        // trim_blocks eats the newline after a block tag that ends a line: a list item must not
+        // end with `{% endif %}`, or the items run together into one line.
+        let comps = serde_json::json!([
+            {"category_label": "user profile", "text": "You are Ana.", "status": "ALIGNED", "reason": ""},
+            {"category_label": "task objective", "text": "Book a room.", "status": "COMPLETE", "reason": "booked"},
+            {"category_label": "requirement", "text": "Two nights.", "status": "INCOMPLETE", "reason": ""},
+        ]);
+        for name in ["steer_state", "steer_reasoning"] {
+            let s = render(
+                name,
+                context! { components => comps, turns_left => 3, stop => STOP },
+            );
+            assert!(
+                s.contains("\n- user profile: You are Ana. -> ALIGNED\n"),
+                "{name}: {s}"
+            );
+            assert!(
+                s.contains("\n- task objective: Book a room. -> COMPLETE (booked)\n"),
+                "{name}: {s}"
+            );
+            assert!(
+                s.contains("\n- requirement: Two nights. -> INCOMPLETE\n"),
+                "{name}: {s}"
+            );
+        }
+        let comps = serde_json::json!([
+            {"id": "req-1.1", "category": "requirement", "status": "INCOMPLETE", "text": "Two nights.",
+             "objective": "Book a room."},
+            {"id": "pol-1", "category": "user policy", "status": "ALIGNED", "text": "No email."},
+        ]);
+        let s = render(
+            "track_batched",
+            context! { components => comps, turn => 2, transcript => "t" },
+        );
+        assert!(
+            s.contains("Two nights.\n  It belongs to the task objective: Book a room.\n- [pol-1]"),
+            "{s}"
+        );
+        assert!(s.contains("No email.\nFor every id"), "{s}");
+    }
 }
