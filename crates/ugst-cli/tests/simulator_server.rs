@@ -122,3 +122,59 @@ async fn an_outside_agent_talks_to_the_simulator() {
         );
     }
 }
+
+/// One request: the simulator's answer to `messages` for `goal`.
+async fn ask(client: &reqwest::Client, url: &str, goal: &str, messages: &[Value]) -> Value {
+    let r = client
+        .post(url)
+        .header("x-ugst-goal", goal)
+        .json(&json!({"model": "any", "messages": messages}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.json().await.unwrap()
+}
+
+/// Two agents of one goal whose first user messages are identical (the mock simulator is
+/// deterministic) but whose replies differ, interleaved: each must get exactly the states a
+/// server tracking it alone gives (they shared a key before and continued from each other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_of_one_goal_keep_their_own_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &mock, "");
+    let client = reqwest::Client::new();
+    let shared = start(&cfg, SimMode::GoalState, 6).await;
+    let reply = |who: &str, turn: usize| format!("{who} reply {turn}: all booked and confirmed.");
+    let mut histories = [Vec::<Value>::new(), Vec::<Value>::new()];
+    let mut states = [Vec::new(), Vec::new()];
+    for turn in 0..3 {
+        for (i, who) in ["first", "second"].iter().enumerate() {
+            let v = ask(&client, &shared, "hotel-1", &histories[i]).await;
+            states[i].push(v["ugst"]["state"].clone());
+            let text = v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            histories[i].push(json!({"role": "user", "content": text}));
+            let agent = if i == 0 {
+                reply(who, turn)
+            } else {
+                format!("Sorry, nothing found ({turn}).")
+            };
+            histories[i].push(json!({"role": "assistant", "content": agent}));
+        }
+    }
+    // The second client alone, on a fresh server.
+    let alone = start(&cfg, SimMode::GoalState, 6).await;
+    let mut h = Vec::new();
+    for turn in 0..3 {
+        let v = ask(&client, &alone, "hotel-1", &h).await;
+        assert_eq!(v["ugst"]["state"], states[1][turn], "turn {turn}");
+        h = histories[1][..2 * (turn + 1)].to_vec();
+    }
+    // Going back to an earlier point gives the state of that point.
+    let back = ask(&client, &shared, "hotel-1", &histories[0][..2]).await;
+    assert_eq!(back["ugst"]["state"], states[0][1]);
+}

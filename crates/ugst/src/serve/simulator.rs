@@ -9,8 +9,11 @@
 //! limit is reached) the content is `END_CONVERSATION` and `end` is true.
 //!
 //! The server decomposes each goal once and tracks each conversation's goal state as the agent's
-//! replies arrive (keyed by `x-ugst-conversation` / `ugst_conversation_id`, else by the goal and
-//! the first user message); judge and simulator calls go through the model cache.
+//! replies arrive. States are kept by the conversation's content (goal id and every exchange so
+//! far), so concurrent clients of one goal never share or overwrite each other's state, a client
+//! that goes back in the conversation picks up the state of that point, and no client needs an
+//! id of its own; the store is bounded. No lock is held across a model call. Judge and simulator
+//! calls go through the model cache.
 
 use crate::decompose::decompose_goal;
 use crate::model::transcript::{self, Speaker};
@@ -27,7 +30,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 use ugst_llm::{Ledger, Message, Role};
 use ugst_state::GoalState;
 
@@ -38,11 +41,45 @@ pub struct Options {
     pub max_turns: u32,
 }
 
-/// A conversation's state and how many exchanges it has been tracked through.
-#[derive(Clone)]
-struct Tracked {
-    state: GoalState,
-    exchanges: usize,
+/// The most tracked states kept; the oldest go first.
+const MAX_STATES: usize = 8192;
+
+/// Goal states by the conversation they describe: the key is a hash of the goal id and every
+/// exchange so far, so two clients with the same history share a state (it is a function of the
+/// history) and a client can never continue from another's. Bounded: first in, first out.
+#[derive(Default)]
+struct States {
+    by_key: HashMap<[u8; 32], GoalState>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+impl States {
+    fn insert(&mut self, key: [u8; 32], state: GoalState) {
+        if self.by_key.insert(key, state).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > MAX_STATES {
+                if let Some(old) = self.order.pop_front() {
+                    self.by_key.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// The key of every prefix of `history` (index k: the first k exchanges) of `goal_id`.
+fn prefix_keys(goal_id: &str, history: &[Exchange]) -> Vec<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(goal_id.as_bytes());
+    let mut keys = vec![h.clone().finalize().into()];
+    for e in history {
+        for part in [e.user.as_str(), e.agent.as_deref().unwrap_or("")] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        keys.push(h.clone().finalize().into());
+    }
+    keys
 }
 
 #[derive(Clone)]
@@ -50,8 +87,10 @@ struct AppState {
     models: RoleModels,
     opts: Options,
     goals: Arc<HashMap<String, Goal>>,
-    initial: Arc<Mutex<HashMap<String, GoalState>>>,
-    conversations: Arc<Mutex<HashMap<String, Tracked>>>,
+    /// S0 per goal, decomposed once: the map's lock is held only to find the goal's cell, never
+    /// across the decomposer call (requests for other goals go on meanwhile).
+    initial: Arc<std::sync::Mutex<HashMap<String, Arc<OnceCell<GoalState>>>>>,
+    states: Arc<std::sync::Mutex<States>>,
 }
 
 pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
@@ -60,7 +99,7 @@ pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
         opts,
         goals: Arc::new(goals.into_iter().map(|g| (g.id.clone(), g)).collect()),
         initial: Arc::default(),
-        conversations: Arc::default(),
+        states: Arc::default(),
     };
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -145,20 +184,8 @@ async fn chat(
         .take_while(|e| e.agent.is_some())
         .cloned()
         .collect();
-    let conv_key = named(
-        &headers,
-        &body,
-        "x-ugst-conversation",
-        "ugst_conversation_id",
-    )
-    .unwrap_or_else(|| {
-        format!(
-            "{goal_id}\u{0}{}",
-            history.first().map_or("", |e| e.user.as_str())
-        )
-    });
     let ledger = Ledger::new();
-    match next_turn(&s, &goal, &conv_key, &answered, &ledger).await {
+    match next_turn(&s, &goal, &answered, &ledger).await {
         Ok((text, end, state)) => {
             let turn = answered.len() as u32 + 1;
             Json(json!({
@@ -179,51 +206,47 @@ async fn chat(
 async fn next_turn(
     s: &AppState,
     goal: &Goal,
-    conv_key: &str,
     answered: &[Exchange],
     ledger: &Ledger,
 ) -> Result<(String, bool, GoalState), String> {
-    let s0 = {
-        let mut initial = s.initial.lock().await;
-        match initial.get(&goal.id) {
-            Some(st) => st.clone(),
-            None => {
-                let d = decompose_goal(&s.models.decomposer, ledger, goal)
-                    .await
-                    .map_err(|e| format!("decomposer: {e}"))?;
-                let st = GoalState::initial(&d);
-                initial.insert(goal.id.clone(), st.clone());
-                st
-            }
-        }
+    let cell = {
+        let mut initial = s.initial.lock().unwrap_or_else(|p| p.into_inner());
+        initial.entry(goal.id.clone()).or_default().clone()
     };
-    let known = s.conversations.lock().await.get(conv_key).cloned();
-    let mut tracked = match known {
-        Some(t) if t.exchanges <= answered.len() => t,
-        // New, or the client went back in the conversation: start over from S0.
-        _ => Tracked {
-            state: s0,
-            exchanges: 0,
-        },
+    let s0 = cell
+        .get_or_try_init(|| async {
+            let d = decompose_goal(&s.models.decomposer, ledger, goal)
+                .await
+                .map_err(|e| format!("decomposer: {e}"))?;
+            Ok::<_, String>(GoalState::initial(&d))
+        })
+        .await?
+        .clone();
+    // Start from the longest prefix of this conversation already tracked.
+    let keys = prefix_keys(&goal.id, answered);
+    let (from, mut state) = {
+        let known = s.states.lock().unwrap_or_else(|p| p.into_inner());
+        (0..keys.len())
+            .rev()
+            .find_map(|k| known.by_key.get(&keys[k]).map(|st| (k, st.clone())))
+            .unwrap_or((0, s0))
     };
     let tracker = Tracker::new(s.models.tracker.clone(), s.opts.tracking);
-    let no_commit = |_: u32, _: &GoalState| Ok::<(), std::convert::Infallible>(());
-    let from = tracked.exchanges;
+    let remember = |turn: u32, st: &GoalState| {
+        let mut known = s.states.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(keys[turn as usize], st.clone());
+        Ok::<(), std::convert::Infallible>(())
+    };
     if let Err(TrackError::Judge(_, e)) = tracker
-        .track(ledger, &mut tracked.state, answered, from, no_commit)
+        .track(ledger, &mut state, answered, from, remember)
         .await
     {
         return Err(format!("tracker: {e}"));
     }
-    tracked.exchanges = answered.len();
-    s.conversations
-        .lock()
-        .await
-        .insert(conv_key.to_string(), tracked.clone());
     let max_turns = goal.max_turns.unwrap_or(s.opts.max_turns);
     let turn = answered.len() as u32 + 1;
     if turn > max_turns {
-        return Ok((STOP.to_string(), true, tracked.state));
+        return Ok((STOP.to_string(), true, state));
     }
     let sim = UserSimulator {
         role: s.models.simulator.clone(),
@@ -232,17 +255,54 @@ async fn next_turn(
         verifier: s.models.tracker.clone(),
     };
     let msg = sim
-        .next_message(ledger, goal, &tracked.state, answered, turn, max_turns)
+        .next_message(ledger, goal, &state, answered, turn, max_turns)
         .await
         .map_err(|(role, e)| format!("{}: {e}", role.as_str()))?;
     let user = msg.user;
     if user.stop && user.text.is_empty() {
-        return Ok((STOP.to_string(), true, tracked.state));
+        return Ok((STOP.to_string(), true, state));
     }
     let content = if user.stop {
         format!("{} {STOP}", user.text)
     } else {
         user.text
     };
-    Ok((content, user.stop, tracked.state))
+    Ok((content, user.stop, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_keyed_by_content_and_bounded() {
+        let e = |u: &str, a: &str| Exchange {
+            user: u.into(),
+            agent: Some(a.into()),
+        };
+        let a = prefix_keys("g", &[e("hi", "yes"), e("more", "ok")]);
+        let b = prefix_keys("g", &[e("hi", "no")]);
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[0], b[0]);
+        assert_ne!(a[1], b[1]);
+        assert_ne!(prefix_keys("h", &[])[0], a[0]);
+        // "ab"+"c" and "a"+"bc" are different conversations.
+        assert_ne!(
+            prefix_keys("g", &[e("ab", "c")])[1],
+            prefix_keys("g", &[e("a", "bc")])[1]
+        );
+        let mut s = States::default();
+        let st = GoalState {
+            turn: 0,
+            components: vec![],
+            ignored: vec![],
+        };
+        for i in 0..MAX_STATES + 10 {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            s.insert(k, st.clone());
+        }
+        assert_eq!(s.by_key.len(), MAX_STATES);
+        assert_eq!(s.order.len(), MAX_STATES);
+    }
 }
