@@ -277,3 +277,43 @@ fn termination_classes_as_constructed() {
     failed.status = ConvStatus::Failed;
     assert_eq!(classify(&failed, 10), "error");
 }
+
+/// The mock model as the verifier (not a judge scripted for this test): it finds the disclosed
+/// e-mail address on its own, and the draft is rewritten.
+#[tokio::test]
+async fn the_mock_verifier_detects_a_disclosure() {
+    let mut models = ugst_mock::role_models();
+    models.simulator = ugst::roles::RoleModel::new(scripted_simulator());
+    models.agent = ugst::roles::RoleModel::new(llm(|_| ChatResponse::text("Done.")));
+    let settings = Settings {
+        mode: SimMode::Prompt,
+        tracking: TrackingMode::Batched,
+        max_turns: 2,
+        agent_steps: 2,
+        verify: 1,
+    };
+    let mut turns = Vec::new();
+    run_conversation(
+        &models,
+        &ChatOnly,
+        settings,
+        &goal(),
+        GoalState::initial(&decomposition()),
+        &Ledger::new(),
+        |t| {
+            turns.push(t.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    let first = &turns[0];
+    assert_eq!(first.rejected.len(), 1, "{first:?}");
+    assert!(first.rejected[0].text.contains("ana@example.com"));
+    let why = &first.rejected[0].reason;
+    assert!(
+        why.contains("You never share your email.") && why.contains("mock verifier"),
+        "{why}"
+    );
+    assert!(!first.user.contains('@'), "{}", first.user);
+}

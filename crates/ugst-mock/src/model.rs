@@ -104,11 +104,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
                     .to_string(),
             )
         }
-        // The mock verifier finds no contradictions; the early-stop rule is applied by ugst.
-        Some(schemas::VERIFY_TURN) => Ok(
-            json!({"violations": [], "ends_conversation": false, "agent_blocked": false})
-                .to_string(),
-        ),
+        Some(schemas::VERIFY_TURN) => Ok(verify(&all_text(req)).to_string()),
         Some(_) => Ok(judge(req).to_string()),
         None if req.user_simulation.is_some() => Ok(simulate(req)),
         None => agent(req),
@@ -242,6 +238,51 @@ fn verdict(schema: &Value, prompt: &str, key: &str) -> Value {
         _ => ("INCOMPLETE", "not addressed yet"),
     };
     json!({"reason": format!("mock judge: {reason}"), "status": status})
+}
+
+/// The verifier: a draft contradicts a withholding policy ("never give/share …", "do not …")
+/// when it discloses what the policy names — an e-mail address for an e-mail policy, a run of
+/// seven or more digits for a phone or number policy; a draft that says the stop signal ends
+/// the conversation. (The early-stop rule itself is applied by ugst from the state.)
+fn verify(prompt: &str) -> Value {
+    let draft = between(prompt, "<draft>", "</draft>").unwrap_or("");
+    let email = draft.split_whitespace().any(|w| {
+        w.split_once('@')
+            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
+    });
+    let mut run = 0;
+    let mut longest = 0;
+    for c in draft.chars() {
+        match c {
+            '0'..='9' => {
+                run += 1;
+                longest = longest.max(run);
+            }
+            ' ' | '-' | '(' | ')' | '+' => {}
+            _ => run = 0,
+        }
+    }
+    let number = longest >= 7;
+    let mut violations = Vec::new();
+    for line in prompt.lines() {
+        let Some(rest) = line.strip_prefix("- [") else {
+            continue;
+        };
+        let Some((id, text)) = rest.split_once("] (") else {
+            continue;
+        };
+        let text = text.to_lowercase();
+        let withholds = ["never", "do not", "don't", "refuse", "won't"]
+            .iter()
+            .any(|w| text.contains(w));
+        let discloses = (text.contains("email") || text.contains("e-mail")) && email
+            || (text.contains("phone") || text.contains("number")) && number;
+        if withholds && discloses {
+            violations.push(json!({"id": id, "reason": "mock verifier: the draft discloses what this policy withholds"}));
+        }
+    }
+    json!({"violations": violations, "ends_conversation": draft.contains(STOP)
+           || prompt.contains("The draft ends the conversation."), "agent_blocked": false})
 }
 
 fn judge(req: &ChatRequest) -> Value {

@@ -148,3 +148,21 @@ fn an_unknown_schema_gets_an_answer_not_a_panic() {
         .with_schema("no_such_schema", serde_json::json!({"type": "object"}));
     assert!(respond(&req).content.is_some());
 }
+
+#[test]
+fn the_verifier_flags_a_disclosed_contact_and_nothing_else() {
+    let state = GoalState::initial(&decomposition());
+    let check = |text: &str| -> Value {
+        let draft = user::UserTurn {
+            text: text.into(),
+            stop: false,
+        };
+        let req =
+            ugst::simulate::verify::request(&state, &history(1), &draft, 2, &Sampling::default());
+        serde_json::from_str(&content(&req)).unwrap()
+    };
+    let leak = check("Sure, call me on 07700 900123 any time.");
+    assert_eq!(leak["violations"][0]["id"], "pol-1", "{leak}");
+    let fine = check("I would rather not give my phone number; please book the guesthouse.");
+    assert_eq!(fine["violations"], serde_json::json!([]), "{fine}");
+}
