@@ -150,6 +150,9 @@ pub struct Context {
     pub max_turns: Option<u32>,
 }
 
+/// What the judge reads as the agent's side of a candidate turn (the agent has not seen it).
+pub const NOT_ANSWERED_YET: &str = "(the agent has not answered this message yet)";
+
 impl Context {
     /// What a client sent, checked before any judging: a given `state` must be a state (see
     /// [`GoalState::check`]), a given decomposition must be usable. Errors name the field under
@@ -246,13 +249,15 @@ pub async fn score(
     let turn = ctx
         .turn
         .unwrap_or(history.iter().filter(|e| !e.user.is_empty()).count() as u32 + 1);
+    // The candidate is judged as the newest turn of a live conversation: a message the agent
+    // has yet to answer; only a candidate that stops reads as the user ending the conversation.
     history.push(Exchange {
+        agent: (!user.stop).then(|| NOT_ANSWERED_YET.to_string()),
         user: if user.stop && user.text.is_empty() {
             STOP.to_string()
         } else {
             user.text
         },
-        agent: None,
     });
     let tracker = Tracker::new(models.tracker.clone(), tracking);
     let updates = match tracker.judge_turn(ledger, before, &history, turn).await {
