@@ -491,3 +491,77 @@ async fn each_turn_s_steering_shows_the_judge_s_updates_from_the_turn_before() {
         assert_eq!(t.steering.as_deref(), Some(note.as_str()));
     }
 }
+
+/// A reasoning-mode simulator whose answers are cut inside the block or never open one: the
+/// agent must never receive a word of the notes, a cut answer is asked again with more room,
+/// and an answer that is all notes fails the conversation instead of being sent.
+#[tokio::test]
+async fn private_reasoning_never_reaches_the_agent() {
+    let sent_to_agent = Arc::new(Mutex::new(Vec::<String>::new()));
+    let heard = sent_to_agent.clone();
+    let agent = llm(move |r| {
+        let last = r
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .unwrap();
+        heard.lock().unwrap().push(last.content_str().to_string());
+        ChatResponse::text("Sure.")
+    });
+    let judge = counting_judge(Arc::default(), Arc::default());
+    let room = Arc::new(Mutex::new(Vec::<Option<u32>>::new()));
+    let asked = room.clone();
+    // Call 1: cut at the limit inside the block; 2: still unclosed; 3 (after the layout
+    // feedback): notes without a block. Then the same again for the next run.
+    let sim = llm(move |r| {
+        let mut a = asked.lock().unwrap();
+        a.push(r.sampling.max_tokens);
+        let (text, cut) = match a.len() {
+            1 => (
+                "<think>\nProgress: my email is ana@example.com, which I keep secret",
+                true,
+            ),
+            2 => (
+                "<think>\nProgress: my email is ana@example.com\nPlan: hide it",
+                false,
+            ),
+            _ => (
+                "Progress: email ana@example.com is secret.\nPlan: ask.\nAlignment: ok.",
+                false,
+            ),
+        };
+        let mut resp = ChatResponse::text(text);
+        if cut {
+            resp.finish_reason = Some("length".into());
+        }
+        resp
+    });
+    let settings = Settings {
+        mode: SimMode::Reasoning,
+        tracking: TrackingMode::Batched,
+        max_turns: 3,
+        agent_steps: 2,
+        verify: 0,
+    };
+    let err = run_conversation(
+        &models(sim, agent, judge),
+        &ugst::simulate::env::ChatOnly,
+        settings,
+        &goal(),
+        GoalState::initial(&decomposition()),
+        &Ledger::new(),
+        |_| Ok(()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("simulator"), "{err}");
+    assert!(err.to_string().contains("only private reasoning"), "{err}");
+    // The cut answer was asked again with twice the room (default 400).
+    assert_eq!(room.lock().unwrap()[..2], [None, Some(800)]);
+    assert!(
+        sent_to_agent.lock().unwrap().is_empty(),
+        "{:?}",
+        sent_to_agent.lock().unwrap()
+    );
+}

@@ -78,6 +78,8 @@ pub struct Generated {
     /// Prompt tokens whose KV was already cached (not decoded again).
     pub reused_tokens: u32,
     pub completion_tokens: u32,
+    /// Generation stopped at `max_tokens`, not at an end-of-generation token: the text is cut.
+    pub hit_limit: bool,
     /// From the engine picking the request up to its first sampled token.
     pub time_to_first_token: Duration,
     pub total: Duration,
@@ -500,8 +502,9 @@ fn step(
         if a.first_token.is_none() {
             a.first_token = Some(a.picked_up.elapsed());
         }
-        let done = vocab.is_eog(token) || a.generated.len() as u32 + 1 >= a.max_tokens;
-        if !vocab.is_eog(token) {
+        let eog = vocab.is_eog(token);
+        let done = eog || a.generated.len() as u32 + 1 >= a.max_tokens;
+        if !eog {
             a.generated.push(token);
             a.bytes.extend(vocab.token_to_piece(token, false, None));
             a.pending.push(token);
@@ -514,6 +517,7 @@ fn step(
                 prompt_tokens: a.prompt_tokens,
                 reused_tokens: a.reused,
                 completion_tokens: a.generated.len() as u32,
+                hit_limit: !eog,
                 time_to_first_token: a.first_token.unwrap_or_default(),
                 total: a.picked_up.elapsed(),
             };

@@ -118,7 +118,8 @@ impl Backend for EmbeddedBackend {
             content,
             tool_calls,
             usage,
-            finish_reason: Some("stop".into()),
+            // Reported honestly: a caller must know when an answer was cut at the limit.
+            finish_reason: Some(if out.hit_limit { "length" } else { "stop" }.into()),
         })
     }
 }

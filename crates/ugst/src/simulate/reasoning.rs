@@ -67,13 +67,20 @@ pub fn parse(text: &str) -> Result<Reasoned, LayoutError> {
     })
 }
 
-/// The message of an answer that broke the layout: the text after a closed block, else all of it.
-pub fn salvage(text: &str) -> &str {
-    let t = text.trim_start();
-    match (t.strip_prefix(OPEN), t.find(CLOSE)) {
-        (Some(_), Some(end)) => t[end + CLOSE.len()..].trim(),
-        _ => t.trim(),
-    }
+/// The part of a simulator answer the agent may see, or `None` when every word of it may be
+/// private reasoning: after a closed block only what follows it; with an unclosed block (cut off
+/// at the token limit, say) only what precedes it; when reasoning was asked for
+/// (`notes_expected`), an answer that opens with one of the labels without any block is all
+/// notes. Nothing inside a block is ever returned.
+pub fn visible(text: &str, notes_expected: bool) -> Option<&str> {
+    let t = text.trim();
+    let shown = match (t.rfind(CLOSE), t.find(OPEN)) {
+        (Some(end), _) => t[end + CLOSE.len()..].trim(),
+        (None, Some(start)) => t[..start].trim(),
+        (None, None) if notes_expected && PARTS.iter().any(|p| t.starts_with(p)) => "",
+        (None, None) => t,
+    };
+    (!shown.is_empty() && !shown.contains(OPEN)).then_some(shown)
 }
 
 /// What the simulator is told after an answer that broke the layout.
@@ -94,6 +101,27 @@ pub fn render(reasoning: &str, reply: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn nothing_from_inside_a_block_is_visible() {
+        let closed = "<think>\nProgress: x\nPlan: y\nAlignment: z\n</think>\nHello there";
+        assert_eq!(visible(closed, true), Some("Hello there"));
+        // Cut off inside the block: nothing may be sent.
+        assert_eq!(visible("<think>\nProgress: my phone is secret", true), None);
+        // Words before an unclosed block are the message; the block is not.
+        assert_eq!(visible("Hi! <think>Plan: ask", true), Some("Hi!"));
+        // Notes with no block at all, when reasoning was asked for: all private.
+        assert_eq!(
+            visible("Progress: nothing.\nPlan: ask.\nAlignment: ok.\nHi", true),
+            None
+        );
+        assert_eq!(
+            visible("Plan: an evening out", false),
+            Some("Plan: an evening out")
+        );
+        assert_eq!(visible("Just a message", true), Some("Just a message"));
+    }
+
     use super::*;
 
     const GOOD: &str = "<think>\nProgress: the hotel is booked.\nPlan: ask for the train next.\nAlignment: keep the phone number private.\n</think>\nThanks! Now I need a train to London on Friday.";

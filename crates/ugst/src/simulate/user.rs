@@ -138,27 +138,47 @@ impl UserSimulator {
         let mut note = steer.clone();
         let mut rejected: Vec<RejectedDraft> = Vec::new();
         let mut layout_retry = self.mode == SimMode::Reasoning;
+        let mut sampling = self.role.sampling.clone();
+        let mut more_room = true;
         loop {
             let req = request(&goal.goal, max_turns, history, note.as_deref())
-                .with_sampling(self.role.sampling.clone());
+                .with_sampling(sampling.clone());
             let raw = self
                 .role
                 .llm
                 .chat(CallRole::Simulator, ledger, &req)
                 .await
                 .map_err(|e| (CallRole::Simulator, e))?;
-            let (draft, thought) = if self.mode == SimMode::Reasoning {
-                match reasoning::parse(raw.content_str()) {
-                    Ok(r) => (parse(&r.reply), Some(r.reasoning)),
-                    Err(e) if layout_retry => {
-                        layout_retry = false;
-                        note = Some(reasoning::feedback(steer.as_deref(), &e));
-                        continue;
-                    }
-                    Err(_) => (parse(reasoning::salvage(raw.content_str())), None),
+            // An answer cut at the token limit is asked again once with twice the room.
+            if raw.finish_reason.as_deref() == Some("length") && more_room {
+                more_room = false;
+                sampling.max_tokens = Some(sampling.max_tokens.unwrap_or(400).saturating_mul(2));
+                continue;
+            }
+            let (draft, thought) = match reasoning::parse(raw.content_str()) {
+                Ok(r) if self.mode == SimMode::Reasoning => (parse(&r.reply), Some(r.reasoning)),
+                Err(e) if self.mode == SimMode::Reasoning && layout_retry => {
+                    layout_retry = false;
+                    note = Some(reasoning::feedback(steer.as_deref(), &e));
+                    continue;
                 }
-            } else {
-                (parse(reasoning::salvage(raw.content_str())), None)
+                // Otherwise only what the agent may see is kept: never text from inside a
+                // reasoning block, whatever the mode (see `reasoning::visible`).
+                _ => match reasoning::visible(raw.content_str(), self.mode == SimMode::Reasoning) {
+                    Some(text) => (parse(text), None),
+                    None => {
+                        return Err((
+                            CallRole::Simulator,
+                            LlmError::InvalidOutput {
+                                backend: self.role.llm.backend_id(),
+                                reason: "the answer holds only private reasoning (an unclosed or \
+                                         unlabelled reasoning block); nothing of it is sent to the agent"
+                                    .into(),
+                                raw: raw.content_str().to_string(),
+                            },
+                        ))
+                    }
+                },
             };
             // Past the verifier's budget (or without one) the draft is sent as it is.
             let verdict = if rejected.len() as u32 >= self.verify {
