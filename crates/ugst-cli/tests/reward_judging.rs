@@ -18,8 +18,7 @@ fn judge(prompts: Arc<Mutex<Vec<String>>>) -> Llm {
             let prompt = r.messages[0].content_str().to_string();
             let last = prompt
                 .lines()
-                .filter(|l| l.starts_with("User: "))
-                .last()
+                .rfind(|l| l.starts_with("User: "))
                 .unwrap_or("")
                 .to_string();
             prompts.lock().unwrap().push(prompt);
@@ -91,8 +90,8 @@ async fn a_candidate_that_breaks_a_policy_scores_lower() {
         b < k,
         "breaking the policy must cost: keeps {k}, breaks {b}"
     );
-    assert_eq!(breaks.conditions["policy"], false);
-    assert_eq!(keeps.conditions["policy"], true);
+    assert!(!breaks.conditions["policy"]);
+    assert!(keeps.conditions["policy"]);
     // The judge saw each candidate as a live turn awaiting the agent, not as a closing message.
     for p in prompts.lock().unwrap().iter() {
         assert!(!p.contains("the user ended the conversation"), "{p}");
