@@ -129,6 +129,10 @@ async fn generate_cmd(
                 "warning: {kept} goal(s) kept their template text because the model call failed"
             );
         }
+        eprintln!(
+            "{} goal(s) rewritten by the model have no reference decomposition (the template's sentences are no longer theirs)",
+            set.len() - kept
+        );
     }
     let specs: Vec<_> = set.iter().map(|g| g.spec.clone()).collect();
     let report = generate::validate(&db, &specs);

@@ -103,7 +103,10 @@ pub struct GoalSpec {
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub goal: Goal,
-    pub reference: Decomposition,
+    /// The decomposition of the template text. `None` once a model rewrote the objectives:
+    /// the template's sentences are then no longer the goal's, and a reference that does not
+    /// match the text would penalise a decomposer for following it.
+    pub reference: Option<Decomposition>,
     pub spec: GoalSpec,
 }
 
@@ -206,7 +209,7 @@ pub fn generate(
                         .expect("a task serialises"),
                     ),
                 },
-                reference,
+                reference: Some(reference),
                 spec: GoalSpec {
                     id,
                     profile,
@@ -229,7 +232,7 @@ pub async fn verbalise_with_model(
 ) -> usize {
     progress.start(goals.len(), "goals verbalised");
     let jobs = goals.iter().map(|g| {
-        let paragraphs: Vec<String> = g.reference.task_objectives.iter().map(verbalise::paragraph).collect();
+        let paragraphs: Vec<String> = g.reference.iter().flat_map(|r| &r.task_objectives).map(verbalise::paragraph).collect();
         async move {
             let prompt = format!(
                 "Rewrite these instructions for someone playing a visitor who contacts the Cambridge information desk. Keep every fact, place, number, day and time; keep \"if possible\" wishes as wishes and the \"if ... instead\" condition as a condition; add nothing; write in the second person (\"You ...\") as flowing prose, no lists. Answer with the rewritten text only.\n\n{}",
@@ -257,6 +260,7 @@ pub async fn verbalise_with_model(
                 let head =
                     std::iter::once(g.spec.profile.clone()).chain(g.spec.policies.iter().cloned());
                 g.goal.goal = head.chain(std::iter::once(t)).collect::<Vec<_>>().join(" ");
+                g.reference = None;
             }
             None => kept += 1,
         }
@@ -353,7 +357,8 @@ pub fn side_files(out: &std::path::Path) -> (std::path::PathBuf, std::path::Path
 }
 
 /// The three files of a generated set, as text: the goals, their reference decompositions
-/// (`{"id", "state"}` lines) and their specs — in that order, for [`side_files`]' paths.
+/// (`{"id", "state"}` lines; goals a model rewrote have none) and their specs — in that order,
+/// for [`side_files`]' paths.
 pub fn set_files(set: &[Generated]) -> [String; 3] {
     let line = |v: serde_json::Value| v.to_string() + "\n";
     [
@@ -361,7 +366,10 @@ pub fn set_files(set: &[Generated]) -> [String; 3] {
             .map(|g| line(serde_json::to_value(&g.goal).expect("goal serialises")))
             .collect(),
         set.iter()
-            .map(|g| crate::model::DecompositionLine::to_line(&g.goal.id, &g.reference))
+            .filter_map(|g| {
+                let d = g.reference.as_ref()?;
+                Some(crate::model::DecompositionLine::to_line(&g.goal.id, d))
+            })
             .collect(),
         set.iter()
             .map(|g| line(serde_json::to_value(&g.spec).expect("spec serialises")))
