@@ -6,8 +6,11 @@
 - `compute_score(data_source, solution_str, ground_truth, extra_info=None)`: verl's custom reward
   hook; `ground_truth` is the `ugst_context` string; the server URL comes from $UGST_REWARD_URL.
 
-A judge failure gives `None` in TRL (the sample is then ignored) and 0.0 in verl (which needs a
-number).
+A judge outage never becomes a reward: items the judge failed on are scored again once, and if
+the judge still fails, `JudgeFailed` is raised, naming the items and the reasons. TRL and verl
+then stop with that message instead of training on a made-up 0 (TRL turns `None` into NaN and a
+sample whose every reward is NaN into 0; verl needs a number). The OpenRLHF endpoint refuses such
+a batch with 503 for the same reason.
 """
 
 import asyncio
@@ -35,6 +38,29 @@ def score(items, url=None, timeout=600):
         raise RuntimeError(f"ugst reward server at {base} is not reachable ({e.reason}); start `ugst serve reward`") from e
 
 
+class JudgeFailed(RuntimeError):
+    """The reward server's judge could not score some items, even after one retry."""
+
+
+def score_all(items, url=None):
+    """Scores items and returns their rewards in order; a judge failure is retried once, then
+    raised as `JudgeFailed` (never replaced by a number)."""
+    results = score(items, url)
+    failed = [i for i, r in enumerate(results) if r.get("reward") is None]
+    if failed:
+        again = score([items[i] for i in failed], url)
+        for i, r in zip(failed, again):
+            results[i] = r
+        still = [(items[i]["id"], results[i].get("error")) for i in failed if results[i].get("reward") is None]
+        if still:
+            detail = "; ".join(f"item {i}: {e}" for i, e in still)
+            raise JudgeFailed(
+                f"the ugst judge failed on {len(still)} of {len(items)} item(s) after a retry, "
+                f"so no reward is given for them: {detail}"
+            )
+    return [float(r["reward"]) for r in results]
+
+
 def completion_text(completion):
     """TRL hands conversational completions as message lists and plain ones as strings."""
     if isinstance(completion, str):
@@ -48,8 +74,7 @@ def trl_reward(url=None):
             {"id": str(i), "context": json.loads(ctx), "response": completion_text(c)}
             for i, (c, ctx) in enumerate(zip(completions, ugst_context))
         ]
-        results = await asyncio.to_thread(score, items, url)
-        return [r["reward"] for r in results]
+        return await asyncio.to_thread(score_all, items, url)
 
     ugst_reward.__name__ = "ugst_reward"
     return ugst_reward
@@ -57,5 +82,4 @@ def trl_reward(url=None):
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None):
     context = json.loads(ground_truth) if isinstance(ground_truth, str) else ground_truth
-    result = score([{"id": "0", "context": context, "response": solution_str}])[0]
-    return float(result["reward"]) if result["reward"] is not None else 0.0
+    return score_all([{"id": "0", "context": context, "response": solution_str}])[0]

@@ -229,3 +229,93 @@ async fn scores_batches_and_rejects_bad_requests() {
     .await;
     assert_eq!(status, 503, "{v}");
 }
+
+/// A judge outage is never a reward of 0: the score endpoint says `null` with the error, the
+/// OpenRLHF endpoint refuses the batch with 503, and the Python client (TRL and verl paths)
+/// raises `JudgeFailed` after one retry instead of handing the trainer a number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_outage_is_excluded_in_every_trainer_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every structured answer is garbage: the judge fails after its repair retry.
+    let broken = start_mock(Faults {
+        garbage_rate: 1.0,
+        ..Faults::default()
+    });
+    let cfg = write_config(dir.path(), &broken, "");
+    let base = start(&cfg, 64).await;
+    let ctx = json!({"decomposition": {"user_profile": ["You are Ana."], "user_policy": [],
+        "task_objectives": [{"text": "Book a hotel.", "requirements": [], "preferences": []}]}});
+    let client = reqwest::Client::new();
+    let (status, v) = post(
+        &client,
+        &format!("{base}/v1/ugst/score"),
+        &json!({"items": [{"id": "a", "context": ctx, "response": GOOD}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["results"][0]["reward"], Value::Null, "{v}");
+    assert!(v["results"][0]["error"].as_str().unwrap().contains("judge"));
+
+    let r = client
+        .post(format!("{base}/v1/openrlhf"))
+        .json(
+            &json!({"query": [format!("p{GOOD}")], "prompts": ["p"], "labels": [ctx.to_string()]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no rewards are given"),
+        "{v}"
+    );
+
+    let python = std::env::var_os("UGST_PYTHON").unwrap_or_else(|| "python3".into());
+    let recipes = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../python");
+    let script = format!(
+        r#"import asyncio, json, sys
+sys.path.insert(0, {recipes:?})
+import ugst_reward as u
+ctx = {ctx:?}
+good = {GOOD:?}
+calls = [
+    ("verl", lambda: u.compute_score("ugst", good, ctx)),
+    ("trl", lambda: asyncio.run(u.trl_reward()(prompts=["p"], completions=[good], ugst_context=[ctx]))),
+]
+for name, call in calls:
+    try:
+        print(name, "gave", call())
+    except u.JudgeFailed as e:
+        print(name, "raised", e)
+"#,
+        recipes = recipes.display().to_string(),
+        ctx = ctx.to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", &script])
+            .env("UGST_REWARD_URL", &base)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for path in ["verl", "trl"] {
+        assert!(
+            text.contains(&format!("{path} raised the ugst judge failed on 1 of 1")),
+            "{text}"
+        );
+        assert!(!text.contains(&format!("{path} gave")), "{text}");
+    }
+}

@@ -309,9 +309,30 @@ async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejec
         return full(&s);
     };
     let scored = futures::future::join_all(items.iter().map(|it| score_item(&s, it))).await;
-    let rewards: Vec<f64> = scored.iter().map(|r| r.reward.unwrap_or(0.0)).collect();
-    let failed = scored.iter().filter(|r| r.reward.is_none()).count();
+    // OpenRLHF takes numbers only: a judge outage must not become reward 0 and be learnt from.
+    // The batch is refused (503 with Retry-After, the reasons named) so the trainer retries it.
+    let failures: Vec<String> = scored
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.reward.is_none())
+        .map(|(i, r)| format!("query[{i}]: {}", r.error.as_deref().unwrap_or("no reward")))
+        .collect();
+    if !failures.is_empty() {
+        let mut resp = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the judge failed on {} of {} item(s), so no rewards are given for this batch (retry it): {}",
+                failures.len(),
+                scored.len(),
+                failures.join("; ")
+            ),
+        );
+        resp.headers_mut().insert("retry-after", 5.into());
+        return resp;
+    }
+    let rewards: Vec<f64> = scored.iter().filter_map(|r| r.reward).collect();
     let format_ok: Vec<bool> = scored.iter().map(|r| r.format_ok).collect();
+    let failed = 0;
     Json(json!({
         "rewards": rewards,
         "scores": rewards,
