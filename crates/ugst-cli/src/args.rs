@@ -120,6 +120,22 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Turn another harness's log into a run (conversations, end reasons and task rewards from
+    /// the log; no goal state yet): then `ugst track RUN --config C --out TRACKED` decomposes and
+    /// tracks it, and `eval`/`report`/`export` work on both. `eval` shows pass^k over trials.
+    Import {
+        /// The log file.
+        file: PathBuf,
+        /// tau-bench: τ-bench v1 results (`run.py`'s JSON array of {task_id, reward, info, traj, trial}).
+        #[arg(long, default_value = "tau-bench")]
+        format: String,
+        /// The environment the log comes from, as stored with the run (e.g. tau-airline).
+        #[arg(long, default_value = "imported")]
+        env: String,
+        /// Run directory to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Export a run's conversations with every turn's goal state.
     Export {
         run: PathBuf,

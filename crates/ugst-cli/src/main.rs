@@ -76,6 +76,12 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             threshold,
             json,
         } => c::agree::run(&gold, &pred, threshold, json),
+        Cmd::Import {
+            file,
+            format,
+            env,
+            out,
+        } => c::import::run(&file, &format, &env, &out).await,
         Cmd::Export {
             run,
             format,

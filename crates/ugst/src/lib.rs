@@ -11,8 +11,8 @@
 //! - [`reward`] scores a candidate user turn for GRPO; [`serve`] puts the reward and the
 //!   simulator on HTTP.
 //!
-//! Beside the pipeline: [`ab`] (simulator modes compared), [`agree`] (agreement with human
-//! labels), [`replay`] (environment parity with τ-bench), [`generate`] (MultiWOZ goal sets).
+//! Beside the pipeline: [`import`] (τ-bench logs as runs), [`ab`] (simulator modes compared),
+//! [`agree`] (agreement with human labels), [`replay`] (environment parity with τ-bench), [`generate`] (MultiWOZ goal sets).
 //! Shared ground: [`config`] and [`roles`] (which model plays which role), [`prompts`] (templates
 //! and every schema), [`text`], [`progress`], [`error`]. The mock model lives in crate
 //! `ugst-mock`, the command line in `ugst-cli`; this crate names neither.
@@ -36,6 +36,7 @@ pub mod serve;
 pub mod ab;
 pub mod agree;
 pub mod generate;
+pub mod import;
 pub mod replay;
 
 pub mod config;

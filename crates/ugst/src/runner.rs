@@ -5,7 +5,7 @@
 use crate::decompose::decompose_goal;
 use crate::model::{ConvStatus, EndReason, Ending, Goal, RunMeta, Settings, SimMode, TrackingMode};
 use crate::progress::Progress;
-use crate::roles::RoleModels;
+use crate::roles::{RoleModel, RoleModels};
 use crate::simulate::{env::Environment, retrack, run_conversation, RunError};
 use crate::store::RunStore;
 use crate::track::Tracker;
@@ -289,11 +289,13 @@ async fn one_conversation(
 }
 
 /// `ugst track`: copies the conversations of `src` into a new run at `out`, re-judging every
-/// turn with `tracker`. `meta` is the source run's, with what re-tracking changed.
+/// turn with `tracker`. `meta` is the source run's, with what re-tracking changed. Conversations
+/// without a goal state (imported logs) are decomposed first with `decomposer`.
 pub async fn retrack_run(
     src: &RunStore,
     out: &Path,
     tracker: Tracker,
+    decomposer: Option<RoleModel>,
     mut meta: RunMeta,
     concurrency: usize,
     progress: &dyn Progress,
@@ -305,7 +307,7 @@ pub async fn retrack_run(
     meta.source_run = Some(src.path.display().to_string());
     let store = Arc::new(RunStore::create(out, &meta, &goals)?);
     let mut counts = drive(convs, concurrency, progress, move |c| {
-        let (store, tracker) = (store.clone(), tracker.clone());
+        let (store, tracker, decomposer) = (store.clone(), tracker.clone(), decomposer.clone());
         async move {
             let id = c.goal.id.clone();
             let (Some(s0), ConvStatus::Finished) = (c.initial_state.clone(), c.status) else {
@@ -320,8 +322,19 @@ pub async fn retrack_run(
                 )?;
                 return Ok(Outcome::Failed);
             };
-            store.start(&id, &s0, &[])?;
             let ledger = Ledger::new();
+            // An imported conversation has no goal state yet: decompose its goal first.
+            let s0 = match (s0.components.is_empty(), &decomposer) {
+                (true, Some(d)) => match decompose_goal(d, &ledger, &c.goal).await {
+                    Ok(d) => GoalState::initial(&d),
+                    Err(e) => {
+                        store.fail(&id, &format!("decomposer: {e}"), &ledger.drain())?;
+                        return Ok(Outcome::Failed);
+                    }
+                },
+                _ => s0,
+            };
+            store.start(&id, &s0, &ledger.drain())?;
             let end = c.end_reason.unwrap_or(EndReason::MaxTurns);
             // Re-tracking changes the goal states, not what happened: the task reward stays.
             let (reward, closing_reasoning) = (c.task_reward.clone(), c.closing_reasoning.clone());

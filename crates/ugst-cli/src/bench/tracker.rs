@@ -89,8 +89,16 @@ pub async fn tracker(
         eprintln!("bench tracker: re-tracking with {mode} …");
         let out = dir.path().join(mode.as_str());
         let tracker = Tracker::new(live.clone(), mode);
-        let summary =
-            retrack_run(&source, &out, tracker, meta.clone(), concurrency, &Quiet).await?;
+        let summary = retrack_run(
+            &source,
+            &out,
+            tracker,
+            None,
+            meta.clone(),
+            concurrency,
+            &Quiet,
+        )
+        .await?;
         let store = RunStore::open(&out)?;
         let convs = store.conversations()?;
         let mut row = TrackerRow {

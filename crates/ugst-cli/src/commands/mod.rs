@@ -8,6 +8,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod goals;
+pub mod import;
 pub mod replay;
 pub mod report;
 pub mod run;

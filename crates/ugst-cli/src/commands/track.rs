@@ -22,10 +22,20 @@ pub async fn run(
     let src = RunStore::open(run)?;
     let mut meta = src.meta()?;
     // Only the judging changed: the simulator's and the agent's models stay as recorded.
-    meta.retracked_with = Some(cfg.describe_roles(&["tracker", "judge"]));
+    meta.retracked_with = Some(cfg.describe_roles(&["decomposer", "tracker", "judge"]));
     let tracker = Tracker::new(models.tracker.clone(), tracking);
     let bar = progress::terminal(quiet);
-    let s = retrack_run(&src, out, tracker, meta, concurrency, bar.as_ref()).await?;
+    let decomposer = Some(models.decomposer.clone());
+    let s = retrack_run(
+        &src,
+        out,
+        tracker,
+        decomposer,
+        meta,
+        concurrency,
+        bar.as_ref(),
+    )
+    .await?;
     eprintln!(
         "re-tracked {} conversation(s) into {} in {:.1}s: {} finished, {} failed",
         s.total,

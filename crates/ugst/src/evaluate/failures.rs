@@ -255,6 +255,7 @@ fn finished(convs: &[Conversation]) -> impl Iterator<Item = &Conversation> {
 /// The rules only (no model needed).
 pub fn by_rules(convs: &[Conversation], max_turns: u32) -> Taxonomy {
     let per: Vec<_> = finished(convs)
+        .filter(|c| c.tracked())
         .map(|c| ConversationFailures {
             goal_id: c.goal.id.clone(),
             failures: rule_failures(c, max_turns),
@@ -272,7 +273,7 @@ pub async fn with_judge(
     max_turns: u32,
     concurrency: usize,
 ) -> Result<Taxonomy, LlmError> {
-    let jobs = finished(convs).map(|c| async move {
+    let jobs = finished(convs).filter(|c| c.tracked()).map(|c| async move {
         let mut failures = rule_failures(c, max_turns);
         if !c.turns.is_empty() {
             let answer = llm.structured(CallRole::Judge, ledger, &request(c)).await?;

@@ -6,6 +6,7 @@
 pub mod compare;
 pub mod diversity;
 pub mod failures;
+pub mod passk;
 pub mod quality;
 pub mod realism;
 pub mod similarity;
@@ -143,7 +144,7 @@ pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
         let Some(r) = &c.task_reward else { continue };
         t.scored += 1;
         sum += r.reward;
-        if c.final_state.as_ref().is_some_and(simulator_aligned) {
+        if c.tracked() && c.final_state.as_ref().is_some_and(simulator_aligned) {
             t.aligned_scored += 1;
             aligned_sum += r.reward;
         }

@@ -23,6 +23,8 @@ pub struct RunSummary {
     pub alignment: Alignment,
     pub estimate: compare::RunEstimate,
     pub task_reward: Option<TaskRewards>,
+    /// pass^k / pass@k over repeated trials of a task (imported τ-bench logs, …).
+    pub pass_k: Option<super::passk::PassK>,
     pub termination: termination::Termination,
     pub realism: realism::Realism,
     pub diversity: diversity::Diversity,
@@ -92,6 +94,7 @@ pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSum
         alignment: alignment(&convs),
         estimate: compare::estimate(label, &convs, o.seed),
         task_reward: task_rewards(&meta.env, &convs),
+        pass_k: super::passk::pass_k(&convs),
         termination: termination::summarise(&convs, meta.settings.max_turns),
         realism,
         diversity: diversity::of_run(&convs),
@@ -113,6 +116,7 @@ impl RunSummary {
         let mut v = super::to_json(&self.alignment);
         v["env"] = json(&self.meta.env);
         v["task_reward"] = json(&self.task_reward);
+        v["pass_k"] = json(&self.pass_k);
         v["termination"] = json(&self.termination);
         v["realism"] = json(&self.realism);
         v["diversity"] = json(&self.diversity);

@@ -9,7 +9,8 @@
 //! - `complete_at_limit`: the limit was reached with every objective successful, less than two
 //!   turns after the last one succeeded;
 //! - `agent_transfer`: the agent handed the user to a human;
-//! - `error`: the conversation failed (excluded from the rates' denominator).
+//! - `error`: the conversation failed (excluded from the rates' denominator);
+//! - `untracked`: it has no goal state yet (an imported log before `ugst track`; excluded too).
 
 use crate::model::{ConvStatus, Conversation, EndReason};
 use serde::Serialize;
@@ -29,6 +30,9 @@ pub const CLASSES: [&str; 6] = [
 pub fn classify(c: &Conversation, max_turns: u32) -> &'static str {
     if c.status != ConvStatus::Finished {
         return "error";
+    }
+    if !c.tracked() {
+        return "untracked";
     }
     let limit = c.goal.max_turns.unwrap_or(max_turns) as usize;
     let n = c.turns.len();
@@ -68,7 +72,7 @@ pub fn summarise(convs: &[Conversation], max_turns: u32) -> Termination {
     for c in convs {
         let k = classify(c, max_turns);
         *t.counts.entry(k.to_string()).or_default() += 1;
-        if k != "error" {
+        if k != "error" && k != "untracked" {
             t.finished += 1;
         }
     }

@@ -208,6 +208,7 @@ pub fn generate(
                         })
                         .expect("a task serialises"),
                     ),
+                    trial: None,
                 },
                 reference: Some(reference),
                 spec: GoalSpec {

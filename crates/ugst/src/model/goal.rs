@@ -22,6 +22,9 @@ pub struct Goal {
     /// objectives `ugst goals generate multiwoz` built the goal from). Never shown to a model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<serde_json::Value>,
+    /// Which trial of its task this is (imported logs; ids then read `<task>#<trial>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<u32>,
 }
 
 impl Goal {
@@ -34,6 +37,7 @@ impl Goal {
             domain: None,
             decomposition: None,
             task: None,
+            trial: None,
         }
     }
 }

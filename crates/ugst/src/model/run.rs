@@ -250,6 +250,13 @@ impl Conversation {
     pub fn finished(&self) -> bool {
         self.status == ConvStatus::Finished
     }
+    /// Whether its goal state was tracked (an imported log is not until `ugst track`): the
+    /// state-based metrics (termination classes, failure rules, alignment) need it.
+    pub fn tracked(&self) -> bool {
+        self.final_state
+            .as_ref()
+            .is_some_and(|s| !s.components.is_empty())
+    }
     /// The exchanges of its turns, in order.
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.turns.iter().map(TurnRecord::exchange).collect()

@@ -4,6 +4,7 @@
 
 use crate::evaluate::diversity::Diversity;
 use crate::evaluate::failures::{Taxonomy, KINDS};
+use crate::evaluate::passk::PassK;
 use crate::evaluate::quality::Quality;
 use crate::evaluate::realism::Realism;
 use crate::evaluate::similarity::Similarity;
@@ -18,6 +19,9 @@ pub fn summary(label: &str, s: &RunSummary) -> String {
     let mut out = alignment(label, &s.alignment);
     if let Some(r) = &s.task_reward {
         out += &task_rewards(r);
+    }
+    if let Some(p) = &s.pass_k {
+        out += &pass_k(p);
     }
     out += &termination(&s.termination);
     out += &realism(&s.realism);
@@ -222,4 +226,40 @@ fn num(x: Option<f64>, pct: bool) -> String {
         Some(v) => format!("{v:.2}"),
         None => "–".into(),
     }
+}
+
+/// pass^k and pass@k for k = 1 … max, then the simulator-aware figures when tracked.
+pub fn pass_k(p: &PassK) -> String {
+    let row = |xs: &[f64]| -> String {
+        xs.iter()
+            .enumerate()
+            .map(|(i, x)| format!("k={} {x:.3}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = format!(
+        "pass^k over {} task(s) (up to {} trials each): {}\npass@k: {}\n",
+        p.tasks,
+        p.max_k,
+        row(&p.pass_hat),
+        row(&p.pass_at)
+    );
+    if let (Some(a), Some(g)) = (&p.alignment_pass_hat, &p.gated_pass_hat) {
+        let gated: Vec<String> = g
+            .iter()
+            .enumerate()
+            .map(|(i, x)| match x {
+                Some(x) => format!("k={} {x:.3}", i + 1),
+                None => format!("k={} –", i + 1),
+            })
+            .collect();
+        out += &format!(
+            "alignment pass^k (the simulated user stayed aligned in all k trials): {}\ngated pass^k (the agent over aligned trials only): {}\n",
+            row(a),
+            gated.join(", ")
+        );
+    } else {
+        out += "alignment and gated pass^k: – (not tracked yet; run `ugst track` on this run)\n";
+    }
+    out
 }

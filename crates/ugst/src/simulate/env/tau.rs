@@ -69,6 +69,7 @@ impl Environment for Tau {
                 domain: Some(self.env.domain.as_str().to_string()),
                 decomposition: None,
                 task: None,
+                trial: None,
             })
             .collect())
     }

@@ -1,0 +1,131 @@
+//! `ugst import` on the shipped τ-bench log (200 conversations of a gpt-4o agent and a gpt-4o
+//! user, 50 airline tasks × 4 trials): τ-bench's own pass^k figures come out, the log is tracked
+//! through the mock endpoint like any run, and a malformed log is refused whole.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use ugst_mock::Faults;
+
+fn log() -> std::path::PathBuf {
+    shared_data().join("tau_bench/historical_trajectories/gpt-4o-airline.json")
+}
+
+fn eval_json(run: &std::path::Path) -> Value {
+    let out = ugst().arg("eval").arg(run).arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_tau_bench_log_imports_with_its_pass_k_and_tracks() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("imported");
+    let out = ugst()
+        .args(["import", "--format", "tau-bench", "--env", "tau-airline"])
+        .arg(log())
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("imported 200 conversation(s) of 50 task(s)"),
+        "{err}"
+    );
+    let v = eval_json(&run);
+    // τ-bench's leaderboard figures for this log.
+    let p = &v["pass_k"];
+    assert_eq!(p["tasks"], 50);
+    assert_eq!(p["max_k"], 4);
+    for (k, want) in [0.420, 0.273, 0.220, 0.200].iter().enumerate() {
+        let got = p["pass_hat"][k].as_f64().unwrap();
+        assert!((got - want).abs() < 5e-4, "pass^{}: {got} vs {want}", k + 1);
+    }
+    assert!(p["pass_at"][3].as_f64().unwrap() >= p["pass_at"][0].as_f64().unwrap());
+    assert!(
+        p.get("alignment_pass_hat").is_none(),
+        "not tracked yet: {p}"
+    );
+    assert_eq!(v["task_reward"]["scored"], 200);
+    let ends = &v["task_reward"]["ends"];
+    assert!(ends["simulator_stop"].as_u64().unwrap() > 100, "{ends}");
+    assert!(ends["agent_transfer"].as_u64().unwrap() > 0, "{ends}");
+
+    // Tracked through the mock endpoint: decomposed, every turn judged, end and reward kept.
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let tracked = dir.path().join("tracked");
+    let started = std::time::Instant::now();
+    ugst()
+        .args(["track", "--quiet", "--tracking", "batched", "--config"])
+        .arg(&cfg)
+        .arg(&run)
+        .arg("--out")
+        .arg(&tracked)
+        .assert()
+        .success();
+    eprintln!(
+        "tracked 200 imported conversations through the mock in {:?}",
+        started.elapsed()
+    );
+    let t = eval_json(&tracked);
+    assert_eq!(t["conversations"], 200, "{t}");
+    assert_eq!(
+        t["pass_k"]["pass_hat"], p["pass_hat"],
+        "re-tracking keeps the task rewards"
+    );
+    let a = t["pass_k"]["alignment_pass_hat"].as_array().unwrap();
+    assert_eq!(a.len(), 4);
+    assert!(
+        a.windows(2).all(|w| w[0].as_f64() >= w[1].as_f64()),
+        "{a:?}"
+    );
+    assert_eq!(t["pass_k"]["gated_pass_hat"].as_array().unwrap().len(), 4);
+    // The text report names the figures.
+    let text = ugst().arg("eval").arg(&tracked).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("pass^k over 50 task(s) (up to 4 trials each): k=1 0.420"),
+        "{text}"
+    );
+    assert!(text.contains("gated pass^k"), "{text}");
+}
+
+#[test]
+fn a_malformed_log_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"task_id": 1, "reward": 1.0, "trial": 0, "info": {"task": {"instruction": "Fly."}}, "traj": []},
+            {"task_id": 2, "reward": 0.0, "info": {"task": {}}, "traj": []},
+            {"task_id": 3, "reward": "yes", "info": {"task": {"instruction": "x"}}, "traj": [{"role": "robot"}]}]"#,
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = ugst()
+        .args(["import"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.json:record 1: info.task.instruction"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.json:record 2: reward is missing or not a number"),
+        "{err}"
+    );
+    assert!(!run.exists(), "nothing half-written");
+}

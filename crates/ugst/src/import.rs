@@ -1,0 +1,280 @@
+//! Logs from other harnesses as runs. `tau_bench` reads τ-bench v1 results (`run.py`'s JSON
+//! array of `{task_id, reward, info, traj, trial}`): the goal is `info.task.instruction`, the
+//! OpenAI-format `traj` becomes turns (tool calls and results kept as the agent's messages), the
+//! end reason is read from the log (`###STOP###` → the simulator stopped, a transfer to a human →
+//! agent transfer, otherwise the step limit), and the task reward is the log's own. Imported
+//! conversations carry no goal state yet: `ugst track` decomposes and tracks them like any run.
+
+use crate::error::InputError;
+use crate::model::{EndReason, Ending, Goal, RunMeta, TaskOutcome, TurnRecord};
+use crate::store::RunStore;
+use serde_json::Value;
+use std::path::Path;
+use ugst_llm::{FunctionCall, Message, Role, ToolCall};
+use ugst_state::GoalState;
+
+/// τ-bench's stop token, written by its user simulator.
+pub const TAU_STOP: &str = "###STOP###";
+/// The tool that hands the user to a human agent.
+const TRANSFER: &str = "transfer_to_human_agents";
+
+/// One imported conversation.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub goal: Goal,
+    pub turns: Vec<TurnRecord>,
+    pub end: EndReason,
+    pub reward: Option<TaskOutcome>,
+}
+
+/// The most problems listed before the report stops.
+const MAX_REPORTED: usize = 20;
+
+/// Reads a τ-bench v1 results file. Every problem is reported as `file:record N: what`, all at
+/// once, and nothing is returned then.
+pub fn tau_bench(path: &Path) -> Result<Vec<Imported>, InputError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new(format!("{name}: cannot read the log: {e}")))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        InputError::new(format!(
+            "{name}: not JSON ({e}); expected τ-bench's results array"
+        ))
+    })?;
+    let Some(records) = v.as_array() else {
+        return Err(InputError::new(format!(
+            "{name}: expected a JSON array of {{task_id, reward, info, traj, trial}} records"
+        )));
+    };
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match record(r) {
+            Ok(c) => out.push(c),
+            Err(e) => problems.push(format!("{name}:record {i}: {e}")),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &out {
+        if !seen.insert(c.goal.id.clone()) {
+            problems.push(format!(
+                "{name}: task and trial {:?} appear twice; each (task_id, trial) must be unique",
+                c.goal.id
+            ));
+        }
+    }
+    if out.is_empty() && problems.is_empty() {
+        problems.push(format!("{name}: the results array is empty"));
+    }
+    if !problems.is_empty() {
+        let extra = problems.len().saturating_sub(MAX_REPORTED);
+        problems.truncate(MAX_REPORTED);
+        if extra > 0 {
+            problems.push(format!("… and {extra} more problem(s)"));
+        }
+        return Err(InputError::new(problems.join("\n")));
+    }
+    Ok(out)
+}
+
+fn record(r: &Value) -> Result<Imported, String> {
+    let task = match r.get("task_id") {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err("task_id is missing (a number or a string)".into()),
+    };
+    let trial = match r.get("trial") {
+        None | Some(Value::Null) => 0,
+        Some(t) => t.as_u64().ok_or("trial is not a whole number")?,
+    };
+    let instruction = r
+        .pointer("/info/task/instruction")
+        .and_then(Value::as_str)
+        .ok_or("info.task.instruction (the user's goal) is missing")?;
+    let reward = r
+        .get("reward")
+        .and_then(Value::as_f64)
+        .ok_or("reward is missing or not a number")?;
+    let traj = r
+        .get("traj")
+        .and_then(Value::as_array)
+        .ok_or("traj is missing or not an array of messages")?;
+    let messages = traj
+        .iter()
+        .enumerate()
+        .map(|(j, m)| message(m).map_err(|e| format!("traj[{j}]: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (turns, end) = turns(&messages);
+    let mut goal = Goal::new(format!("{task}#{trial}"), instruction);
+    goal.trial = Some(trial as u32);
+    Ok(Imported {
+        goal,
+        turns,
+        end,
+        reward: Some(TaskOutcome {
+            reward,
+            details: reward_details(r.pointer("/info/reward_info")),
+        }),
+    })
+}
+
+/// The log's reward breakdown, kept whole under `log`, with τ-bench's `r_actions` (the final
+/// database's hash equals the gold one) read as `db_match`, as ugst's own τ scorer names it.
+fn reward_details(info: Option<&Value>) -> Value {
+    let mut d = serde_json::json!({"log": info.cloned().unwrap_or(Value::Null)});
+    if let Some(r) = info
+        .and_then(|i| i.pointer("/info/r_actions"))
+        .and_then(Value::as_f64)
+    {
+        d["db_match"] = Value::Bool((r - 1.0).abs() <= 1e-6);
+    }
+    d
+}
+
+/// One OpenAI-format message (`tool_calls` may be null; a tool result's `name` is dropped).
+fn message(m: &Value) -> Result<Message, String> {
+    let role = match m.get("role").and_then(Value::as_str) {
+        Some("system") => Role::System,
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some("tool") => Role::Tool,
+        other => {
+            return Err(format!(
+                "role {other:?} is not system, user, assistant or tool"
+            ))
+        }
+    };
+    let content = match m.get("content") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    };
+    let mut tool_calls = Vec::new();
+    for (k, c) in m
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = c
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .ok_or(format!("tool_calls[{k}].function.name is missing"))?;
+        let arguments = match c.pointer("/function/arguments") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => "{}".into(),
+        };
+        tool_calls.push(ToolCall {
+            id: c
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: name.to_string(),
+                arguments,
+            },
+        });
+    }
+    Ok(Message {
+        role,
+        content,
+        tool_calls,
+        tool_call_id: m
+            .get("tool_call_id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+/// The turns of a trajectory and why it ended. Each user message opens a turn; the agent's
+/// messages up to the next one are its answer, the last assistant text its visible reply.
+fn turns(messages: &[Message]) -> (Vec<TurnRecord>, EndReason) {
+    let mut spans: Vec<(String, Vec<Message>)> = Vec::new();
+    for m in messages {
+        match m.role {
+            Role::System => {}
+            Role::User => spans.push((m.content_str().to_string(), Vec::new())),
+            _ => {
+                if let Some(s) = spans.last_mut() {
+                    s.1.push(m.clone());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut end = EndReason::MaxTurns;
+    for (user, agent) in spans {
+        let stop = user.contains(TAU_STOP);
+        let text = user.replace(TAU_STOP, "").trim().to_string();
+        let reply = agent
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Assistant && !m.content_str().trim().is_empty())
+            .map(|m| m.content_str().trim().to_string());
+        let transferred = agent
+            .iter()
+            .any(|m| m.tool_calls.iter().any(|c| c.function.name == TRANSFER));
+        if stop {
+            end = EndReason::SimulatorStop;
+        } else if transferred {
+            end = EndReason::AgentTransfer;
+        }
+        // A stop sent alone ends the conversation without a turn, as in ugst's own runs.
+        if stop && text.is_empty() && agent.is_empty() {
+            break;
+        }
+        let index = out.len() as u32 + 1;
+        out.push(TurnRecord {
+            index,
+            user: text,
+            agent: if stop && agent.is_empty() {
+                None
+            } else {
+                reply.or(Some(String::new()))
+            },
+            agent_messages: agent,
+            steering: None,
+            rejected: Vec::new(),
+            reasoning: None,
+            state: untracked(index),
+        });
+        if stop || transferred {
+            break;
+        }
+    }
+    (out, end)
+}
+
+/// The state of a conversation not tracked yet: no sub-components.
+fn untracked(turn: u32) -> GoalState {
+    GoalState {
+        turn,
+        components: Vec::new(),
+        ignored: Vec::new(),
+    }
+}
+
+/// Writes imported conversations as a new run in `out` (refused when it already holds one):
+/// every conversation finished, with its turns, end reason and task reward, and no goal state.
+pub fn write(out: &Path, meta: &RunMeta, convs: &[Imported]) -> anyhow::Result<RunStore> {
+    let goals: Vec<Goal> = convs.iter().map(|c| c.goal.clone()).collect();
+    let store = RunStore::create(out, meta, &goals)?;
+    for c in convs {
+        store.start(&c.goal.id, &untracked(0), &[])?;
+        for t in &c.turns {
+            store.commit_turn(&c.goal.id, t, &[])?;
+        }
+        let ending = Ending {
+            end: c.end,
+            state: untracked(c.turns.len() as u32),
+            reward: c.reward.clone(),
+            closing_reasoning: None,
+        };
+        store.finish(&c.goal.id, &ending, &[])?;
+    }
+    Ok(store)
+}
