@@ -12,6 +12,23 @@ impl InputError {
     }
 }
 
+impl InputError {
+    /// Every problem found in one input, as one error (a line each): the first 20 listed, the
+    /// rest counted. `Ok` when there is none.
+    pub fn all(mut problems: Vec<String>) -> Result<(), InputError> {
+        const MAX_REPORTED: usize = 20;
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let extra = problems.len().saturating_sub(MAX_REPORTED);
+        problems.truncate(MAX_REPORTED);
+        if extra > 0 {
+            problems.push(format!("… and {extra} more problem(s)"));
+        }
+        Err(InputError::new(problems.join("\n")))
+    }
+}
+
 /// Shorthand for returning an [`InputError`] wrapped in `anyhow`.
 #[macro_export]
 macro_rules! input_err {

@@ -26,8 +26,6 @@ pub fn synthetic_goals(n: usize) -> Vec<Goal> {
         .collect()
 }
 
-/// The most problems listed before the report stops.
-const MAX_REPORTED: usize = 20;
 /// Lines longer than this are refused (a goal is prose, not a data dump).
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -87,14 +85,7 @@ pub fn parse_goals(name: &str, bytes: &[u8]) -> Result<Vec<Goal>, InputError> {
             "{name}: no goals found; write one JSON object per line, e.g. {{\"id\": \"g1\", \"goal\": \"Book a table for two\"}}"
         ));
     }
-    if !problems.is_empty() {
-        let extra = problems.len().saturating_sub(MAX_REPORTED);
-        problems.truncate(MAX_REPORTED);
-        if extra > 0 {
-            problems.push(format!("… and {extra} more problem(s)"));
-        }
-        return Err(InputError::new(problems.join("\n")));
-    }
+    InputError::all(problems)?;
     Ok(goals)
 }
 

@@ -27,9 +27,6 @@ pub struct Imported {
     pub reward: Option<TaskOutcome>,
 }
 
-/// The most problems listed before the report stops.
-const MAX_REPORTED: usize = 20;
-
 /// Reads a τ-bench v1 results file. Every problem is reported as `file:record N: what`, all at
 /// once, and nothing is returned then.
 pub fn tau_bench(path: &Path) -> Result<Vec<Imported>, InputError> {
@@ -66,14 +63,7 @@ pub fn tau_bench(path: &Path) -> Result<Vec<Imported>, InputError> {
     if out.is_empty() && problems.is_empty() {
         problems.push(format!("{name}: the results array is empty"));
     }
-    if !problems.is_empty() {
-        let extra = problems.len().saturating_sub(MAX_REPORTED);
-        problems.truncate(MAX_REPORTED);
-        if extra > 0 {
-            problems.push(format!("… and {extra} more problem(s)"));
-        }
-        return Err(InputError::new(problems.join("\n")));
-    }
+    InputError::all(problems)?;
     Ok(out)
 }
 
