@@ -126,7 +126,8 @@ pub enum Cmd {
     Import {
         /// The log file.
         file: PathBuf,
-        /// tau-bench: τ-bench v1 results (`run.py`'s JSON array of {task_id, reward, info, traj, trial}).
+        /// tau-bench: τ-bench v1 results (`run.py`'s JSON array of {task_id, reward, info, traj,
+        /// trial}); chat-jsonl: one {"id", "goal", "messages", "reward"?, "decomposition"?} per line.
         #[arg(long, default_value = "tau-bench")]
         format: String,
         /// The environment the log comes from, as stored with the run (e.g. tau-airline).

@@ -129,3 +129,102 @@ fn a_malformed_log_is_refused_whole() {
     );
     assert!(!run.exists(), "nothing half-written");
 }
+
+#[test]
+fn a_generic_chat_log_imports_and_tracks_with_its_own_decomposition() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("chats.jsonl");
+    let with_d = serde_json::json!({
+    "id": "c1", "goal": "You are Ana. You want a table for two tonight.", "reward": 1.0,
+    "decomposition": {"user_profile": ["You are Ana."], "user_policy": [],
+        "task_objectives": [{"text": "Book a table for two tonight.", "requirements": [], "preferences": []}]},
+    "messages": [
+        {"role": "system", "content": "You are a booking agent."},
+        {"role": "user", "content": "Hi, a table for two tonight please."},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function",
+            "function": {"name": "book", "arguments": "{\"people\": 2}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "booked"},
+        {"role": "assistant", "content": "Booked for 8 pm."},
+        {"role": "user", "content": "Great, thanks! END_CONVERSATION"}
+    ]});
+    let plain = serde_json::json!({"id": "c2", "goal": "You want a taxi.", "messages": [
+        {"role": "user", "content": "I need a taxi."}, {"role": "assistant", "content": "Where to?"}]});
+    std::fs::write(&log, format!("{with_d}\n{plain}\n")).unwrap();
+    let run = dir.path().join("run");
+    let out = ugst()
+        .args(["import", "--format", "chat-jsonl"])
+        .arg(&log)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let tracked = dir.path().join("tracked");
+    ugst()
+        .args(["track", "--quiet", "--tracking", "batched", "--config"])
+        .arg(&cfg)
+        .arg(&run)
+        .arg("--out")
+        .arg(&tracked)
+        .assert()
+        .success();
+    let export = dir.path().join("x.jsonl");
+    ugst()
+        .arg("export")
+        .arg(&tracked)
+        .arg("--out")
+        .arg(&export)
+        .assert()
+        .success();
+    let lines = read_jsonl(&export);
+    assert_eq!(lines.len(), 2);
+    let c1 = &lines[0];
+    assert_eq!(c1["end_reason"], "simulator_stop");
+    assert_eq!(c1["task_reward"]["reward"], 1.0);
+    assert_eq!(c1["turns"][0]["agent"], "Booked for 8 pm.");
+    assert_eq!(
+        c1["turns"][0]["agent_messages"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(c1["turns"][1]["user"], "Great, thanks!");
+    // The log's decomposition was used as it is: exactly its two sub-components.
+    let ids: Vec<&str> = c1["initial_state"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["prof-1", "obj-1"]);
+    assert!(!lines[1]["initial_state"]["components"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(lines[1]["end_reason"], "max_turns");
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\": \"a\", \"goal\": \"x\", \"messages\": [], \"reward\": 2}\nnot json\n",
+    )
+    .unwrap();
+    let out = ugst()
+        .args(["import", "--format", "chat-jsonl"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.jsonl:line 1: \"reward\" must be a number from 0 to 1"),
+        "{err}"
+    );
+    assert!(err.contains("bad.jsonl:line 2: not JSON"), "{err}");
+}

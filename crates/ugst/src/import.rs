@@ -1,4 +1,6 @@
-//! Logs from other harnesses as runs. `tau_bench` reads τ-bench v1 results (`run.py`'s JSON
+//! Logs from other harnesses as runs. [`chat_jsonl`] reads a generic chat log (one
+//! `{"id", "goal", "messages", "reward"?, "decomposition"?}` per line, OpenAI-format messages);
+//! [`tau_bench`] reads τ-bench v1 results (`run.py`'s JSON
 //! array of `{task_id, reward, info, traj, trial}`): the goal is `info.task.instruction`, the
 //! OpenAI-format `traj` becomes turns (tool calls and results kept as the agent's messages), the
 //! end reason is read from the log (`###STOP###` → the simulator stopped, a transfer to a human →
@@ -65,6 +67,97 @@ pub fn tau_bench(path: &Path) -> Result<Vec<Imported>, InputError> {
     }
     InputError::all(problems)?;
     Ok(out)
+}
+
+/// Reads a generic chat log: one JSON object per line with `id`, `goal` (the user's goal text)
+/// and `messages` (OpenAI format: `user` = the simulated user, `assistant` = the agent, `tool`
+/// results, `system` ignored), optional `reward` (0–1, the agent's task reward) and optional
+/// `decomposition` (then the decomposer is skipped). A user message holding `END_CONVERSATION`
+/// or `###STOP###` ends the conversation. Problems are reported as `file:line N: what`, all at
+/// once.
+pub fn chat_jsonl(path: &Path) -> Result<Vec<Imported>, InputError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new(format!("{name}: cannot read the log: {e}")))?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match chat_line(line) {
+            Ok(c) if !seen.insert(c.goal.id.clone()) => problems.push(format!(
+                "{name}:line {}: id {:?} is used twice; ids must be unique",
+                i + 1,
+                c.goal.id
+            )),
+            Ok(c) => out.push(c),
+            Err(e) => problems.push(format!("{name}:line {}: {e}", i + 1)),
+        }
+    }
+    if out.is_empty() && problems.is_empty() {
+        problems.push(format!(
+            "{name}: no conversations found; write one JSON object per line"
+        ));
+    }
+    InputError::all(problems)?;
+    Ok(out)
+}
+
+fn chat_line(line: &str) -> Result<Imported, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(format!("\"{k}\" is missing or not a non-empty string"))
+    };
+    let (id, goal_text) = (field("id")?, field("goal")?);
+    let messages = v
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("\"messages\" is missing or not an array")?
+        .iter()
+        .enumerate()
+        .map(|(j, m)| message(m).map_err(|e| format!("messages[{j}]: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Both stop signals end the conversation: ugst's own and τ-bench's.
+    let messages: Vec<Message> = messages
+        .into_iter()
+        .map(|mut m| {
+            if m.role == Role::User {
+                m.content = m.content.map(|c| c.replace(crate::model::STOP, TAU_STOP));
+            }
+            m
+        })
+        .collect();
+    let mut goal = Goal::new(id, goal_text);
+    if let Some(d) = v.get("decomposition") {
+        let d: ugst_state::Decomposition =
+            serde_json::from_value(d.clone()).map_err(|e| format!("\"decomposition\": {e}"))?;
+        d.validate()
+            .map_err(|e| format!("\"decomposition\" is not usable: {e}"))?;
+        goal.decomposition = Some(d);
+    }
+    let reward = match v.get("reward") {
+        None | Some(Value::Null) => None,
+        Some(r) => {
+            let r = r.as_f64().filter(|r| (0.0..=1.0).contains(r));
+            Some(r.ok_or("\"reward\" must be a number from 0 to 1")?)
+        }
+    };
+    let (turns, end) = turns(&messages);
+    Ok(Imported {
+        goal,
+        turns,
+        end,
+        reward: reward.map(|reward| TaskOutcome {
+            reward,
+            details: Value::Null,
+        }),
+    })
 }
 
 fn record(r: &Value) -> Result<Imported, String> {

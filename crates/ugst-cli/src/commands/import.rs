@@ -7,10 +7,11 @@ use ugst::model::{RunMeta, Settings};
 pub async fn run(file: &Path, format: &str, env: &str, out: &Path) -> Result<()> {
     let convs = match format {
         "tau-bench" => ugst::import::tau_bench(file)?,
+        "chat-jsonl" => ugst::import::chat_jsonl(file)?,
         other => {
             return Err(ugst::input_err!(
-                "--format {other:?} is not supported; use tau-bench (τ-bench v1 results)"
-            ))
+            "--format {other:?} is not supported; use tau-bench (τ-bench v1 results) or chat-jsonl"
+        ))
         }
     };
     // The log's own turn count is the limit the conversations ran under, as far as ugst can see.
