@@ -96,6 +96,21 @@ fn the_tau_bench_log_imports_with_its_pass_k_and_tracks() {
         "{text}"
     );
     assert!(text.contains("gated pass^k"), "{text}");
+    // So does the HTML report.
+    let html = dir.path().join("report.html");
+    ugst()
+        .arg("report")
+        .arg(&tracked)
+        .arg("--out")
+        .arg(&html)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(html.contains("pass^k over trials"));
+    assert!(
+        html.contains("<tr><td>1</td><td>0.420</td><td>0.420</td>"),
+        "pass^k table"
+    );
 }
 
 #[test]

@@ -180,6 +180,17 @@ fn metric_rows(runs: &[RunSummary]) -> Vec<Value> {
                     "aligned_mean": opt(t.aligned_mean, 3),
                     "breakdown": t.breakdown(),
                 })),
+                "pass_k": r.pass_k.as_ref().map(|p| {
+                    let f = |x: &f64| format!("{x:.3}");
+                    let rows: Vec<Value> = (0..p.max_k).map(|i| json!({
+                        "k": i + 1,
+                        "pass_hat": f(&p.pass_hat[i]),
+                        "pass_at": f(&p.pass_at[i]),
+                        "alignment": p.alignment_pass_hat.as_ref().map(|a| f(&a[i])),
+                        "gated": p.gated_pass_hat.as_ref().and_then(|g| g[i].as_ref().map(f)),
+                    })).collect();
+                    json!({"tasks": p.tasks, "max_k": p.max_k, "rows": rows})
+                }),
                 "costs": r.costs.iter().map(|(role, c)| {
                     let live = c.calls - c.cache_hits;
                     json!({
