@@ -114,6 +114,9 @@ pub struct CategoryAgreement {
     pub n: usize,
     pub agreement: Option<f64>,
     pub kappa: Option<f64>,
+    /// Cohen's κ of success vs. not (ALIGNED for profile, policy and preferences; ATTEMPTED or
+    /// COMPLETE for objectives and requirements): what every figure of ugst rests on.
+    pub success_kappa: Option<f64>,
     /// gold status → predicted status → count.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
 }
@@ -126,6 +129,9 @@ pub struct TrackingAgreement {
     pub missing: usize,
     /// Predictions with no gold label (ignored).
     pub unlabelled: usize,
+    /// Per gold status that marks something going wrong or unfinished (MISALIGNED, INCOMPLETE,
+    /// ATTEMPTED): the share of its labels the prediction also gives, and how many there are.
+    pub recall: BTreeMap<String, (Option<f64>, usize)>,
 }
 
 /// Cohen's κ of paired labels: (p_o − p_e) / (1 − p_e). When chance agreement is already 1
@@ -152,7 +158,14 @@ pub fn cohen_kappa(pairs: &[(String, String)]) -> Option<f64> {
     Some((po - pe) / (1.0 - pe))
 }
 
-fn summarise(pairs: &[(String, String)]) -> CategoryAgreement {
+/// A labelled pair: the component's category, the gold status, the predicted status.
+type Pair = (Category, String, String);
+
+fn summarise(labelled: &[Pair]) -> CategoryAgreement {
+    let pairs: Vec<(String, String)> = labelled
+        .iter()
+        .map(|(_, g, p)| (g.clone(), p.clone()))
+        .collect();
     let mut c = CategoryAgreement {
         n: pairs.len(),
         ..Default::default()
@@ -161,8 +174,17 @@ fn summarise(pairs: &[(String, String)]) -> CategoryAgreement {
         return c;
     }
     c.agreement = Some(pairs.iter().filter(|(a, b)| a == b).count() as f64 / pairs.len() as f64);
-    c.kappa = cohen_kappa(pairs);
-    for (g, p) in pairs {
+    c.kappa = cohen_kappa(&pairs);
+    let success = |cat: &Category, s: &str| {
+        let ok = ugst_state::Status::parse(s).is_some_and(|s| cat.is_success(s));
+        if ok { "success" } else { "not" }.to_string()
+    };
+    let succ: Vec<(String, String)> = labelled
+        .iter()
+        .map(|(cat, g, p)| (success(cat, g), success(cat, p)))
+        .collect();
+    c.success_kappa = cohen_kappa(&succ);
+    for (g, p) in &pairs {
         *c.confusion
             .entry(g.clone())
             .or_default()
@@ -175,8 +197,8 @@ fn summarise(pairs: &[(String, String)]) -> CategoryAgreement {
 pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputError> {
     let g = tracking_labels(gold)?;
     let p = tracking_labels(pred)?;
-    let mut by_cat: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut all = Vec::new();
+    let mut by_cat: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
+    let mut all: Vec<Pair> = Vec::new();
     let mut missing = 0;
     let mut keys: Vec<&Key> = g.keys().collect();
     keys.sort();
@@ -185,8 +207,8 @@ pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputErro
             missing += 1;
             continue;
         };
-        let pair = (g[k].clone(), pl.clone());
         let cat = category_of(&k.2).expect("checked on read");
+        let pair = (cat, g[k].clone(), pl.clone());
         by_cat
             .entry(cat.as_str().to_string())
             .or_default()
@@ -200,7 +222,17 @@ pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputErro
             pred.display()
         )));
     }
+    let recall = ["MISALIGNED", "INCOMPLETE", "ATTEMPTED"]
+        .iter()
+        .map(|s| {
+            let gold: Vec<&Pair> = all.iter().filter(|(_, g, _)| g == s).collect();
+            let hit = gold.iter().filter(|(_, _, p)| p == s).count();
+            let r = (!gold.is_empty()).then(|| hit as f64 / gold.len() as f64);
+            (s.to_string(), (r, gold.len()))
+        })
+        .collect();
     Ok(TrackingAgreement {
+        recall,
         overall: summarise(&all),
         categories: by_cat
             .iter()
@@ -357,8 +389,8 @@ fn f(x: Option<f64>) -> String {
 
 pub fn tracking_table(t: &TrackingAgreement) -> String {
     let mut out = format!(
-        "{:<16}{:>8}{:>12}{:>10}\n",
-        "category", "n", "agreement", "kappa"
+        "{:<16}{:>8}{:>12}{:>10}{:>16}\n",
+        "category", "n", "agreement", "kappa", "kappa success"
     );
     for (k, c) in t
         .categories
@@ -366,12 +398,19 @@ pub fn tracking_table(t: &TrackingAgreement) -> String {
         .chain(std::iter::once((&"overall".to_string(), &t.overall)))
     {
         out.push_str(&format!(
-            "{k:<16}{:>8}{:>12}{:>10}\n",
+            "{k:<16}{:>8}{:>12}{:>10}{:>16}\n",
             c.n,
             f(c.agreement),
-            f(c.kappa)
+            f(c.kappa),
+            f(c.success_kappa)
         ));
     }
+    let recall: Vec<String> = t
+        .recall
+        .iter()
+        .map(|(s, (r, n))| format!("{s} {} of {n}", f(*r)))
+        .collect();
+    out.push_str(&format!("recall of gold labels: {}\n", recall.join(", ")));
     for (k, c) in &t.categories {
         out.push_str(&format!(
             "\nconfusion, {k} (rows gold, columns predicted):\n"
@@ -435,6 +474,40 @@ pub fn decomposition_table(d: &DecompositionAgreement) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn success_kappa_and_recall_by_hand() {
+        let dir = std::env::temp_dir().join(format!("ugst-agree-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, lines: &[&str]| {
+            let p = dir.join(name);
+            std::fs::write(&p, lines.join("\n")).unwrap();
+            p
+        };
+        let gold = write(
+            "g.jsonl",
+            &[
+                r#"{"id": "a", "turn": 3, "statuses": {"pol-1": "MISALIGNED", "obj-1": "ATTEMPTED", "req-1.1": "INCOMPLETE", "prof-1": "ALIGNED"}}"#,
+            ],
+        );
+        let pred = write(
+            "p.jsonl",
+            &[
+                r#"{"id": "a", "turn": 3, "statuses": {"pol-1": "ALIGNED", "obj-1": "COMPLETE", "req-1.1": "INCOMPLETE", "prof-1": "ALIGNED"}}"#,
+            ],
+        );
+        let t = tracking(&gold, &pred).unwrap();
+        // Status agreement 2/4; at the success level pol-1 is the only disagreement (obj-1 is a
+        // success either way): gold [not, s, not, s], pred [s, s, not, s] → p_o 3/4,
+        // p_e = .5*.75 + .5*.25 = .5, κ = .5.
+        assert_eq!(t.overall.agreement, Some(0.5));
+        assert!((t.overall.success_kappa.unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(t.recall["MISALIGNED"], (Some(0.0), 1));
+        assert_eq!(t.recall["ATTEMPTED"], (Some(0.0), 1));
+        assert_eq!(t.recall["INCOMPLETE"], (Some(1.0), 1));
+        let table = tracking_table(&t);
+        assert!(table.contains("recall of gold labels: ATTEMPTED 0.000 of 1, INCOMPLETE 1.000 of 1, MISALIGNED 0.000 of 1"), "{table}");
+    }
 
     #[test]
     fn kappa_by_hand() {
