@@ -3,7 +3,6 @@
 //! [`crate::config::Config::build_with`] from the backends the entry point makes.
 
 use crate::error::InputError;
-use std::collections::BTreeMap;
 use ugst_llm::{Llm, Sampling};
 
 /// One role's model and sampling.
@@ -31,9 +30,6 @@ impl RoleModel {
         self
     }
 }
-
-/// The names of the roles, in the order they are listed everywhere.
-pub const ROLE_NAMES: [&str; 5] = ["decomposer", "tracker", "simulator", "agent", "judge"];
 
 /// The models resolved for every role, sharing one cache.
 #[derive(Clone)]
@@ -70,14 +66,6 @@ impl RoleModels {
             ("agent", &self.agent),
             ("judge", &self.judge),
         ]
-    }
-
-    /// `role = model name`, for the run's metadata.
-    pub fn names(&self) -> BTreeMap<String, String> {
-        self.iter()
-            .into_iter()
-            .map(|(r, m)| (r.to_string(), m.model.clone()))
-            .collect()
     }
 
     /// The same models with the simulator and the agent sampling under `seed` (repeats of an

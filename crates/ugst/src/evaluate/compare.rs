@@ -2,7 +2,7 @@
 //! (conversations resampled with replacement, seeded), and paired differences between runs over
 //! the same goals (per goal, the mean conversation-level Avg over repeats; goals resampled).
 
-use crate::model::{ConvStatus, Conversation};
+use crate::model::Conversation;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -56,7 +56,7 @@ pub fn bootstrap<T>(
 fn finished(convs: &[Conversation]) -> Vec<&Conversation> {
     convs
         .iter()
-        .filter(|c| c.status == ConvStatus::Finished && c.final_state.is_some())
+        .filter(|c| c.finished() && c.final_state.is_some())
         .collect()
 }
 

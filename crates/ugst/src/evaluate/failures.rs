@@ -16,8 +16,9 @@
 //! Table 1, next to the share of conversations with at least one.
 
 use super::termination;
+use crate::model::run::finished;
 use crate::model::transcript::transcript;
-use crate::model::{ConvStatus, Conversation};
+use crate::model::Conversation;
 use crate::prompts::{self, schemas};
 use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
@@ -49,7 +50,7 @@ pub struct Failure {
 /// Failures found by the state rules alone.
 pub fn rule_failures(c: &Conversation, max_turns: u32) -> Vec<Failure> {
     let mut out = Vec::new();
-    if c.status != ConvStatus::Finished {
+    if !c.finished() {
         return out;
     }
     // Contradiction: the first turn each profile/policy item became MISALIGNED.
@@ -136,7 +137,7 @@ pub fn rule_failures(c: &Conversation, max_turns: u32) -> Vec<Failure> {
 
 /// The judge request for what the states cannot show.
 pub fn request(c: &Conversation) -> ChatRequest {
-    let exchanges: Vec<_> = c.turns.iter().map(|t| t.exchange()).collect();
+    let exchanges = c.exchanges();
     let state = c.final_state.as_ref().map(|s| {
         s.components
             .iter()
@@ -246,10 +247,6 @@ fn summarise(per: Vec<ConversationFailures>, conversations: usize, judged: bool)
     }
     t.per_conversation = per.into_iter().filter(|c| !c.failures.is_empty()).collect();
     t
-}
-
-fn finished(convs: &[Conversation]) -> impl Iterator<Item = &Conversation> {
-    convs.iter().filter(|c| c.status == ConvStatus::Finished)
 }
 
 /// The rules only (no model needed).

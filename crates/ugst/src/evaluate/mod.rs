@@ -140,7 +140,7 @@ pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
         ..Default::default()
     };
     let (mut sum, mut aligned_sum) = (0.0, 0.0);
-    for c in convs.iter().filter(|c| c.status == ConvStatus::Finished) {
+    for c in crate::model::run::finished(convs) {
         let Some(r) = &c.task_reward else { continue };
         t.scored += 1;
         sum += r.reward;

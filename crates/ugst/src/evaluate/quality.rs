@@ -3,7 +3,7 @@
 //! coherence: goal progression, topic continuity, fitting responses), averaged per run.
 
 use crate::model::transcript::transcript;
-use crate::model::{ConvStatus, Conversation};
+use crate::model::Conversation;
 use crate::prompts::{self, schemas};
 use futures::{StreamExt, TryStreamExt};
 use minijinja::context;
@@ -18,7 +18,7 @@ pub struct Quality {
 }
 
 pub fn request(c: &Conversation) -> ChatRequest {
-    let exchanges: Vec<_> = c.turns.iter().map(|t| t.exchange()).collect();
+    let exchanges = c.exchanges();
     let prompt = prompts::render(
         "judge_quality",
         context! { transcript => transcript(&exchanges, 1) },
@@ -43,7 +43,7 @@ pub async fn judge(
 ) -> Result<Quality, LlmError> {
     let jobs = convs
         .iter()
-        .filter(|c| c.status == ConvStatus::Finished && !c.turns.is_empty())
+        .filter(|c| c.finished() && !c.turns.is_empty())
         .map(|c| {
             let req = request(c);
             async move { llm.structured(CallRole::Judge, ledger, &req).await }

@@ -9,7 +9,8 @@
 //! - `role_adherence` (needs a judge model): the share of user messages a judge reads as written
 //!   by the customer rather than by the service agent.
 
-use crate::model::{ConvStatus, Conversation};
+use crate::model::run::finished;
+use crate::model::Conversation;
 use crate::prompts::{self, schemas};
 use crate::text::similarity;
 use futures::{StreamExt, TryStreamExt};
@@ -41,7 +42,7 @@ pub fn offline(convs: &[Conversation]) -> Realism {
         }
     }
     let (mut later, mut moved) = (0usize, 0usize);
-    for c in convs.iter().filter(|c| c.status == ConvStatus::Finished) {
+    for c in finished(convs) {
         let Some(s) = &c.final_state else { continue };
         for comp in &s.components {
             if !matches!(
@@ -93,7 +94,7 @@ pub async fn role_adherence(
     concurrency: usize,
 ) -> Result<Option<f64>, LlmError> {
     let mut jobs = Vec::new();
-    for c in convs.iter().filter(|c| c.status == ConvStatus::Finished) {
+    for c in finished(convs) {
         for (i, t) in c.turns.iter().enumerate() {
             if t.user.trim().is_empty() {
                 continue;

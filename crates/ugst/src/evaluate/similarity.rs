@@ -8,7 +8,7 @@
 //! counts by idf(w) = ln((M+1)/(df(w)+1)), M the number of references (goals) and df(w) how many
 //! of them contain w. No baseline rescaling. Run figures are means over conversations.
 
-use crate::model::{ConvStatus, Conversation};
+use crate::model::Conversation;
 use crate::progress::Progress;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -135,7 +135,7 @@ pub fn of_run(
 ) -> Result<Similarity, EncoderError> {
     let pairs: Vec<(String, &str)> = convs
         .iter()
-        .filter(|c| c.status == ConvStatus::Finished)
+        .filter(|c| c.finished())
         .map(|c| {
             let user: Vec<&str> = c
                 .turns

@@ -12,7 +12,7 @@
 //! - `error`: the conversation failed (excluded from the rates' denominator);
 //! - `untracked`: it has no goal state yet (an imported log before `ugst track`; excluded too).
 
-use crate::model::{ConvStatus, Conversation, EndReason};
+use crate::model::{Conversation, EndReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use ugst_state::GoalState;
@@ -28,7 +28,7 @@ pub const CLASSES: [&str; 6] = [
 
 /// The class of one conversation; `max_turns` is the run's limit (a goal's own wins).
 pub fn classify(c: &Conversation, max_turns: u32) -> &'static str {
-    if c.status != ConvStatus::Finished {
+    if !c.finished() {
         return "error";
     }
     if !c.tracked() {

@@ -10,7 +10,7 @@
 //!   `ugst_context`, a JSON string holding what the reward needs: the goal, the goal state before
 //!   the next user turn, the history, the turn index and the turn limit.
 
-use crate::model::{ConvStatus, Conversation, EndReason};
+use crate::model::{Conversation, EndReason};
 use crate::prompts::{self, STOP};
 use crate::simulate::reasoning;
 use minijinja::context;
@@ -96,7 +96,7 @@ pub fn sft(convs: &[Conversation], max_turns: u32) -> (String, ExportCounts) {
     let mut out = String::new();
     let mut n = ExportCounts::default();
     for c in convs {
-        if c.status != ConvStatus::Finished || c.turns.is_empty() {
+        if !c.finished() || c.turns.is_empty() {
             n.skipped_unfinished += 1;
             continue;
         }
@@ -120,7 +120,7 @@ pub fn grpo(
     let mut out = String::new();
     let mut n = ExportCounts::default();
     for c in convs {
-        let (Some(s0), ConvStatus::Finished) = (&c.initial_state, c.status) else {
+        let (Some(s0), true) = (&c.initial_state, c.finished()) else {
             n.skipped_unfinished += 1;
             continue;
         };
