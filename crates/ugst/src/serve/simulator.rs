@@ -248,12 +248,7 @@ async fn next_turn(
     if turn > max_turns {
         return Ok((STOP.to_string(), true, state));
     }
-    let sim = UserSimulator {
-        role: s.models.simulator.clone(),
-        mode: s.opts.mode,
-        verify: 0,
-        verifier: s.models.tracker.clone(),
-    };
+    let sim = UserSimulator::new(&s.models, s.opts.mode, 0);
     let msg = sim
         .next_message(ledger, goal, &state, answered, turn, max_turns)
         .await

@@ -55,12 +55,7 @@ pub struct Participants {
 impl Participants {
     pub fn new(models: &RoleModels, settings: Settings) -> Participants {
         Participants {
-            user: UserSimulator {
-                role: models.simulator.clone(),
-                mode: settings.mode,
-                verify: settings.verify,
-                verifier: models.tracker.clone(),
-            },
+            user: UserSimulator::new(models, settings.mode, settings.verify),
             tracker: Tracker::new(models.tracker.clone(), settings.tracking),
             agent: models.agent.clone(),
         }

@@ -119,6 +119,17 @@ impl NextMessage {
 }
 
 impl UserSimulator {
+    /// The simulated user of `models` in `mode`: the simulator's model writes, the tracker's
+    /// model checks drafts (up to `verify` times a turn).
+    pub fn new(models: &crate::roles::RoleModels, mode: SimMode, verify: u32) -> UserSimulator {
+        UserSimulator {
+            role: models.simulator.clone(),
+            mode,
+            verify,
+            verifier: models.tracker.clone(),
+        }
+    }
+
     /// Writes turn `turn` of at most `max_turns`, steered by `state`: one simulator call, one
     /// more when a `reasoning`-mode answer breaks the layout (the problem named; after that the
     /// message is kept without its reasoning), and up to `verify` redrafts the verifier asks for.
