@@ -8,7 +8,7 @@
 //! conversations carry no goal state yet: `ugst track` decomposes and tracks them like any run.
 
 use crate::error::InputError;
-use crate::model::{EndReason, Ending, Goal, RunMeta, TaskOutcome, TurnRecord};
+use crate::model::{EndReason, Ending, Goal, RunMeta, TaskOutcome, TurnRecord, STOP};
 use crate::store::RunStore;
 use serde_json::Value;
 use std::path::Path;
@@ -123,16 +123,6 @@ fn chat_line(line: &str) -> Result<Imported, String> {
         .enumerate()
         .map(|(j, m)| message(m).map_err(|e| format!("messages[{j}]: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    // Both stop signals end the conversation: ugst's own and τ-bench's.
-    let messages: Vec<Message> = messages
-        .into_iter()
-        .map(|mut m| {
-            if m.role == Role::User {
-                m.content = m.content.map(|c| c.replace(crate::model::STOP, TAU_STOP));
-            }
-            m
-        })
-        .collect();
     let mut goal = Goal::new(id, goal_text);
     if let Some(d) = v.get("decomposition") {
         let d: ugst_state::Decomposition =
@@ -291,8 +281,13 @@ fn turns(messages: &[Message]) -> (Vec<TurnRecord>, EndReason) {
     let mut out = Vec::new();
     let mut end = EndReason::MaxTurns;
     for (user, agent) in spans {
-        let stop = user.contains(TAU_STOP);
-        let text = user.replace(TAU_STOP, "").trim().to_string();
+        // Either stop signal ends the conversation: τ-bench's or ugst's own.
+        let stop = user.contains(TAU_STOP) || user.contains(STOP);
+        let text = user
+            .replace(TAU_STOP, "")
+            .replace(STOP, "")
+            .trim()
+            .to_string();
         let reply = agent
             .iter()
             .rev()
