@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 echo "building ugst (release; the first build compiles llama.cpp and takes a few minutes) …" >&2
 cargo build --release --locked -p ugst-cli
-./target/release/ugst setup
-./target/release/ugst demo --goals 2 --max-turns 2
+ugst="${CARGO_TARGET_DIR:-target}/release/ugst"
+"$ugst" setup
+"$ugst" demo --goals 2 --max-turns 2
 echo >&2
-echo "ugst is at ./target/release/ugst — try: ./target/release/ugst --help" >&2
+echo "ugst is at $ugst — try: $ugst --help" >&2
