@@ -112,6 +112,8 @@ pub enum Cmd {
     Agree {
         #[arg(long)]
         gold: PathBuf,
+        /// A labels file of the gold file's kind, or a run directory (its tracked statuses, or
+        /// its conversations' decompositions).
         #[arg(long)]
         pred: PathBuf,
         /// Token-F1 similarity at or above which two sub-components can be matched.
@@ -133,6 +135,14 @@ pub enum Cmd {
         /// The environment the log comes from, as stored with the run (e.g. tau-airline).
         #[arg(long, default_value = "imported")]
         env: String,
+        /// Only these conversations: ids as the run names them (τ-bench: `task#trial`), comma
+        /// separated.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Decompositions to track against instead of asking the decomposer: JSONL
+        /// `{"id", "state"}` lines keyed by conversation id (what `ugst decompose` writes).
+        #[arg(long)]
+        decompositions: Option<PathBuf>,
         /// Run directory to create.
         #[arg(long)]
         out: PathBuf,

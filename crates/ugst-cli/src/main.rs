@@ -80,8 +80,10 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             file,
             format,
             env,
+            only,
+            decompositions,
             out,
-        } => c::import::run(&file, &format, &env, &out).await,
+        } => c::import::run(&file, &format, &env, &only, decompositions.as_deref(), &out).await,
         Cmd::Export {
             run,
             format,

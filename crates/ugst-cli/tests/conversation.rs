@@ -87,7 +87,7 @@ async fn per_component_calls_once_per_open_component_and_skips_settled() {
         .await
         .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 5);
-    state.apply_turn(1, &ups);
+    state.apply_turn(1, &ups.updates);
     // Objective, requirement and preference are now settled; profile and policy stay open.
     assert_eq!(state.get("obj-1").unwrap().status, Status::Complete);
     assert_eq!(state.open_components().count(), 2);
@@ -109,8 +109,8 @@ async fn batched_makes_one_call_naming_only_open_ids() {
         .await
         .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(ups.len(), 5);
-    state.apply_turn(1, &ups);
+    assert_eq!(ups.updates.len(), 5);
+    state.apply_turn(1, &ups.updates);
     asked.lock().unwrap().clear();
     Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched)
         .judge_turn(&Ledger::new(), &state, &history(), 2)

@@ -105,6 +105,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
             )
         }
         Some(schemas::VERIFY_TURN) => Ok(verify(&all_text(req)).to_string()),
+        Some(schemas::TURN_CHANGES) => Ok(changes(req).to_string()),
         Some(_) => Ok(judge(req).to_string()),
         None if req.user_simulation.is_some() => Ok(simulate(req)),
         None => agent(req),
@@ -302,6 +303,42 @@ fn judge(req: &ChatRequest) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// Delta tracking: the same verdicts as the other modes, reported only where they move a
+/// sub-component forward, each quoting the first words of the user's latest message (so the
+/// tracker's evidence check passes).
+fn changes(req: &ChatRequest) -> Value {
+    let schema = &req
+        .schema
+        .as_ref()
+        .expect("a delta request carries a schema")
+        .schema;
+    let prompt = all_text(req);
+    let evidence = prompt
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("User: "))
+        .map(|u| u.split_whitespace().take(6).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let variants = schema
+        .pointer("/properties/changes/items/anyOf")
+        .and_then(Value::as_array);
+    let mut out = Vec::new();
+    for v in variants.into_iter().flatten() {
+        let Some(id) = v.pointer("/properties/id/enum/0").and_then(Value::as_str) else {
+            continue;
+        };
+        let verdict = verdict(v, &prompt, id);
+        let allowed = v
+            .pointer("/properties/status/enum")
+            .and_then(Value::as_array)
+            .is_some_and(|e| e.contains(&verdict["status"]));
+        if allowed && !evidence.is_empty() {
+            out.push(json!({"id": id, "evidence": evidence, "status": verdict["status"]}));
+        }
+    }
+    json!({ "changes": out })
 }
 
 fn simulate(req: &ChatRequest) -> String {

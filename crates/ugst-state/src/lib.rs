@@ -266,6 +266,8 @@ pub enum IgnoreCause {
     WrongStatus,
     /// The id names no sub-component.
     UnknownId,
+    /// The judge's quoted evidence does not occur in the conversation (delta tracking).
+    NoEvidence,
 }
 
 /// A judge answer the state machine refused, kept for inspection.
@@ -470,6 +472,20 @@ impl GoalState {
             reason: update.reason.clone(),
         });
         Applied::Ignored(cause)
+    }
+
+    /// Records an answer the tracker refused before it reached the state machine (its evidence
+    /// was not found), so it can be inspected like the state machine's own refusals.
+    pub fn refuse(&mut self, turn: u32, update: &Update, cause: IgnoreCause) {
+        let current = self.get(&update.id).map(|c| c.status);
+        self.ignored.push(Ignored {
+            turn,
+            id: update.id.clone(),
+            proposed: update.status,
+            current,
+            cause,
+            reason: update.reason.clone(),
+        });
     }
 
     /// Applies a whole turn's answers and marks the state as tracked through `turn`.

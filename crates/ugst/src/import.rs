@@ -356,3 +356,67 @@ pub fn write(out: &Path, meta: &RunMeta, convs: &[Imported]) -> anyhow::Result<R
     }
     Ok(store)
 }
+
+/// Keeps only the conversations named in `only` (all when it is empty); an id that names none is
+/// an error listing what the log holds, so a typo never silently shrinks the run.
+pub fn select(convs: Vec<Imported>, only: &[String]) -> Result<Vec<Imported>, InputError> {
+    if only.is_empty() {
+        return Ok(convs);
+    }
+    let have: std::collections::HashSet<&str> = convs.iter().map(|c| c.goal.id.as_str()).collect();
+    let unknown: Vec<String> = only
+        .iter()
+        .filter(|id| !have.contains(id.as_str()))
+        .map(|id| {
+            format!(
+                "--only: {id:?} is not a conversation of the log (ids look like {:?})",
+                convs.first().map_or("", |c| c.goal.id.as_str())
+            )
+        })
+        .collect();
+    InputError::all(unknown)?;
+    let keep: std::collections::HashSet<&str> = only.iter().map(String::as_str).collect();
+    Ok(convs
+        .into_iter()
+        .filter(|c| keep.contains(c.goal.id.as_str()))
+        .collect())
+}
+
+/// Gives conversations the decompositions of a `{"id", "state"}` JSONL file (keyed by
+/// conversation id), so tracking skips the decomposer. Lines that do not parse, do not validate
+/// or name no imported conversation are errors (`file:line N: …`, all at once).
+pub fn attach_decompositions(convs: &mut [Imported], path: &Path) -> Result<(), InputError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
+    let mut problems = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let at = |what: String| format!("{name}:line {}: {what}", i + 1);
+        let d: crate::model::DecompositionLine = match serde_json::from_str(line) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(at(format!("not a {{\"id\", \"state\"}} line: {e}")));
+                continue;
+            }
+        };
+        if let Err(e) = d.decomposition.validate() {
+            problems.push(at(format!(
+                "the decomposition of {:?} is not usable: {e}",
+                d.id
+            )));
+            continue;
+        }
+        match convs.iter_mut().find(|c| c.goal.id == d.id) {
+            Some(c) => c.goal.decomposition = Some(d.decomposition),
+            None => problems.push(at(format!(
+                "{:?} is not among the imported conversations",
+                d.id
+            ))),
+        }
+    }
+    InputError::all(problems)
+}

@@ -260,8 +260,8 @@ pub async fn score(
         },
     });
     let tracker = Tracker::new(models.tracker.clone(), tracking);
-    let updates = match tracker.judge_turn(ledger, before, &history, turn).await {
-        Ok(u) => u,
+    let judged = match tracker.judge_turn(ledger, before, &history, turn).await {
+        Ok(j) => j,
         Err(e) => {
             return Scored {
                 reward: None,
@@ -272,7 +272,7 @@ pub async fn score(
         }
     };
     let mut after = before.clone();
-    after.apply_turn(turn, &updates);
+    judged.apply(&mut after, turn);
     let conds = conditions(&after);
     Scored {
         reward: Some(combine(cfg, &conds)),

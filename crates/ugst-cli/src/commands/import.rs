@@ -4,7 +4,14 @@ use anyhow::Result;
 use std::path::Path;
 use ugst::model::{RunMeta, Settings};
 
-pub async fn run(file: &Path, format: &str, env: &str, out: &Path) -> Result<()> {
+pub async fn run(
+    file: &Path,
+    format: &str,
+    env: &str,
+    only: &[String],
+    decompositions: Option<&Path>,
+    out: &Path,
+) -> Result<()> {
     let convs = match format {
         "tau-bench" => ugst::import::tau_bench(file)?,
         "chat-jsonl" => ugst::import::chat_jsonl(file)?,
@@ -14,6 +21,10 @@ pub async fn run(file: &Path, format: &str, env: &str, out: &Path) -> Result<()>
         ))
         }
     };
+    let mut convs = ugst::import::select(convs, only)?;
+    if let Some(d) = decompositions {
+        ugst::import::attach_decompositions(&mut convs, d)?;
+    }
     // The log's own turn count is the limit the conversations ran under, as far as ugst can see.
     let max_turns = convs
         .iter()

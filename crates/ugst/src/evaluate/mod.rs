@@ -105,6 +105,44 @@ pub fn costs<'a>(entries: impl IntoIterator<Item = &'a LedgerEntry>) -> BTreeMap
     m
 }
 
+/// What tracking cost per conversation: the tracker's calls, tokens and model time in the ledger,
+/// averaged over the conversations it judged.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TrackerCost {
+    pub conversations: usize,
+    pub calls: f64,
+    pub prompt_tokens: f64,
+    pub completion_tokens: f64,
+    /// Sum of the tracker calls' latencies (model time; calls of one turn may overlap).
+    pub seconds: f64,
+}
+
+pub fn tracker_cost<'a>(
+    entries: impl IntoIterator<Item = (Option<&'a str>, &'a LedgerEntry)>,
+) -> Option<TrackerCost> {
+    let mut convs = std::collections::HashSet::new();
+    let mut t = TrackerCost::default();
+    for (goal, e) in entries {
+        if e.role != ugst_llm::CallRole::Tracker {
+            continue;
+        }
+        convs.insert(goal.unwrap_or(""));
+        t.calls += 1.0;
+        t.prompt_tokens += e.prompt_tokens as f64;
+        t.completion_tokens += e.completion_tokens as f64;
+        t.seconds += e.latency_ms as f64 / 1000.0;
+    }
+    t.conversations = convs.len();
+    let n = t.conversations as f64;
+    (n > 0.0).then(|| TrackerCost {
+        calls: t.calls / n,
+        prompt_tokens: t.prompt_tokens / n,
+        completion_tokens: t.completion_tokens / n,
+        seconds: t.seconds / n,
+        ..t
+    })
+}
+
 /// The agent's task reward over the finished conversations that have a task.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TaskRewards {

@@ -33,6 +33,8 @@ pub struct RunSummary {
     pub similarity: Option<similarity::Similarity>,
     /// Per role, the run's calls plus the judge calls made for this summary.
     pub costs: BTreeMap<String, RoleCost>,
+    /// The tracker's cost per conversation (from the run's ledger).
+    pub tracker: Option<super::TrackerCost>,
     #[serde(skip)]
     pub conversations: Vec<Conversation>,
 }
@@ -86,8 +88,9 @@ pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSum
         .await
         .context("the failure-taxonomy judge failed")?;
     }
-    let mut ledger: Vec<ugst_llm::LedgerEntry> =
-        store.ledger()?.into_iter().map(|(_, e)| e).collect();
+    let stored = store.ledger()?;
+    let tracker = super::tracker_cost(stored.iter().map(|(g, e)| (g.as_deref(), e)));
+    let mut ledger: Vec<ugst_llm::LedgerEntry> = stored.into_iter().map(|(_, e)| e).collect();
     ledger.extend(judge_ledger.drain());
     Ok(RunSummary {
         label: label.to_string(),
@@ -102,6 +105,7 @@ pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSum
         failures,
         similarity,
         costs: costs(&ledger),
+        tracker,
         meta,
         conversations: convs,
     })
@@ -124,6 +128,7 @@ impl RunSummary {
         v["failures"] = json(&self.failures);
         v["similarity"] = json(&self.similarity);
         v["costs"] = json(&self.costs);
+        v["tracker_cost"] = json(&self.tracker);
         v
     }
 }

@@ -71,8 +71,10 @@ pub enum TrackingMode {
     PerComponent,
     /// One call per turn for every open sub-component.
     Batched,
+    /// One call per turn naming only what changes, each change with quoted evidence.
+    Delta,
 }
-text_enum!(TrackingMode "tracking mode" { PerComponent => "per-component", Batched => "batched" });
+text_enum!(TrackingMode "tracking mode" { PerComponent => "per-component", Batched => "batched", Delta => "delta" });
 
 /// Why a conversation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "track_batched",
         include_str!("../../prompts/track_batched.j2"),
     ),
+    ("track_delta", include_str!("../../prompts/track_delta.j2")),
     (
         "simulator_system",
         include_str!("../../prompts/simulator_system.j2"),
@@ -102,6 +103,7 @@ mod tests {
             "agent_system",
             "track_component",
             "track_batched",
+            "track_delta",
         ] {
             let _ = render(name, context! { components => Vec::<u8>::new() });
         }

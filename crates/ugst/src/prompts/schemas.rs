@@ -12,6 +12,8 @@ pub const DECOMPOSITION: &str = "goal_decomposition";
 pub const COMPONENT_STATUS: &str = "component_status";
 /// Every open sub-component's status (batched tracking).
 pub const TURN_STATUS: &str = "turn_status";
+/// The sub-components whose status changes in one turn, with evidence (delta tracking).
+pub const TURN_CHANGES: &str = "turn_changes";
 /// A simulator draft checked before it is sent (`--verify`).
 pub const VERIFY_TURN: &str = "verify_turn";
 /// Who wrote a message (role adherence in the realism metrics).
@@ -24,10 +26,11 @@ pub const FAILURE_JUDGEMENT: &str = "failure_judgement";
 pub const PERSONA_ITEMS: &str = "persona_items";
 
 /// Every schema name, for checks that must cover them all.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     DECOMPOSITION,
     COMPONENT_STATUS,
     TURN_STATUS,
+    TURN_CHANGES,
     VERIFY_TURN,
     MESSAGE_ROLE,
     CONVERSATION_QUALITY,
@@ -87,6 +90,45 @@ pub fn turn_status<'a>(open: impl IntoIterator<Item = (&'a str, Category)>) -> V
         ids.push(id);
     }
     json!({"type": "object", "properties": props, "required": ids, "additionalProperties": false})
+}
+
+/// The changes one turn makes (delta tracking): a list of `{"id", "evidence", "status"}`, one
+/// alternative per open sub-component whose status list holds only the statuses it can still
+/// move to, so neither an unknown id nor a backward move can be written. Each alternative's
+/// description names the category. No length limits: the engine's token budget bounds the
+/// answer, and long `maxLength` bounds make very large grammars.
+pub fn turn_changes<'a>(
+    open: impl IntoIterator<Item = (&'a str, Category, ugst_state::Status)>,
+) -> Value {
+    let variants: Vec<Value> = open
+        .into_iter()
+        .filter_map(|(id, cat, now)| {
+            let rank = cat.rank(now)?;
+            let next: Vec<&str> = cat.statuses()[rank + 1..]
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            (!next.is_empty()).then(|| {
+                json!({
+                    "type": "object",
+                    "description": format!("category: {}", cat.as_str()),
+                    "properties": {
+                        "id": {"type": "string", "enum": [id]},
+                        "evidence": {"type": "string"},
+                        "status": {"type": "string", "enum": next}
+                    },
+                    "required": ["id", "evidence", "status"],
+                    "additionalProperties": false
+                })
+            })
+        })
+        .collect();
+    json!({
+        "type": "object",
+        "properties": {"changes": {"type": "array", "items": {"anyOf": variants}}},
+        "required": ["changes"],
+        "additionalProperties": false
+    })
 }
 
 /// The verifier's answer; violation ids are limited to `ids` (the checked sub-components).

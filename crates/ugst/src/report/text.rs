@@ -36,6 +36,9 @@ pub fn summary(label: &str, s: &RunSummary) -> String {
     out += &failures(&s.failures);
     out += "\n";
     out += &costs(&s.costs);
+    if let Some(t) = &s.tracker {
+        out += &tracker_cost(t);
+    }
     out
 }
 
@@ -70,6 +73,14 @@ pub fn alignment(label: &str, a: &Alignment) -> String {
     }
     out.push('\n');
     out
+}
+
+/// One line: what tracking cost per conversation.
+pub fn tracker_cost(t: &crate::evaluate::TrackerCost) -> String {
+    format!(
+        "tracker per conversation: {:.1} judge calls, {:.0} prompt + {:.0} completion tokens, {:.1} s of model time ({} conversations)\n",
+        t.calls, t.prompt_tokens, t.completion_tokens, t.seconds, t.conversations
+    )
 }
 
 pub fn costs(m: &BTreeMap<String, RoleCost>) -> String {

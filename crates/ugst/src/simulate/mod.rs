@@ -106,9 +106,9 @@ pub async fn run_conversation(
             agent: answer.as_ref().map(|a| a.reply.clone()),
         });
         // 3. The tracker judges the turn; 4. the state machine applies it.
-        let updates = (p.tracker.judge_turn(ledger, &state, &history, turn).await)
-            .map_err(RunError::model(turn, CallRole::Tracker))?;
-        state.apply_turn(turn, &updates);
+        (p.tracker.judge_turn(ledger, &state, &history, turn).await)
+            .map_err(RunError::model(turn, CallRole::Tracker))?
+            .apply(&mut state, turn);
         // 5. The turn is committed before the next begins.
         let record = turn_record(turn, msg, answer.as_ref(), &state);
         commit(&record).map_err(|source| RunError::Store { turn, source })?;
