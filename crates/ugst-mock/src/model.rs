@@ -106,6 +106,17 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
         }
         Some(schemas::VERIFY_TURN) => Ok(verify(&all_text(req)).to_string()),
         Some(schemas::TURN_CHANGES) => Ok(changes(req).to_string()),
+        // The mock's delta verdicts are the other modes' verdicts: it stands by them.
+        Some(schemas::CHANGE_CHECK) => {
+            let yes = req.schema.as_ref().and_then(|s| {
+                s.schema
+                    .pointer("/properties/answer/enum")?
+                    .as_array()?
+                    .iter()
+                    .find_map(|a| a.as_str().filter(|a| a.starts_with("yes")))
+            });
+            Ok(json!({"answer": yes.unwrap_or("yes")}).to_string())
+        }
         Some(_) => Ok(judge(req).to_string()),
         None if req.user_simulation.is_some() => Ok(simulate(req)),
         None => agent(req),

@@ -266,8 +266,10 @@ pub enum IgnoreCause {
     WrongStatus,
     /// The id names no sub-component.
     UnknownId,
-    /// The judge's quoted evidence does not occur in the conversation (delta tracking).
+    /// The judge's quoted evidence does not occur in the turn judged (delta tracking).
     NoEvidence,
+    /// A second, narrow question about the change was answered no (delta tracking).
+    NotConfirmed,
 }
 
 /// A judge answer the state machine refused, kept for inspection.

@@ -130,7 +130,8 @@ pub fn delta_request(
         .with_sampling(sampling.clone())
 }
 
-/// Lower-case words of `s`, everything else a single space: what evidence is compared on.
+/// Lower-case words of `s`, everything else a single space: what evidence is compared on. A
+/// leading speaker label (`User:`, `Agent:`) that the judge copied from the transcript is dropped.
 fn normalise(s: &str) -> String {
     let mapped: String = s
         .chars()
@@ -142,7 +143,13 @@ fn normalise(s: &str) -> String {
             }
         })
         .collect();
-    mapped.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut words: Vec<&str> = mapped.split_whitespace().collect();
+    if matches!(words.first(), Some(&"user") | Some(&"agent"))
+        && s.trim_start().find(':').is_some_and(|i| i <= 6)
+    {
+        words.remove(0);
+    }
+    words.join(" ")
 }
 
 /// Whether `quote` occurs in `source`: word for word after [`normalise`], or, for quotes of four
@@ -153,15 +160,14 @@ pub fn quoted_in(quote: &str, source: &str) -> bool {
     if q.is_empty() {
         return false;
     }
-    let src = normalise(source);
-    if format!(" {src} ").contains(&format!(" {q} ")) {
+    let padded = format!(" {} ", normalise(source));
+    if padded.contains(&format!(" {q} ")) {
         return true;
     }
     let words: Vec<&str> = q.split(' ').collect();
     if words.len() < 4 {
         return false;
     }
-    let padded = format!(" {src} ");
     let grams: Vec<String> = words
         .windows(3)
         .map(|w| format!(" {} ", w.join(" ")))
@@ -170,21 +176,27 @@ pub fn quoted_in(quote: &str, source: &str) -> bool {
     found as f64 >= 0.8 * grams.len() as f64
 }
 
-/// A delta answer `{"changes": [{"id", "evidence", "status"}]}` checked against the conversation:
-/// a profile, policy or preference changes only on the user's own words, an objective or
-/// requirement on anyone's. Returns the updates and the changes refused for missing evidence.
+/// Where the evidence for a change must be found, in the turn being judged: a profile, policy
+/// or preference changes only on the user's own words; an objective only on the agent's (it
+/// confirms, refuses or reports); a requirement on either side's (the user may decline an
+/// extra that must not be added).
+fn evidence_source(category: Category, turn: &Exchange) -> String {
+    let agent = turn.agent.as_deref().unwrap_or("");
+    match category {
+        Category::UserProfile | Category::UserPolicy | Category::Preference => turn.user.clone(),
+        Category::TaskObjective => agent.to_string(),
+        Category::Requirement => format!("{}\n{agent}", turn.user),
+    }
+}
+
+/// A delta answer `{"changes": [{"id", "evidence", "status"}]}` checked against the turn it is
+/// about (the last of `history`): returns the updates whose evidence is there and the changes
+/// refused because it is not.
 pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judgement {
-    let users: String = history
-        .iter()
-        .map(|e| e.user.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let everyone: String = history
-        .iter()
-        .flat_map(|e| [e.user.as_str(), e.agent.as_deref().unwrap_or("")])
-        .collect::<Vec<_>>()
-        .join("\n");
     let mut out = Judgement::default();
+    let Some(last) = history.last() else {
+        return out;
+    };
     let changes = v.get("changes").and_then(Value::as_array);
     for ch in changes.into_iter().flatten() {
         let (Some(id), Some(status)) = (
@@ -205,20 +217,72 @@ pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judg
             status,
             reason: format!("\"{evidence}\""),
         };
-        let user_only = state.get(id).is_some_and(|c| {
-            matches!(
-                c.category,
-                Category::UserProfile | Category::UserPolicy | Category::Preference
-            )
-        });
-        let source = if user_only { &users } else { &everyone };
-        if quoted_in(evidence, source) {
-            out.updates.push(update);
-        } else {
-            out.refused.push(update);
+        let found = state
+            .get(id)
+            .is_some_and(|c| quoted_in(evidence, &evidence_source(c.category, last)));
+        match found {
+            true => out.updates.push(update),
+            false => out.refused.push((update, IgnoreCause::NoEvidence)),
         }
     }
     out
+}
+
+/// The narrow question that confirms a proposed change of delta mode, and its two answers, the
+/// one that keeps the status first (a small model leans to the first and to "yes").
+pub fn check_question(category: Category, status: Status) -> (&'static str, [&'static str; 2]) {
+    match (category, status) {
+        (Category::Preference, _) => (
+            "In this turn, does the user state this preference or choose according to it?",
+            ["no, the user does not state it or act on it", "yes, the user states it or chooses by it"],
+        ),
+        (Category::UserProfile | Category::UserPolicy, _) => (
+            "In this turn, does the user say or do something that goes against this part of their goal? Leaving it unmentioned does not go against it.",
+            ["no, nothing the user says goes against it", "yes, the user goes against it"],
+        ),
+        (_, Status::Complete) => (
+            "Does this turn show that this was actually done or obtained (for example the agent confirms it is done)?",
+            ["no, it is not shown as done", "yes, it is shown as done"],
+        ),
+        _ => (
+            "Did the user ask for this, and in this turn did the agent refuse it, say it is not possible or not available, or fail to do it?",
+            ["no, it was not refused or blocked", "yes, it was refused or blocked"],
+        ),
+    }
+}
+
+/// The check request for one proposed change: only the judged turn and the one part, so a small
+/// judge answers a narrow question instead of weighing every part at once; `yes_first` puts the
+/// answer that confirms the change first.
+pub fn check_request(
+    state: &GoalState,
+    c: &SubComponent,
+    status: Status,
+    last: &Exchange,
+    turn: u32,
+    yes_first: bool,
+    sampling: &Sampling,
+) -> ChatRequest {
+    let (question, mut answers) = check_question(c.category, status);
+    if yes_first {
+        answers.reverse();
+    }
+    let prompt = prompts::render(
+        "track_check",
+        context! {
+            turn => turn,
+            user => last.user,
+            agent => last.agent.as_deref().unwrap_or("(no reply)"),
+            category => category_label(c.category),
+            text => c.text,
+            objective => objective_text(state, c),
+            question => question,
+            answers => answers,
+        },
+    );
+    ChatRequest::new(vec![Message::user(prompt)])
+        .with_schema(schemas::CHANGE_CHECK, schemas::change_check(&answers))
+        .with_sampling(sampling.clone())
 }
 
 /// What the judge said about one turn: the updates to apply, and (delta mode) the changes the
@@ -226,15 +290,15 @@ pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judg
 #[derive(Debug, Clone, Default)]
 pub struct Judgement {
     pub updates: Vec<Update>,
-    pub refused: Vec<Update>,
+    pub refused: Vec<(Update, IgnoreCause)>,
 }
 
 impl Judgement {
     /// Applies the updates to `state` as turn `turn` and records the refused changes in
     /// `state.ignored`.
     pub fn apply(&self, state: &mut GoalState, turn: u32) {
-        for r in &self.refused {
-            state.refuse(turn, r, IgnoreCause::NoEvidence);
+        for (r, cause) in &self.refused {
+            state.refuse(turn, r, *cause);
         }
         state.apply_turn(turn, &self.updates);
     }
@@ -298,7 +362,36 @@ impl Tracker {
             TrackingMode::Delta => {
                 let req = delta_request(state, &open, history, turn, sampling);
                 let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-                Ok(parse_changes(&v, state, history))
+                let mut judged = parse_changes(&v, state, history);
+                let Some(last) = history.last() else {
+                    return Ok(judged);
+                };
+                // Every change that has its evidence is confirmed by a narrow question, asked
+                // with the answers in both orders: a judge that only picks a position (small
+                // models do) confirms nothing.
+                let checks = judged.updates.iter().map(|u| async move {
+                    let Some(c) = state.get(&u.id) else {
+                        return Ok::<_, LlmError>(false);
+                    };
+                    for flip in [false, true] {
+                        let req = check_request(state, c, u.status, last, turn, flip, sampling);
+                        let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
+                        let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
+                        if !answer.starts_with("yes") {
+                            return Ok::<_, LlmError>(false);
+                        }
+                    }
+                    Ok(true)
+                });
+                let confirmed = try_join_all(checks).await?;
+                let proposed = std::mem::take(&mut judged.updates);
+                for (u, yes) in proposed.into_iter().zip(confirmed) {
+                    match yes {
+                        true => judged.updates.push(u),
+                        false => judged.refused.push((u, IgnoreCause::NotConfirmed)),
+                    }
+                }
+                Ok(judged)
             }
         }
     }
@@ -396,5 +489,138 @@ mod tests {
                 "{prompt}"
             );
         }
+    }
+
+    fn one_objective_state() -> GoalState {
+        GoalState::initial(&Decomposition {
+            user_profile: vec!["You are Ana.".into()],
+            user_policy: vec![],
+            task_objectives: vec![ObjectiveSpec {
+                text: "Cancel the booking.".into(),
+                requirements: vec![],
+                preferences: vec![],
+            }],
+        })
+    }
+
+    #[test]
+    fn quotes_are_found_word_for_word_or_nearly() {
+        let src = "I'm sorry, but the booking HX12 can't be cancelled under our rules.";
+        assert!(quoted_in("the booking HX12 can't be cancelled", src));
+        assert!(quoted_in("Agent: the booking HX12 can't be cancelled", src));
+        assert!(quoted_in("THE BOOKING hx12, can't be cancelled!", src));
+        // One word changed in a long quote is a copying slip, not a fabrication.
+        assert!(quoted_in(
+            "sorry but the booking HX12 can't be cancelled under the rules",
+            src
+        ));
+        assert!(!quoted_in("the booking was cancelled", src));
+        assert!(!quoted_in("booking", "rebooking"), "whole words only");
+        assert!(!quoted_in("", src));
+    }
+
+    #[test]
+    fn delta_changes_need_evidence_in_the_judged_turn_from_the_right_speaker() {
+        let state = one_objective_state();
+        let h = [
+            Exchange {
+                user: "Cancel HX12, I am Ana.".into(),
+                agent: Some("Done, HX12 is cancelled.".into()),
+            },
+            Exchange {
+                user: "I am not Ana, I am Bo.".into(),
+                agent: Some("Noted.".into()),
+            },
+        ];
+        let v = json!({"changes": [
+            // In the judged turn, from the user: accepted.
+            {"id": "prof-1", "evidence": "I am not Ana", "status": "MISALIGNED"},
+            // True, but said in an earlier turn: refused.
+            {"id": "obj-1", "evidence": "HX12 is cancelled", "status": "COMPLETE"},
+        ]});
+        let j = parse_changes(&v, &state, &h);
+        assert_eq!(j.updates.len(), 1);
+        assert_eq!(j.updates[0].id, "prof-1");
+        assert_eq!(j.refused.len(), 1);
+        assert_eq!(j.refused[0].1, IgnoreCause::NoEvidence);
+        // An objective is settled on the agent's words, not the user's.
+        let v =
+            json!({"changes": [{"id": "obj-1", "evidence": "I am not Ana", "status": "COMPLETE"}]});
+        assert!(parse_changes(&v, &state, &h).updates.is_empty());
+        // Refused changes land in the state's record with their cause.
+        let mut s = state.clone();
+        parse_changes(&v, &state, &h).apply(&mut s, 2);
+        assert_eq!(s.get("obj-1").unwrap().status, Status::Incomplete);
+        assert_eq!(s.ignored.len(), 1);
+        assert_eq!(s.ignored[0].cause, IgnoreCause::NoEvidence);
+    }
+
+    #[test]
+    fn the_delta_schema_offers_only_forward_moves() {
+        let mut state = one_objective_state();
+        state.apply_turn(
+            1,
+            &[Update {
+                id: "obj-1".into(),
+                status: Status::Attempted,
+                reason: String::new(),
+            }],
+        );
+        let open: Vec<&SubComponent> = state.open_components().collect();
+        let r = delta_request(
+            &state,
+            &open,
+            &[Exchange {
+                user: "hi".into(),
+                agent: None,
+            }],
+            1,
+            &Sampling::default(),
+        );
+        let schema = &r.schema.unwrap().schema;
+        let variants = schema
+            .pointer("/properties/changes/items/anyOf")
+            .unwrap()
+            .as_array()
+            .unwrap();
+        let of = |id: &str| {
+            variants
+                .iter()
+                .find(|v| v.pointer("/properties/id/enum/0") == Some(&json!(id)))
+                .map(|v| v["properties"]["status"]["enum"].clone())
+        };
+        assert_eq!(of("obj-1"), Some(json!(["COMPLETE"])));
+        assert_eq!(of("prof-1"), Some(json!(["MISALIGNED"])));
+        // The check question can be asked with either answer first.
+        let c = state.get("prof-1").unwrap();
+        let last = Exchange {
+            user: "hi".into(),
+            agent: None,
+        };
+        let no_first = check_request(
+            &state,
+            c,
+            Status::Misaligned,
+            &last,
+            1,
+            false,
+            &Sampling::default(),
+        );
+        let yes_first = check_request(
+            &state,
+            c,
+            Status::Misaligned,
+            &last,
+            1,
+            true,
+            &Sampling::default(),
+        );
+        let first = |r: &ChatRequest| {
+            r.schema.as_ref().unwrap().schema["properties"]["answer"]["enum"][0]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert!(first(&no_first).starts_with("no") && first(&yes_first).starts_with("yes"));
     }
 }

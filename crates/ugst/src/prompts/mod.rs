@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../prompts/track_batched.j2"),
     ),
     ("track_delta", include_str!("../../prompts/track_delta.j2")),
+    ("track_check", include_str!("../../prompts/track_check.j2")),
     (
         "simulator_system",
         include_str!("../../prompts/simulator_system.j2"),
@@ -104,6 +105,7 @@ mod tests {
             "track_component",
             "track_batched",
             "track_delta",
+            "track_check",
         ] {
             let _ = render(name, context! { components => Vec::<u8>::new() });
         }

@@ -14,6 +14,8 @@ pub const COMPONENT_STATUS: &str = "component_status";
 pub const TURN_STATUS: &str = "turn_status";
 /// The sub-components whose status changes in one turn, with evidence (delta tracking).
 pub const TURN_CHANGES: &str = "turn_changes";
+/// A yes/no check of one proposed change (delta tracking).
+pub const CHANGE_CHECK: &str = "change_check";
 /// A simulator draft checked before it is sent (`--verify`).
 pub const VERIFY_TURN: &str = "verify_turn";
 /// Who wrote a message (role adherence in the realism metrics).
@@ -26,7 +28,8 @@ pub const FAILURE_JUDGEMENT: &str = "failure_judgement";
 pub const PERSONA_ITEMS: &str = "persona_items";
 
 /// Every schema name, for checks that must cover them all.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 10] = [
+    CHANGE_CHECK,
     DECOMPOSITION,
     COMPONENT_STATUS,
     TURN_STATUS,
@@ -127,6 +130,16 @@ pub fn turn_changes<'a>(
         "type": "object",
         "properties": {"changes": {"type": "array", "items": {"anyOf": variants}}},
         "required": ["changes"],
+        "additionalProperties": false
+    })
+}
+
+/// `{"answer": one of answers}` (each starts with "yes" or "no").
+pub fn change_check(answers: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": answers}},
+        "required": ["answer"],
         "additionalProperties": false
     })
 }

@@ -1,0 +1,220 @@
+//! The hand-labelled tracking dev set (`data/tracking-devset/`): its files agree with each other
+//! and with the τ-bench log they label (ids, turn counts, component ids, statuses valid for their
+//! category, no reserved task), and the one-command path — import with gold decompositions, track
+//! in delta mode, agree against a run directory — runs end to end through the mock endpoint.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeSet, HashMap};
+use ugst_mock::Faults;
+use ugst_state::{Decomposition, GoalState, Status};
+
+/// Tasks kept for an independent check of the tracker; the dev set must not touch them.
+const RESERVED: [u32; 25] = [
+    0, 1, 2, 3, 5, 7, 8, 10, 11, 13, 15, 17, 18, 21, 25, 27, 30, 31, 32, 34, 35, 39, 44, 45, 46,
+];
+
+fn devset() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/tracking-devset")
+}
+
+fn log() -> std::path::PathBuf {
+    shared_data().join("tau_bench/historical_trajectories/gpt-4o-airline.json")
+}
+
+#[test]
+fn the_labels_fit_their_decompositions_and_the_log() {
+    let decs: HashMap<String, Decomposition> = read_jsonl(&devset().join("decompositions.jsonl"))
+        .into_iter()
+        .map(|v| {
+            let d: Decomposition = serde_json::from_value(v["state"].clone()).unwrap();
+            d.validate().unwrap();
+            (v["id"].as_str().unwrap().to_string(), d)
+        })
+        .collect();
+    let finals = read_jsonl(&devset().join("final_states.jsonl"));
+    assert!(finals.len() >= 20, "at least 20 labelled conversations");
+    let log: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(log()).unwrap()).unwrap();
+    for f in &finals {
+        let id = f["id"].as_str().unwrap();
+        let (task, trial) = id.split_once('#').unwrap();
+        let (task, trial): (u32, u64) = (task.parse().unwrap(), trial.parse().unwrap());
+        assert!(!RESERVED.contains(&task), "{id} is a reserved task");
+        let rec = log
+            .iter()
+            .find(|r| r["task_id"] == task && r["trial"] == trial)
+            .unwrap_or_else(|| panic!("{id} is not in the log"));
+        let users = rec["traj"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .count();
+        let turn = f["turn"].as_u64().unwrap() as usize;
+        // The final turn is the log's last user message, or the one before a bare stop.
+        assert!(
+            turn == users || turn + 1 == users,
+            "{id}: turn {turn}, {users} user messages"
+        );
+        let state = GoalState::initial(&decs[id]);
+        let want: BTreeSet<&str> = state.components.iter().map(|c| c.id.as_str()).collect();
+        let statuses = f["statuses"].as_object().unwrap();
+        let got: BTreeSet<&str> = statuses.keys().map(String::as_str).collect();
+        assert_eq!(
+            got, want,
+            "{id}: labelled ids differ from the decomposition's"
+        );
+        for c in &state.components {
+            let s = Status::parse(statuses[&c.id].as_str().unwrap()).unwrap();
+            assert!(
+                c.category.rank(s).is_some(),
+                "{id} {}: {s} is not a {}",
+                c.id,
+                c.category
+            );
+            let reason = f["reasons"][&c.id].as_str().unwrap_or("");
+            assert!(!reason.is_empty(), "{id} {}: no reason", c.id);
+            // A status that moved cites the turn that moved it.
+            let cites = reason.split(|ch: char| !ch.is_alphanumeric()).any(|w| {
+                w.strip_prefix('T')
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|d| d.is_ascii_digit()))
+            });
+            let moved = s != c.category.initial();
+            let silent = reason.contains("never");
+            assert!(
+                !moved || cites || silent,
+                "{id} {}: the reason cites no turn: {reason}",
+                c.id
+            );
+        }
+    }
+}
+
+#[test]
+fn the_devset_tracks_in_delta_mode_and_agrees_from_a_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = read_jsonl(&devset().join("final_states.jsonl"))
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    let run = dir.path().join("imported");
+    ugst()
+        .args(["import", "--env", "tau-airline", "--only", &ids.join(",")])
+        .arg("--decompositions")
+        .arg(devset().join("decompositions.jsonl"))
+        .arg(log())
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let tracked = dir.path().join("tracked");
+    ugst()
+        .args(["track", "--quiet", "--tracking", "delta", "--config"])
+        .arg(&cfg)
+        .arg(&run)
+        .arg("--out")
+        .arg(&tracked)
+        .assert()
+        .success();
+    // Gold decompositions were used: the decomposer was never called and the run's
+    // decompositions agree with the labels exactly.
+    let eval = ugst()
+        .arg("eval")
+        .arg(&tracked)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(v["costs"].get("decomposer").is_none(), "{}", v["costs"]);
+    let t = &v["tracker_cost"];
+    assert_eq!(t["conversations"], ids.len());
+    assert!(t["calls"].as_f64().unwrap() >= 1.0, "{t}");
+    let dec = ugst()
+        .args(["agree", "--json", "--gold"])
+        .arg(devset().join("decompositions.jsonl"))
+        .arg("--pred")
+        .arg(&tracked)
+        .output()
+        .unwrap();
+    assert!(
+        dec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dec.stderr)
+    );
+    let d: serde_json::Value = serde_json::from_slice(&dec.stdout).unwrap();
+    assert_eq!(d["f1"], 1.0, "{d}");
+    assert_eq!(d["category_accuracy"], 1.0, "{d}");
+    // Tracking agreement straight from the run directory, with κ and per-class recall.
+    let out = ugst()
+        .args(["agree", "--gold"])
+        .arg(devset().join("final_states.jsonl"))
+        .arg("--pred")
+        .arg(&tracked)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("kappa success") && text.contains("recall of gold labels"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 gold label(s) without a prediction"),
+        "{text}"
+    );
+    let eval = ugst().arg("eval").arg(&tracked).output().unwrap();
+    let eval = String::from_utf8_lossy(&eval.stdout);
+    assert!(eval.contains("tracker per conversation: "), "{eval}");
+}
+
+#[test]
+fn import_refuses_unknown_ids_and_foreign_decompositions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ugst()
+        .args(["import", "--only", "4#0,99#7"])
+        .arg(log())
+        .arg("--out")
+        .arg(dir.path().join("a"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--only: \"99#7\" is not a conversation of the log"),
+        "{err}"
+    );
+    assert!(!dir.path().join("a").exists(), "nothing half-written");
+    let decs = dir.path().join("d.jsonl");
+    std::fs::write(
+        &decs,
+        "{\"id\": \"4#1\", \"state\": {\"user_profile\": [], \"user_policy\": [], \"task_objectives\": [{\"text\": \"Fly.\", \"requirements\": [], \"preferences\": []}]}}\nnot json\n",
+    )
+    .unwrap();
+    let out = ugst()
+        .args(["import", "--only", "4#0"])
+        .arg("--decompositions")
+        .arg(&decs)
+        .arg(log())
+        .arg("--out")
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("d.jsonl:line 1: \"4#1\" is not among the imported conversations"),
+        "{err}"
+    );
+    assert!(
+        err.contains("d.jsonl:line 2: not a {\"id\", \"state\"} line"),
+        "{err}"
+    );
+}
