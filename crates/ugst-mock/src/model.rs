@@ -106,6 +106,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
         }
         Some(schemas::VERIFY_TURN) => Ok(verify(&all_text(req)).to_string()),
         Some(schemas::TURN_CHANGES) => Ok(changes(req).to_string()),
+        Some(schemas::CLAUSE_KINDS) => Ok(clause_kinds(&all_text(req)).to_string()),
         // The mock's delta verdicts are the other modes' verdicts: it stands by them.
         Some(schemas::CHANGE_CHECK) => {
             let yes = req.schema.as_ref().and_then(|s| {
@@ -312,6 +313,59 @@ fn judge(req: &ChatRequest) -> Value {
         for (id, sub) in props {
             out.insert(id.clone(), verdict(sub, &prompt, id));
         }
+    }
+    Value::Object(out)
+}
+
+/// The `clauses` decomposition: each `cNN: text` line of the prompt gets a kind by keyword —
+/// profile for "You are", policy for withholding or insisting, preference for soft wishes, the
+/// first other clause the objective, the rest requirements.
+fn clause_kinds(prompt: &str) -> Value {
+    let mut out = Map::new();
+    let mut seen_objective = false;
+    for line in prompt.lines() {
+        let Some((key, text)) = line.split_once(": ") else {
+            continue;
+        };
+        if !(key.len() == 3 && key.starts_with('c') && key[1..].chars().all(|c| c.is_ascii_digit()))
+        {
+            continue;
+        }
+        let t = text.to_lowercase();
+        let kind = if t.starts_with("you are") && !t.contains("willing") && !t.contains("happy") {
+            "user_profile"
+        } else if [
+            "never",
+            "don't",
+            "do not",
+            "insist",
+            "persistent",
+            "mention",
+            "willing to pay",
+            "if ",
+        ]
+        .iter()
+        .any(|w| t.contains(w))
+        {
+            "user_policy"
+        } else if [
+            "prefer",
+            "ideally",
+            "ok with",
+            "happy with",
+            "willing to accept",
+        ]
+        .iter()
+        .any(|w| t.contains(w))
+        {
+            "preference"
+        } else if !seen_objective || t.contains("you want") || t.contains("you also want") {
+            seen_objective = true;
+            "task_objective"
+        } else {
+            "requirement"
+        };
+        out.insert(key.to_string(), json!(kind));
     }
     Value::Object(out)
 }

@@ -58,6 +58,11 @@ pub struct ModelSpec {
     /// Embedded models: CPU threads (default: all cores).
     #[serde(default)]
     pub threads: Option<i32>,
+    /// How this model decomposes goals when it is the decomposer: `free` (it writes the whole
+    /// decomposition) or `clauses` (ugst splits the goal into clauses and the model only names
+    /// each clause's category). Default: `clauses` for embedded models, `free` otherwise.
+    #[serde(default)]
+    pub decompose: Option<crate::decompose::Method>,
 }
 
 impl ModelSpec {
@@ -77,6 +82,7 @@ impl ModelSpec {
             context: None,
             parallel: None,
             threads: None,
+            decompose: None,
         }
     }
 }
@@ -326,10 +332,15 @@ impl Config {
                     llm
                 }
             };
+            let decompose = spec.decompose.unwrap_or(match spec.provider {
+                Provider::Embedded => crate::decompose::Method::Clauses,
+                _ => crate::decompose::Method::Free,
+            });
             Ok(RoleModel {
                 llm,
                 sampling,
                 model: name,
+                decompose,
             })
         };
         Ok(RoleModels {

@@ -12,6 +12,8 @@ pub struct RoleModel {
     pub sampling: Sampling,
     /// The `[models.NAME]` the role uses, for messages and the run's metadata.
     pub model: String,
+    /// How the model decomposes goals (read by the decomposer role only).
+    pub decompose: crate::decompose::Method,
 }
 
 impl RoleModel {
@@ -22,7 +24,13 @@ impl RoleModel {
             llm,
             sampling: Sampling::default(),
             model,
+            decompose: crate::decompose::Method::Free,
         }
+    }
+    /// The same role decomposing with `method`.
+    pub fn with_decompose(mut self, method: crate::decompose::Method) -> RoleModel {
+        self.decompose = method;
+        self
     }
     /// The same role with `sampling`.
     pub fn with_sampling(mut self, sampling: Sampling) -> RoleModel {

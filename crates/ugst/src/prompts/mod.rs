@@ -10,6 +10,10 @@ pub use crate::model::STOP;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("decompose", include_str!("../../prompts/decompose.j2")),
+    (
+        "decompose_clauses",
+        include_str!("../../prompts/decompose_clauses.j2"),
+    ),
     ("judge_intro", include_str!("../../prompts/judge_intro.j2")),
     (
         "track_component",

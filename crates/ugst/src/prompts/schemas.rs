@@ -8,6 +8,8 @@ use ugst_state::Category;
 
 /// Goal → decomposition (`decompose`).
 pub const DECOMPOSITION: &str = "goal_decomposition";
+/// The category of every clause of a goal (the `clauses` decomposition method).
+pub const CLAUSE_KINDS: &str = "clause_kinds";
 /// One sub-component's status (per-component tracking).
 pub const COMPONENT_STATUS: &str = "component_status";
 /// Every open sub-component's status (batched tracking).
@@ -28,7 +30,8 @@ pub const FAILURE_JUDGEMENT: &str = "failure_judgement";
 pub const PERSONA_ITEMS: &str = "persona_items";
 
 /// Every schema name, for checks that must cover them all.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
+    CLAUSE_KINDS,
     CHANGE_CHECK,
     DECOMPOSITION,
     COMPONENT_STATUS,
@@ -66,6 +69,17 @@ pub fn decomposition() -> Value {
         "required": ["user_profile", "user_policy", "task_objectives"],
         "additionalProperties": false
     })
+}
+
+/// `{"c01": kind, "c02": kind, ...}`: one category per clause key.
+pub fn clause_kinds<'a>(keys: impl IntoIterator<Item = &'a str>, kinds: &[&str]) -> Value {
+    let mut props = Map::new();
+    let mut req = Vec::new();
+    for k in keys {
+        props.insert(k.to_string(), json!({"type": "string", "enum": kinds}));
+        req.push(k.to_string());
+    }
+    json!({"type": "object", "properties": props, "required": req, "additionalProperties": false})
 }
 
 /// One status answer `{"reason", "status"}` for a sub-component of `cat`. The description names
