@@ -6,14 +6,15 @@
 #   bash scripts/devset.sh --config ugst.toml --tracking delta --out runs/devset-delta
 #
 # Reads the log in place from ../shared/data (or $UGST_TAU_LOG). Add --decompose to let the
-# decomposer split the goals instead of using the gold decompositions (and score it).
+# decomposer split the goals instead of using the gold decompositions (and score it); --limit N
+# tracks only the first N conversations.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 ugst="${UGST_BIN:-$root/${CARGO_TARGET_DIR:-target}/release/ugst}"
 [ -x "$ugst" ] || ugst="${CARGO_TARGET_DIR:-$root/target}/release/ugst"
 log="${UGST_TAU_LOG:-$root/../shared/data/tau_bench/historical_trajectories/gpt-4o-airline.json}"
 set_dir="$root/data/tracking-devset"
-config="" tracking="delta" out="" decompose=0 concurrency=2
+config="" tracking="delta" out="" decompose=0 concurrency=2 limit=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
@@ -21,12 +22,14 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
     --decompose) decompose=1; shift ;;
+    --limit) limit="$2"; shift 2 ;;
     *) echo "devset.sh: unknown argument $1 (use --config C --tracking M --out DIR [--decompose])" >&2; exit 2 ;;
   esac
 done
 [ -n "$config" ] && [ -n "$out" ] || { echo "devset.sh: --config and --out are required" >&2; exit 2; }
 [ -e "$out" ] && { echo "devset.sh: $out exists; choose a new --out" >&2; exit 2; }
-ids="$(python3 -c 'import json,sys; print(",".join(json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip()))' "$set_dir/final_states.jsonl")"
+# --limit N: only the first N labelled conversations (a cheaper, noisier measurement).
+ids="$(python3 -c 'import json,sys; ids=[json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip()]; n=int(sys.argv[2]); print(",".join(ids[:n] if n else ids))' "$set_dir/final_states.jsonl" "$limit")"
 gold_dec=(--decompositions "$set_dir/decompositions.jsonl")
 [ "$decompose" = 1 ] && gold_dec=()
 mkdir -p "$out"

@@ -31,9 +31,41 @@ pub enum Method {
 
 /// Words that open a new clause after ", ", " and " or " but " (an action or a new subject).
 const CLAUSE_OPENERS: &[&str] = &[
-    "you", "your", "add", "upgrade", "change", "have", "get", "cancel", "book", "move", "remove",
-    "want", "use", "ask", "mention", "tell", "insist", "be", "make", "pay", "keep", "request",
-    "know", "find", "return", "give", "don't", "do", "then", "also", "try", "provide", "say",
+    "you",
+    "your",
+    "add",
+    "upgrade",
+    "change",
+    "have",
+    "get",
+    "cancel",
+    "book",
+    "move",
+    "remove",
+    "want",
+    "use",
+    "ask",
+    "mention",
+    "tell",
+    "insist",
+    "be",
+    "make",
+    "pay",
+    "keep",
+    "request",
+    "know",
+    "find",
+    "return",
+    "give",
+    "don't",
+    "do",
+    "then",
+    "also",
+    "try",
+    "provide",
+    "say",
+    "preferably",
+    "ideally",
 ];
 
 /// Conditions and frames: a sentence that opens with one of these keeps its comma part whole
@@ -119,6 +151,64 @@ const KINDS: [&str; 5] = [
     "requirement",
     "preference",
 ];
+
+/// The kind a clause has by the labelling conventions alone, when its wording settles it: soft
+/// wishes ("prefer", "ideally", "ok with", "happy with", "willing to accept") are preferences;
+/// caps, conditions and conduct (a clause opening with "if", "willing to pay", "insist",
+/// "persistent", "mention", "do not care", "never") are policies and win over soft wording;
+/// facts opening with "You are", "Your" or "You have a" are the profile. The model decides every
+/// other clause.
+pub fn cue(clause: &str) -> Option<&'static str> {
+    let t = clause.to_lowercase();
+    let has = |ws: &[&str]| ws.iter().any(|w| t.contains(w));
+    let policy = t.starts_with("if ")
+        || has(&[
+            "willing to pay",
+            "budget",
+            "if the agent",
+            "insist",
+            "persistent",
+            "mention",
+            "tell the agent",
+            "don't care",
+            "do not care",
+            "transferred",
+            "under no circumstances",
+            "not provide",
+            "don't provide",
+            "do not provide",
+            "never ",
+            "not prefer",
+        ]);
+    if policy {
+        return Some("user_policy");
+    }
+    let soft = has(&[
+        "prefer",
+        "ideally",
+        "ok with",
+        "okay with",
+        "happy with",
+        "fine with",
+        "willing to accept",
+    ]);
+    if soft && !has(&["not happy", "not ok", "unhappy"]) {
+        return Some("preference");
+    }
+    let w = crate::text::words(clause);
+    let opening = w
+        .iter()
+        .take(3)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let fact = ["you are", "you're", "your"]
+        .iter()
+        .any(|p| opening.starts_with(p))
+        || opening.starts_with("you have a")
+        || opening.starts_with("you have an");
+    fact.then_some("user_profile")
+}
 
 /// The request that asks for each clause's category (`clauses` method).
 pub fn classify_request(clauses: &[String], sampling: Sampling) -> ChatRequest {
@@ -230,6 +320,9 @@ pub async fn decompose(
                 .await?;
             let kinds: Vec<&str> = (1..=parts.len())
                 .map(|i| {
+                    if let Some(k) = cue(&parts[i - 1]) {
+                        return Ok(k);
+                    }
                     v.get(format!("c{i:02}"))
                         .and_then(serde_json::Value::as_str)
                         .and_then(|k| KINDS.iter().find(|x| **x == k).copied())
