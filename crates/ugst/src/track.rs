@@ -177,16 +177,29 @@ pub fn quoted_in(quote: &str, source: &str) -> bool {
 }
 
 /// Where the evidence for a change must be found, in the turn being judged: a profile, policy
-/// or preference changes only on the user's own words; an objective only on the agent's (it
-/// confirms, refuses or reports); a requirement on either side's (the user may decline an
-/// extra that must not be added).
+/// or preference changes only on the user's own words; an objective or requirement on either
+/// side's (the check question then asks what the agent's answer did to it).
 fn evidence_source(category: Category, turn: &Exchange) -> String {
     let agent = turn.agent.as_deref().unwrap_or("");
     match category {
         Category::UserProfile | Category::UserPolicy | Category::Preference => turn.user.clone(),
-        Category::TaskObjective => agent.to_string(),
-        Category::Requirement => format!("{}\n{agent}", turn.user),
+        Category::TaskObjective | Category::Requirement => format!("{}\n{agent}", turn.user),
     }
+}
+
+/// Content words (four letters or more) that `a` and `b` share.
+fn shared_content_words(a: &str, b: &str) -> usize {
+    let words = |t: &str| -> std::collections::BTreeSet<String> {
+        const COMMON: &[&str] = &[
+            "with", "your", "that", "this", "from", "have", "want", "would", "like", "will",
+            "they", "them", "there", "what", "when", "which", "also", "about", "just", "only",
+        ];
+        crate::text::words(t)
+            .into_iter()
+            .filter(|w| w.chars().count() >= 4 && !COMMON.contains(&w.as_str()))
+            .collect()
+    };
+    words(a).intersection(&words(b)).count()
 }
 
 /// A delta answer `{"changes": [{"id", "evidence", "status"}]}` checked against the turn it is
@@ -228,42 +241,51 @@ pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judg
     out
 }
 
-/// The narrow question that confirms a proposed change of delta mode, and its two answers, the
-/// one that keeps the status first (a small model leans to the first and to "yes").
-pub fn check_question(category: Category, status: Status) -> (&'static str, [&'static str; 2]) {
-    match (category, status) {
-        (Category::Preference, _) => (
+/// The narrow question that confirms a proposed change of delta mode, and its answers, each
+/// with the status it gives (`None`: no change). The answer that keeps the status comes first
+/// (a small model leans to the first and to "yes"). Profile, policy and preference questions are
+/// yes/no; an objective's or requirement's asks what the turn did to it, so the answer sets the
+/// status (a proposed COMPLETE may come back ATTEMPTED).
+pub fn check_options(category: Category) -> (&'static str, Vec<(&'static str, Option<Status>)>) {
+    match category {
+        Category::Preference => (
             "In this turn, does the user state this preference or choose according to it?",
-            ["no, the user does not state it or act on it", "yes, the user states it or chooses by it"],
+            vec![
+                ("no, the user does not state it or act on it", None),
+                ("yes, the user states it or chooses by it", Some(Status::Aligned)),
+            ],
         ),
-        (Category::UserProfile | Category::UserPolicy, _) => (
+        Category::UserProfile | Category::UserPolicy => (
             "In this turn, does the user say or do something that goes against this part of their goal? Leaving it unmentioned does not go against it.",
-            ["no, nothing the user says goes against it", "yes, the user goes against it"],
+            vec![
+                ("no, nothing the user says goes against it", None),
+                ("yes, the user goes against it", Some(Status::Misaligned)),
+            ],
         ),
-        (_, Status::Complete) => (
-            "Does this turn show that this was actually done or obtained (for example the agent confirms it is done)?",
-            ["no, it is not shown as done", "yes, it is shown as done"],
-        ),
-        _ => (
-            "Did the user ask for this, and in this turn did the agent refuse it, say it is not possible or not available, or fail to do it?",
-            ["no, it was not refused or blocked", "yes, it was refused or blocked"],
+        Category::TaskObjective | Category::Requirement => (
+            "What does this turn show about it?",
+            vec![
+                ("not settled: it is only asked about, discussed or still being worked on", None),
+                ("blocked: the agent refuses it, says it is not possible or not available, or it fails", Some(Status::Attempted)),
+                ("done: the agent confirms it is done or gives the answer asked for", Some(Status::Complete)),
+            ],
         ),
     }
 }
 
 /// The check request for one proposed change: only the judged turn and the one part, so a small
-/// judge answers a narrow question instead of weighing every part at once; `yes_first` puts the
-/// answer that confirms the change first.
+/// judge answers a narrow question instead of weighing every part at once; `yes_first` reverses
+/// the answers (the one that keeps the status last).
 pub fn check_request(
     state: &GoalState,
     c: &SubComponent,
-    status: Status,
     last: &Exchange,
     turn: u32,
     yes_first: bool,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let (question, mut answers) = check_question(c.category, status);
+    let (question, options) = check_options(c.category);
+    let mut answers: Vec<&str> = options.iter().map(|(a, _)| *a).collect();
     if yes_first {
         answers.reverse();
     }
@@ -366,29 +388,62 @@ impl Tracker {
                 let Some(last) = history.last() else {
                     return Ok(judged);
                 };
-                // Every change that has its evidence is confirmed by a narrow question, asked
-                // with the answers in both orders: a judge that only picks a position (small
-                // models do) confirms nothing.
+                // A preference the judge passed over is checked too when the user's message
+                // shares two content words with it (small judges rarely propose one).
+                for c in &open {
+                    let proposed = judged
+                        .updates
+                        .iter()
+                        .chain(judged.refused.iter().map(|r| &r.0));
+                    if c.category == Category::Preference
+                        && !proposed.into_iter().any(|u| u.id == c.id)
+                        && shared_content_words(&c.text, &last.user) >= 2
+                    {
+                        let quote: String = last.user.chars().take(200).collect();
+                        judged.updates.push(Update {
+                            id: c.id.clone(),
+                            status: Status::Aligned,
+                            reason: format!("\"{quote}\""),
+                        });
+                    }
+                }
+                // Every change that has its evidence is confirmed by a narrow question. Profile
+                // and policy changes must be confirmed with the answers in both orders (the prior
+                // is strong and a judge that only picks a position confirms nothing); an
+                // objective's answer sets its status.
                 let checks = judged.updates.iter().map(|u| async move {
                     let Some(c) = state.get(&u.id) else {
-                        return Ok::<_, LlmError>(false);
+                        return Ok::<_, LlmError>(None);
                     };
-                    for flip in [false, true] {
-                        let req = check_request(state, c, u.status, last, turn, flip, sampling);
+                    let orders: &[bool] = match c.category {
+                        Category::UserProfile | Category::UserPolicy => &[false, true],
+                        _ => &[false],
+                    };
+                    let (_, options) = check_options(c.category);
+                    let mut verdict = None;
+                    for &flip in orders {
+                        let req = check_request(state, c, last, turn, flip, sampling);
                         let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
                         let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
-                        if !answer.starts_with("yes") {
-                            return Ok::<_, LlmError>(false);
+                        verdict = options
+                            .iter()
+                            .find(|(a, _)| *a == answer)
+                            .and_then(|(_, s)| *s);
+                        if verdict.is_none() {
+                            return Ok(None);
                         }
                     }
-                    Ok(true)
+                    Ok(verdict.filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
                 });
-                let confirmed = try_join_all(checks).await?;
+                let verdicts = try_join_all(checks).await?;
                 let proposed = std::mem::take(&mut judged.updates);
-                for (u, yes) in proposed.into_iter().zip(confirmed) {
-                    match yes {
-                        true => judged.updates.push(u),
-                        false => judged.refused.push((u, IgnoreCause::NotConfirmed)),
+                for (mut u, verdict) in proposed.into_iter().zip(verdicts) {
+                    match verdict {
+                        Some(status) => {
+                            u.status = status;
+                            judged.updates.push(u);
+                        }
+                        None => judged.refused.push((u, IgnoreCause::NotConfirmed)),
                     }
                 }
                 Ok(judged)
