@@ -62,7 +62,7 @@ pub struct ModelSpec {
     /// decomposition) or `clauses` (ugst splits the goal into clauses and the model only names
     /// each clause's category). Default: `clauses` for embedded models, `free` otherwise.
     #[serde(default)]
-    pub decompose: Option<crate::decompose::Method>,
+    pub decompose: Option<crate::model::DecomposeMethod>,
 }
 
 impl ModelSpec {
@@ -333,8 +333,8 @@ impl Config {
                 }
             };
             let decompose = spec.decompose.unwrap_or(match spec.provider {
-                Provider::Embedded => crate::decompose::Method::Clauses,
-                _ => crate::decompose::Method::Free,
+                Provider::Embedded => crate::model::DecomposeMethod::Clauses,
+                _ => crate::model::DecomposeMethod::Free,
             });
             Ok(RoleModel {
                 llm,

@@ -19,15 +19,7 @@ pub enum DecomposeError {
     Invalid(String),
 }
 
-/// How a decomposer model is asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// The model writes the decomposition.
-    Free,
-    /// ugst splits the goal into clauses; the model classifies each.
-    Clauses,
-}
+pub use crate::model::DecomposeMethod as Method;
 
 /// Words that open a new clause after ", ", " and " or " but " (an action or a new subject).
 const CLAUSE_OPENERS: &[&str] = &[

@@ -13,7 +13,7 @@ pub struct RoleModel {
     /// The `[models.NAME]` the role uses, for messages and the run's metadata.
     pub model: String,
     /// How the model decomposes goals (read by the decomposer role only).
-    pub decompose: crate::decompose::Method,
+    pub decompose: crate::model::DecomposeMethod,
 }
 
 impl RoleModel {
@@ -24,11 +24,11 @@ impl RoleModel {
             llm,
             sampling: Sampling::default(),
             model,
-            decompose: crate::decompose::Method::Free,
+            decompose: crate::model::DecomposeMethod::Free,
         }
     }
     /// The same role decomposing with `method`.
-    pub fn with_decompose(mut self, method: crate::decompose::Method) -> RoleModel {
+    pub fn with_decompose(mut self, method: crate::model::DecomposeMethod) -> RoleModel {
         self.decompose = method;
         self
     }

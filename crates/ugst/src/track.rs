@@ -598,14 +598,14 @@ mod tests {
         assert_eq!(j.updates[0].id, "prof-1");
         assert_eq!(j.refused.len(), 1);
         assert_eq!(j.refused[0].1, IgnoreCause::NoEvidence);
-        // An objective is settled on the agent's words, not the user's.
+        // The profile moves on the user's words only, not the agent's.
         let v =
-            json!({"changes": [{"id": "obj-1", "evidence": "I am not Ana", "status": "COMPLETE"}]});
+            json!({"changes": [{"id": "prof-1", "evidence": "Noted", "status": "MISALIGNED"}]});
         assert!(parse_changes(&v, &state, &h).updates.is_empty());
         // Refused changes land in the state's record with their cause.
         let mut s = state.clone();
         parse_changes(&v, &state, &h).apply(&mut s, 2);
-        assert_eq!(s.get("obj-1").unwrap().status, Status::Incomplete);
+        assert_eq!(s.get("prof-1").unwrap().status, Status::Aligned);
         assert_eq!(s.ignored.len(), 1);
         assert_eq!(s.ignored[0].cause, IgnoreCause::NoEvidence);
     }
@@ -655,7 +655,6 @@ mod tests {
         let no_first = check_request(
             &state,
             c,
-            Status::Misaligned,
             &last,
             1,
             false,
@@ -664,7 +663,6 @@ mod tests {
         let yes_first = check_request(
             &state,
             c,
-            Status::Misaligned,
             &last,
             1,
             true,

@@ -58,3 +58,14 @@ impl DecompositionLine {
         serde_json::json!({"id": id, "state": d}).to_string() + "\n"
     }
 }
+
+/// How a decomposer model is asked: `free` (it writes the whole decomposition) or `clauses`
+/// (ugst cuts the goal into clauses and the model names each clause's kind; see `decompose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecomposeMethod {
+    /// The model writes the decomposition.
+    Free,
+    /// ugst splits the goal into clauses; the model classifies each.
+    Clauses,
+}

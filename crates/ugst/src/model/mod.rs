@@ -6,7 +6,7 @@ pub mod goal;
 pub mod run;
 pub mod transcript;
 
-pub use goal::{DecompositionLine, Goal};
+pub use goal::{DecomposeMethod, DecompositionLine, Goal};
 pub use run::{
     ConvStatus, Conversation, EndReason, Ending, RejectedDraft, RunMeta, Settings, SimMode,
     TaskOutcome, TrackingMode, TurnRecord, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS,
