@@ -218,3 +218,62 @@ fn import_refuses_unknown_ids_and_foreign_decompositions() {
         "{err}"
     );
 }
+
+#[test]
+fn the_clause_decomposer_keeps_every_clause_once_and_matches_the_gold_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    // The dev set's goals, from the log.
+    let log: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(log()).unwrap()).unwrap();
+    let mut goals = String::new();
+    for f in read_jsonl(&devset().join("final_states.jsonl")) {
+        let id = f["id"].as_str().unwrap();
+        let (task, trial) = id.split_once('#').unwrap();
+        let rec = log
+            .iter()
+            .find(|r| r["task_id"].to_string() == task && r["trial"].to_string() == trial)
+            .unwrap();
+        goals += &(serde_json::json!({"id": id, "goal": rec["info"]["task"]["instruction"]})
+            .to_string()
+            + "\n");
+    }
+    let goals_file = dir.path().join("goals.jsonl");
+    std::fs::write(&goals_file, goals).unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "decompose = \"clauses\"");
+    let out = dir.path().join("d.jsonl");
+    ugst()
+        .args(["decompose", "--config"])
+        .arg(&cfg)
+        .arg("--goals")
+        .arg(&goals_file)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    // Every word of every goal is in exactly one sub-component, in order.
+    for (g, d) in read_jsonl(&goals_file).iter().zip(read_jsonl(&out)) {
+        let d: Decomposition = serde_json::from_value(d["state"].clone()).unwrap();
+        let st = GoalState::initial(&d);
+        let mut got: Vec<String> = st
+            .components
+            .iter()
+            .flat_map(|c| ugst::text::words(&c.text))
+            .collect();
+        let mut want = ugst::text::words(g["goal"].as_str().unwrap());
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{}", g["id"]);
+    }
+    let agree = ugst()
+        .args(["agree", "--json", "--gold"])
+        .arg(devset().join("decompositions.jsonl"))
+        .arg("--pred")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let a: serde_json::Value = serde_json::from_slice(&agree.stdout).unwrap();
+    // The split alone decides precision and recall (the mock's kinds are keyword rules).
+    assert!(a["f1"].as_f64().unwrap() >= 0.85, "{a}");
+    assert!(a["precision"].as_f64().unwrap() >= 0.95, "{a}");
+}

@@ -114,7 +114,10 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
                     .pointer("/properties/answer/enum")?
                     .as_array()?
                     .iter()
-                    .find_map(|a| a.as_str().filter(|a| a.starts_with("yes")))
+                    .find_map(|a| {
+                        a.as_str()
+                            .filter(|a| a.starts_with("yes") || a.starts_with("done"))
+                    })
             });
             Ok(json!({"answer": yes.unwrap_or("yes")}).to_string())
         }

@@ -599,8 +599,7 @@ mod tests {
         assert_eq!(j.refused.len(), 1);
         assert_eq!(j.refused[0].1, IgnoreCause::NoEvidence);
         // The profile moves on the user's words only, not the agent's.
-        let v =
-            json!({"changes": [{"id": "prof-1", "evidence": "Noted", "status": "MISALIGNED"}]});
+        let v = json!({"changes": [{"id": "prof-1", "evidence": "Noted", "status": "MISALIGNED"}]});
         assert!(parse_changes(&v, &state, &h).updates.is_empty());
         // Refused changes land in the state's record with their cause.
         let mut s = state.clone();
@@ -652,22 +651,8 @@ mod tests {
             user: "hi".into(),
             agent: None,
         };
-        let no_first = check_request(
-            &state,
-            c,
-            &last,
-            1,
-            false,
-            &Sampling::default(),
-        );
-        let yes_first = check_request(
-            &state,
-            c,
-            &last,
-            1,
-            true,
-            &Sampling::default(),
-        );
+        let no_first = check_request(&state, c, &last, 1, false, &Sampling::default());
+        let yes_first = check_request(&state, c, &last, 1, true, &Sampling::default());
         let first = |r: &ChatRequest| {
             r.schema.as_ref().unwrap().schema["properties"]["answer"]["enum"][0]
                 .as_str()
