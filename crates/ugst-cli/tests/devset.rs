@@ -195,7 +195,7 @@ fn import_refuses_unknown_ids_and_foreign_decompositions() {
     let decs = dir.path().join("d.jsonl");
     std::fs::write(
         &decs,
-        "{\"id\": \"4#1\", \"state\": {\"user_profile\": [], \"user_policy\": [], \"task_objectives\": [{\"text\": \"Fly.\", \"requirements\": [], \"preferences\": []}]}}\nnot json\n",
+        "{\"id\": \"4#9\", \"state\": {\"user_profile\": [], \"user_policy\": [], \"task_objectives\": [{\"text\": \"Fly.\", \"requirements\": [], \"preferences\": []}]}}\nnot json\n",
     )
     .unwrap();
     let out = ugst()
@@ -210,7 +210,7 @@ fn import_refuses_unknown_ids_and_foreign_decompositions() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("d.jsonl:line 1: \"4#1\" is not among the imported conversations"),
+        err.contains("d.jsonl:line 1: \"4#9\" is not a conversation of the log"),
         "{err}"
     );
     assert!(

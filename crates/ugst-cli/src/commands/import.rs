@@ -21,10 +21,13 @@ pub async fn run(
         ))
         }
     };
-    let mut convs = ugst::import::select(convs, only)?;
+    // Decompositions are matched against the whole log, so a file covering more conversations
+    // than --only keeps is fine, and an id the log lacks is still an error.
+    let mut convs = convs;
     if let Some(d) = decompositions {
         ugst::import::attach_decompositions(&mut convs, d)?;
     }
+    let convs = ugst::import::select(convs, only)?;
     // The log's own turn count is the limit the conversations ran under, as far as ugst can see.
     let max_turns = convs
         .iter()
