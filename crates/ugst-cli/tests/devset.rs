@@ -231,7 +231,10 @@ fn the_clause_decomposer_keeps_every_clause_once_and_matches_the_gold_splits() {
         let (task, trial) = id.split_once('#').unwrap();
         let rec = log
             .iter()
-            .find(|r| r["task_id"].to_string() == task && r["trial"].to_string() == trial)
+            .find(|r| {
+                r["task_id"].as_u64().map(|t| t.to_string()).as_deref() == Some(task)
+                    && r["trial"].as_u64().map(|t| t.to_string()).as_deref() == Some(trial)
+            })
             .unwrap();
         goals += &(serde_json::json!({"id": id, "goal": rec["info"]["task"]["instruction"]})
             .to_string()

@@ -412,10 +412,7 @@ pub fn attach_decompositions(convs: &mut [Imported], path: &Path) -> Result<(), 
         }
         match convs.iter_mut().find(|c| c.goal.id == d.id) {
             Some(c) => c.goal.decomposition = Some(d.decomposition),
-            None => problems.push(at(format!(
-                "{:?} is not a conversation of the log",
-                d.id
-            ))),
+            None => problems.push(at(format!("{:?} is not a conversation of the log", d.id))),
         }
     }
     InputError::all(problems)
