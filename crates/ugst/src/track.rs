@@ -84,6 +84,28 @@ pub fn batched_request(
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
+    let schema = schemas::turn_status(open.iter().map(|c| (c.id.as_str(), c.category)));
+    ChatRequest::new(vec![Message::user(turn_prompt(
+        "track_batched",
+        state,
+        open,
+        history,
+        turn,
+    ))])
+    .with_schema(schemas::TURN_STATUS, schema)
+    .with_sampling(sampling.clone())
+}
+
+/// The one-call-per-turn prompt of `template`: instructions, the transcript, then every open
+/// sub-component with its id, category, status before the turn and, for requirements and
+/// preferences, the objective's own text.
+fn turn_prompt(
+    template: &str,
+    state: &GoalState,
+    open: &[&SubComponent],
+    history: &[Exchange],
+    turn: u32,
+) -> String {
     let comps: Vec<Value> = open
         .iter()
         .map(|c| {
@@ -92,14 +114,10 @@ pub fn batched_request(
                    "status": c.status.as_str(), "text": c.text})
         })
         .collect();
-    let prompt = prompts::render(
-        "track_batched",
+    prompts::render(
+        template,
         context! { transcript => transcript(history, 1), components => comps, turn => turn },
-    );
-    let schema = schemas::turn_status(open.iter().map(|c| (c.id.as_str(), c.category)));
-    ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(schemas::TURN_STATUS, schema)
-        .with_sampling(sampling.clone())
+    )
 }
 
 /// The single judge request of delta mode: the open sub-components with their current status,
@@ -112,18 +130,7 @@ pub fn delta_request(
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let comps: Vec<Value> = open
-        .iter()
-        .map(|c| {
-            json!({"id": c.id, "category": category_label(c.category),
-                   "objective": objective_text(state, c),
-                   "status": c.status.as_str(), "text": c.text})
-        })
-        .collect();
-    let prompt = prompts::render(
-        "track_delta",
-        context! { transcript => transcript(history, 1), components => comps, turn => turn },
-    );
+    let prompt = turn_prompt("track_delta", state, open, history, turn);
     let schema = schemas::turn_changes(open.iter().map(|c| (c.id.as_str(), c.category, c.status)));
     ChatRequest::new(vec![Message::user(prompt)])
         .with_schema(schemas::TURN_CHANGES, schema)
