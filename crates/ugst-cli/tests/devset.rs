@@ -23,6 +23,19 @@ fn log() -> std::path::PathBuf {
     shared_data().join("tau_bench/historical_trajectories/gpt-4o-airline.json")
 }
 
+/// The log's records, and the one a conversation id (`task#trial`) names.
+fn log_records() -> Vec<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(log()).unwrap()).unwrap()
+}
+
+fn record<'a>(log: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+    let (task, trial) = id.split_once('#').unwrap();
+    let (task, trial): (u64, u64) = (task.parse().unwrap(), trial.parse().unwrap());
+    log.iter()
+        .find(|r| r["task_id"] == task && r["trial"] == trial)
+        .unwrap_or_else(|| panic!("{id} is not in the log"))
+}
+
 #[test]
 fn the_labels_fit_their_decompositions_and_the_log() {
     let decs: HashMap<String, Decomposition> = read_jsonl(&devset().join("decompositions.jsonl"))
@@ -35,17 +48,12 @@ fn the_labels_fit_their_decompositions_and_the_log() {
         .collect();
     let finals = read_jsonl(&devset().join("final_states.jsonl"));
     assert!(finals.len() >= 20, "at least 20 labelled conversations");
-    let log: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(log()).unwrap()).unwrap();
+    let log = log_records();
     for f in &finals {
         let id = f["id"].as_str().unwrap();
-        let (task, trial) = id.split_once('#').unwrap();
-        let (task, trial): (u32, u64) = (task.parse().unwrap(), trial.parse().unwrap());
+        let task: u32 = id.split_once('#').unwrap().0.parse().unwrap();
         assert!(!RESERVED.contains(&task), "{id} is a reserved task");
-        let rec = log
-            .iter()
-            .find(|r| r["task_id"] == task && r["trial"] == trial)
-            .unwrap_or_else(|| panic!("{id} is not in the log"));
+        let rec = record(&log, id);
         let users = rec["traj"]
             .as_array()
             .unwrap()
@@ -223,19 +231,11 @@ fn import_refuses_unknown_ids_and_foreign_decompositions() {
 fn the_clause_decomposer_keeps_every_clause_once_and_matches_the_gold_splits() {
     let dir = tempfile::tempdir().unwrap();
     // The dev set's goals, from the log.
-    let log: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(log()).unwrap()).unwrap();
+    let log = log_records();
     let mut goals = String::new();
     for f in read_jsonl(&devset().join("final_states.jsonl")) {
         let id = f["id"].as_str().unwrap();
-        let (task, trial) = id.split_once('#').unwrap();
-        let rec = log
-            .iter()
-            .find(|r| {
-                r["task_id"].as_u64().map(|t| t.to_string()).as_deref() == Some(task)
-                    && r["trial"].as_u64().map(|t| t.to_string()).as_deref() == Some(trial)
-            })
-            .unwrap();
+        let rec = record(&log, id);
         goals += &(serde_json::json!({"id": id, "goal": rec["info"]["task"]["instruction"]})
             .to_string()
             + "\n");

@@ -434,14 +434,7 @@ impl GoalState {
     /// unknown ids are refused and recorded in [`GoalState::ignored`].
     pub fn apply(&mut self, turn: u32, update: &Update) -> Applied {
         let Some(c) = self.components.iter_mut().find(|c| c.id == update.id) else {
-            self.ignored.push(Ignored {
-                turn,
-                id: update.id.clone(),
-                proposed: update.status,
-                current: None,
-                cause: IgnoreCause::UnknownId,
-                reason: update.reason.clone(),
-            });
+            self.record_ignored(turn, update, None, IgnoreCause::UnknownId);
             return Applied::Ignored(IgnoreCause::UnknownId);
         };
         let current = c
@@ -465,6 +458,17 @@ impl GoalState {
             }
         };
         let current = Some(c.status);
+        self.record_ignored(turn, update, current, cause);
+        Applied::Ignored(cause)
+    }
+
+    fn record_ignored(
+        &mut self,
+        turn: u32,
+        update: &Update,
+        current: Option<Status>,
+        cause: IgnoreCause,
+    ) {
         self.ignored.push(Ignored {
             turn,
             id: update.id.clone(),
@@ -473,21 +477,13 @@ impl GoalState {
             cause,
             reason: update.reason.clone(),
         });
-        Applied::Ignored(cause)
     }
 
     /// Records an answer the tracker refused before it reached the state machine (its evidence
     /// was not found), so it can be inspected like the state machine's own refusals.
     pub fn refuse(&mut self, turn: u32, update: &Update, cause: IgnoreCause) {
         let current = self.get(&update.id).map(|c| c.status);
-        self.ignored.push(Ignored {
-            turn,
-            id: update.id.clone(),
-            proposed: update.status,
-            current,
-            cause,
-            reason: update.reason.clone(),
-        });
+        self.record_ignored(turn, update, current, cause);
     }
 
     /// Applies a whole turn's answers and marks the state as tracked through `turn`.

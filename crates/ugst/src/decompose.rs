@@ -91,7 +91,6 @@ pub fn clauses(goal: &str) -> Vec<String> {
             continue;
         }
         let mut start = 0;
-        let bytes = s.as_bytes();
         let mut i = 0;
         while i < s.len() {
             let cut = [", and ", ", but ", ", ", " and ", " but "]
@@ -114,7 +113,7 @@ pub fn clauses(goal: &str) -> Vec<String> {
             let opens = CLAUSE_OPENERS.contains(&next_word.as_str());
             let long_enough =
                 crate::text::words(left).len() >= 3 && crate::text::words(after).len() >= 3;
-            if opens && long_enough && bytes[i] != b'(' {
+            if opens && long_enough {
                 out.push(left.trim().to_string());
                 start = next_start;
             }

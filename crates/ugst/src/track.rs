@@ -388,74 +388,86 @@ impl Tracker {
                 let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
                 Ok(parse_batched(&v).into())
             }
-            TrackingMode::Delta => {
-                let req = delta_request(state, &open, history, turn, sampling);
-                let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-                let mut judged = parse_changes(&v, state, history);
-                let Some(last) = history.last() else {
-                    return Ok(judged);
-                };
-                // A preference the judge passed over is checked too when the user's message
-                // shares two content words with it (small judges rarely propose one).
-                for c in &open {
-                    let proposed = judged
-                        .updates
-                        .iter()
-                        .chain(judged.refused.iter().map(|r| &r.0));
-                    if c.category == Category::Preference
-                        && !proposed.into_iter().any(|u| u.id == c.id)
-                        && shared_content_words(&c.text, &last.user) >= 2
-                    {
-                        let quote: String = last.user.chars().take(200).collect();
-                        judged.updates.push(Update {
-                            id: c.id.clone(),
-                            status: Status::Aligned,
-                            reason: format!("\"{quote}\""),
-                        });
-                    }
-                }
-                // Every change that has its evidence is confirmed by a narrow question. Profile
-                // and policy changes must be confirmed with the answers in both orders (the prior
-                // is strong and a judge that only picks a position confirms nothing); an
-                // objective's answer sets its status.
-                let checks = judged.updates.iter().map(|u| async move {
-                    let Some(c) = state.get(&u.id) else {
-                        return Ok::<_, LlmError>(None);
-                    };
-                    let orders: &[bool] = match c.category {
-                        Category::UserProfile | Category::UserPolicy => &[false, true],
-                        _ => &[false],
-                    };
-                    let (_, options) = check_options(c.category);
-                    let mut verdict = None;
-                    for &flip in orders {
-                        let req = check_request(state, c, last, turn, flip, sampling);
-                        let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-                        let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
-                        verdict = options
-                            .iter()
-                            .find(|(a, _)| *a == answer)
-                            .and_then(|(_, s)| *s);
-                        if verdict.is_none() {
-                            return Ok(None);
-                        }
-                    }
-                    Ok(verdict.filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
+            TrackingMode::Delta => self.judge_delta(ledger, state, &open, history, turn).await,
+        }
+    }
+
+    /// Delta mode for one turn: the changes the judge names, kept when their evidence is in the
+    /// turn and a narrow check confirms them (see the module's top and `docs/tracking.md`).
+    async fn judge_delta(
+        &self,
+        ledger: &Ledger,
+        state: &GoalState,
+        open: &[&SubComponent],
+        history: &[Exchange],
+        turn: u32,
+    ) -> Result<Judgement, LlmError> {
+        let (llm, sampling) = (&self.role.llm, &self.role.sampling);
+        let req = delta_request(state, open, history, turn, sampling);
+        let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
+        let mut judged = parse_changes(&v, state, history);
+        let Some(last) = history.last() else {
+            return Ok(judged);
+        };
+        // A preference the judge passed over is checked too when the user's message
+        // shares two content words with it (small judges rarely propose one).
+        for c in open {
+            let proposed = judged
+                .updates
+                .iter()
+                .chain(judged.refused.iter().map(|r| &r.0));
+            if c.category == Category::Preference
+                && !proposed.into_iter().any(|u| u.id == c.id)
+                && shared_content_words(&c.text, &last.user) >= 2
+            {
+                let quote: String = last.user.chars().take(200).collect();
+                judged.updates.push(Update {
+                    id: c.id.clone(),
+                    status: Status::Aligned,
+                    reason: format!("\"{quote}\""),
                 });
-                let verdicts = try_join_all(checks).await?;
-                let proposed = std::mem::take(&mut judged.updates);
-                for (mut u, verdict) in proposed.into_iter().zip(verdicts) {
-                    match verdict {
-                        Some(status) => {
-                            u.status = status;
-                            judged.updates.push(u);
-                        }
-                        None => judged.refused.push((u, IgnoreCause::NotConfirmed)),
-                    }
-                }
-                Ok(judged)
             }
         }
+        // Every change that has its evidence is confirmed by a narrow question. Profile
+        // and policy changes must be confirmed with the answers in both orders (the prior
+        // is strong and a judge that only picks a position confirms nothing); an
+        // objective's answer sets its status.
+        let checks = judged.updates.iter().map(|u| async move {
+            let Some(c) = state.get(&u.id) else {
+                return Ok::<_, LlmError>(None);
+            };
+            let orders: &[bool] = match c.category {
+                Category::UserProfile | Category::UserPolicy => &[false, true],
+                _ => &[false],
+            };
+            let (_, options) = check_options(c.category);
+            let mut verdict = None;
+            for &flip in orders {
+                let req = check_request(state, c, last, turn, flip, sampling);
+                let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
+                let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
+                verdict = options
+                    .iter()
+                    .find(|(a, _)| *a == answer)
+                    .and_then(|(_, s)| *s);
+                if verdict.is_none() {
+                    return Ok(None);
+                }
+            }
+            Ok(verdict.filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
+        });
+        let verdicts = try_join_all(checks).await?;
+        let proposed = std::mem::take(&mut judged.updates);
+        for (mut u, verdict) in proposed.into_iter().zip(verdicts) {
+            match verdict {
+                Some(status) => {
+                    u.status = status;
+                    judged.updates.push(u);
+                }
+                None => judged.refused.push((u, IgnoreCause::NotConfirmed)),
+            }
+        }
+        Ok(judged)
     }
 
     /// Brings `state` up to date with `history`: judges exchanges `from..` in order, exchange i

@@ -16,7 +16,7 @@ fn labels_of_run(run: &Path, kind: &str) -> Result<tempfile::NamedTempFile> {
             .iter()
             .filter_map(|c| {
                 let d = c.initial_state.as_ref()?.decomposition();
-                Some(serde_json::json!({"id": c.goal.id, "state": d}).to_string() + "\n")
+                Some(ugst::model::DecompositionLine::to_line(&c.goal.id, &d))
             })
             .collect()
     };
