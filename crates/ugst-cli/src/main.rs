@@ -17,6 +17,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if cli.no_cache {
+        // Read by Config::cache before any thread starts.
+        std::env::set_var("UGST_NO_CACHE", "1");
+    }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     match rt.block_on(dispatch(cli.cmd)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,5 +112,6 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             force,
         } => c::demo::run(&model, goals, max_turns, mode, tracking, out, force).await,
         Cmd::Serve { cmd } => c::serve::run(cmd).await,
+        Cmd::Schemas { show, json } => c::schemas::run(show, json),
     }
 }

@@ -88,6 +88,22 @@ fn marker(path: &Path) -> PathBuf {
     path.with_extension("gguf.verified")
 }
 
+/// The sha256 of the GGUF at `path`: read from the verification marker a known model's install
+/// wrote (when the file still has the size it had then), else computed from the file.
+pub fn weights_sha256(path: &Path) -> std::io::Result<String> {
+    if let Ok(mark) = std::fs::read_to_string(marker(path)) {
+        let mark = mark.trim();
+        let len = std::fs::metadata(path)?.len();
+        if MODELS.iter().any(|m| m.sha256 == mark && m.size == len) {
+            return Ok(mark.to_string());
+        }
+    }
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut f, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// True when the model file is present and was verified after it was last written.
 pub fn is_installed(home: &Path, m: &KnownModel) -> bool {
     let path = model_path(home, m);

@@ -42,6 +42,8 @@ fn engine_for(opts: &EngineOptions) -> Result<Arc<Engine>, String> {
 pub struct EmbeddedBackend {
     name: String,
     engine: Arc<Engine>,
+    /// sha256 of the GGUF: the cache key's identity of the weights.
+    weights: String,
 }
 
 impl EmbeddedBackend {
@@ -49,11 +51,18 @@ impl EmbeddedBackend {
     /// in cache keys.
     pub fn new(name: impl Into<String>, opts: EngineOptions) -> Result<Self, LlmError> {
         let name = name.into();
-        let engine = engine_for(&opts).map_err(|detail| LlmError::Backend {
+        let fail = |detail: String| LlmError::Backend {
             backend: format!("embedded:{name}"),
             detail,
-        })?;
-        Ok(EmbeddedBackend { name, engine })
+        };
+        let engine = engine_for(&opts).map_err(fail)?;
+        let weights = install::weights_sha256(&opts.model_path)
+            .map_err(|e| fail(format!("cannot read {}: {e}", opts.model_path.display())))?;
+        Ok(EmbeddedBackend {
+            name,
+            engine,
+            weights,
+        })
     }
 }
 
@@ -65,6 +74,12 @@ impl Backend for EmbeddedBackend {
 
     fn model(&self) -> String {
         self.name.clone()
+    }
+
+    /// The GGUF's sha256: the same file under another name shares answers, a changed file
+    /// under the same name does not.
+    fn identity(&self) -> String {
+        format!("embedded-gguf:{}", self.weights)
     }
 
     async fn complete(

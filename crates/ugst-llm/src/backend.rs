@@ -18,6 +18,12 @@ pub trait Backend: Send + Sync {
     fn id(&self) -> String;
     /// The model name this backend serves.
     fn model(&self) -> String;
+    /// What identifies the weights behind this backend, for the cache key: a retrained
+    /// checkpoint served under the same name must not be answered from the old one's cache.
+    /// Defaults to the backend's id and model name.
+    fn identity(&self) -> String {
+        format!("{}|{}", self.id(), self.model())
+    }
     async fn complete(
         &self,
         req: &ChatRequest,

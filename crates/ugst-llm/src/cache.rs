@@ -1,4 +1,5 @@
-//! SQLite response cache keyed by a content hash of (backend, model, request).
+//! SQLite response cache keyed by a content hash of (model identity, request); the identity is
+//! what [`crate::Backend::identity`] says identifies the weights.
 //!
 //! Only answers that passed validation are stored, so a cached answer is always usable.
 
@@ -58,8 +59,8 @@ impl Cache {
     }
 
     /// The content hash of one call.
-    pub fn key(backend: &str, model: &str, req: &ChatRequest) -> String {
-        let payload = serde_json::json!({"backend": backend, "model": model, "request": req});
+    pub fn key(identity: &str, req: &ChatRequest) -> String {
+        let payload = serde_json::json!({"identity": identity, "request": req});
         hex::encode(Sha256::digest(payload.to_string().as_bytes()))
     }
 

@@ -51,7 +51,7 @@ impl Llm {
     ) -> Result<ChatResponse, LlmError> {
         let backend = self.backend.id();
         let model = self.backend.model();
-        let key = Cache::key(&backend, &model, req);
+        let key = Cache::key(&self.backend.identity(), req);
         let mut entry = LedgerEntry {
             role,
             backend: backend.clone(),
@@ -172,8 +172,10 @@ fn check(req: &ChatRequest, mut resp: ChatResponse) -> Result<ChatResponse, (Str
     let Some(spec) = &req.schema else {
         return Ok(resp);
     };
-    let value = extract_json(&raw)
+    let mut value = extract_json(&raw)
         .ok_or_else(|| ("the answer is not valid JSON".to_string(), raw.clone()))?;
+    // Upper bounds a server may not have enforced (strict mode drops them) are applied here.
+    crate::structured::fit_limits(&mut value, &spec.schema);
     let validator = jsonschema::validator_for(&spec.schema).map_err(|e| {
         (
             format!("the request's own schema is invalid: {e}"),

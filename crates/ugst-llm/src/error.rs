@@ -23,6 +23,14 @@ pub enum LlmError {
         attempts: u32,
         body: String,
     },
+    #[error("{backend}: model {model:?} refused the structured-output request for schema {schema:?} (HTTP 400: {body}). The server does not accept structured = \"{structured}\": set `structured` in this model's [models.NAME] table to one it supports (\"json_schema\", \"json_object\", \"tools\" or \"strict\") and rerun with --resume")]
+    SchemaRejected {
+        backend: String,
+        model: String,
+        schema: String,
+        structured: &'static str,
+        body: String,
+    },
     #[error("{backend}: the endpoint sent a body that is not a chat completion: {detail}")]
     BadResponse { backend: String, detail: String },
     #[error("{backend}: the model's answer is unusable after a repair retry: {reason}")]
@@ -46,11 +54,18 @@ impl LlmError {
             LlmError::Unreachable { .. } => "unreachable",
             LlmError::Timeout { .. } => "timeout",
             LlmError::Http { .. } => "http",
+            LlmError::SchemaRejected { .. } => "schema_rejected",
             LlmError::BadResponse { .. } => "bad_response",
             LlmError::InvalidOutput { .. } => "invalid_output",
             LlmError::Config(_) => "config",
             LlmError::Cache(_) => "cache",
             LlmError::Backend { .. } => "backend",
         }
+    }
+
+    /// An error that every later call would hit alike (the server refuses how we ask): a run
+    /// stops at it instead of failing each conversation in turn.
+    pub fn stops_the_run(&self) -> bool {
+        matches!(self, LlmError::SchemaRejected { .. } | LlmError::Config(_))
     }
 }

@@ -13,6 +13,7 @@ mod ledger;
 mod openai;
 #[cfg(any(test, feature = "testing"))]
 mod scripted;
+mod structured;
 mod types;
 
 pub use backend::{Backend, CallStats};
@@ -23,4 +24,7 @@ pub use ledger::{CallRole, Ledger, LedgerEntry};
 pub use openai::{parse_completion, OpenAiBackend, OpenAiConfig, RetryPolicy};
 #[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;
+pub use structured::{
+    fit_limits, schema_instruction, strict_schema, strict_violations, Structured,
+};
 pub use types::*;

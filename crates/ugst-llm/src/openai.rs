@@ -4,6 +4,7 @@
 //! and jitter. The API key is read once from the environment variable the config names and is only
 //! ever placed in the `Authorization` header: it is never logged, stored or put in an error message.
 
+use crate::structured::{schema_instruction, strict_schema, Structured};
 use crate::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Message, ToolCall, Usage};
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -40,13 +41,22 @@ pub struct OpenAiConfig {
     pub api_key_env: Option<String>,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// How schemas are sent (see [`Structured`]); `None` picks [`Structured::default_for`].
+    pub structured: Option<Structured>,
+    /// What identifies the served weights when the name does not (a checkpoint step, a hash):
+    /// part of the cache key, so a retrained model under the same name is not answered from
+    /// the old one's cache.
+    pub revision: Option<String>,
 }
 
 pub struct OpenAiBackend {
     cfg: OpenAiConfig,
+    structured: Structured,
     url: String,
     api_key: Option<String>,
     http: reqwest::Client,
+    /// What the server said about the model at the preflight (`GET /models`), for the cache key.
+    reported: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for OpenAiBackend {
@@ -101,17 +111,37 @@ impl OpenAiBackend {
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(OpenAiBackend {
             url: format!("{base}/chat/completions"),
+            structured: cfg
+                .structured
+                .unwrap_or_else(|| Structured::default_for(base)),
             cfg,
             api_key,
             http,
+            reported: std::sync::OnceLock::new(),
         })
+    }
+
+    /// How this backend sends schemas.
+    pub fn structured(&self) -> Structured {
+        self.structured
     }
 
     /// The JSON body sent for `req`.
     pub fn body(&self, req: &ChatRequest) -> Value {
+        let mut messages = req.wire_messages();
+        if let (Some(schema), Structured::JsonObject) = (&req.schema, self.structured) {
+            // JSON mode constrains the syntax only: the schema itself goes into the prompt.
+            let ask = schema_instruction(&schema.schema);
+            match messages.last_mut() {
+                Some(last) if last.role == crate::Role::User => {
+                    last.content = Some(format!("{}\n\n{ask}", last.content_str()));
+                }
+                _ => messages.push(Message::user(ask)),
+            }
+        }
         let mut body = json!({
             "model": self.cfg.model,
-            "messages": req.wire_messages(),
+            "messages": messages,
         });
         let s = &req.sampling;
         if let Some(t) = s.temperature {
@@ -126,19 +156,54 @@ impl OpenAiBackend {
         if let Some(seed) = s.seed {
             body["seed"] = json!(seed);
         }
-        if let Some(schema) = &req.schema {
-            body["response_format"] = json!({
-                "type": "json_schema",
-                "json_schema": {"name": schema.name, "schema": schema.schema, "strict": true}
-            });
-        }
         if !req.tools.is_empty() {
             body["tools"] = Value::Array(req.tools.iter().map(|t| t.to_openai()).collect());
+        }
+        if let Some(schema) = &req.schema {
+            match self.structured {
+                Structured::Strict => {
+                    body["response_format"] = json!({"type": "json_schema", "json_schema": {
+                        "name": schema.name, "schema": strict_schema(&schema.schema), "strict": true}});
+                }
+                Structured::JsonSchema => {
+                    body["response_format"] = json!({"type": "json_schema", "json_schema": {
+                        "name": schema.name, "schema": schema.schema, "strict": false}});
+                }
+                Structured::JsonObject => {
+                    body["response_format"] = json!({"type": "json_object"});
+                }
+                Structured::Tools => {
+                    let tool = json!({"type": "function", "function": {
+                        "name": schema.name,
+                        "description": "Give the answer as this function's arguments.",
+                        "parameters": schema.schema}});
+                    body["tools"] = json!([tool]);
+                    body["tool_choice"] =
+                        json!({"type": "function", "function": {"name": schema.name}});
+                }
+            }
         }
         body
     }
 
-    async fn attempt(&self, body: &Value, attempts: u32) -> Attempt {
+    /// In tools mode the structured answer arrives as the forced call's arguments.
+    fn unwrap_answer(&self, req: &ChatRequest, mut resp: ChatResponse) -> ChatResponse {
+        if let (Some(schema), Structured::Tools) = (&req.schema, self.structured) {
+            let pos = resp
+                .tool_calls
+                .iter()
+                .position(|c| c.function.name == schema.name)
+                .or_else(|| (!resp.tool_calls.is_empty()).then_some(0));
+            if let Some(i) = pos {
+                let call = resp.tool_calls.remove(i);
+                resp.content = Some(call.function.arguments);
+                resp.tool_calls.clear();
+            }
+        }
+        resp
+    }
+
+    async fn attempt(&self, req: &ChatRequest, body: &Value, attempts: u32) -> Attempt {
         let mut rb = self.http.post(&self.url).json(body);
         if let Some(key) = &self.api_key {
             rb = rb.bearer_auth(key);
@@ -167,6 +232,21 @@ impl OpenAiBackend {
                 }
             }
         };
+        if status.as_u16() == 400 {
+            if let Some(schema) = &req.schema {
+                // Most often the server refuses the structured-output request itself; a retry
+                // would be refused alike, and every structured call after it too.
+                if names_structured_output(&text, &schema.name) {
+                    return Attempt::Fail(LlmError::SchemaRejected {
+                        backend: self.id(),
+                        model: self.cfg.model.clone(),
+                        schema: schema.name.clone(),
+                        structured: self.structured.as_str(),
+                        body: snippet(&text),
+                    });
+                }
+            }
+        }
         if !status.is_success() {
             let err = LlmError::Http {
                 backend: self.id(),
@@ -184,7 +264,7 @@ impl OpenAiBackend {
             };
         }
         match parse_completion(&text) {
-            Ok(r) => Attempt::Done(r),
+            Ok(r) => Attempt::Done(self.unwrap_answer(req, r)),
             // A truncated or garbled 200 body is usually a proxy hiccup: worth another try.
             Err(detail) => Attempt::Retry {
                 err: LlmError::BadResponse {
@@ -267,6 +347,19 @@ impl Backend for OpenAiBackend {
         self.cfg.model.clone()
     }
 
+    /// The endpoint and model name, the configured `revision`, and what the server reported
+    /// about the model at the preflight (its `/models` entry without volatile fields).
+    fn identity(&self) -> String {
+        let mut id = format!("{}|{}", self.id(), self.cfg.model);
+        if let Some(r) = &self.cfg.revision {
+            id.push_str(&format!("|revision={r}"));
+        }
+        if let Some(r) = self.reported.get() {
+            id.push_str(&format!("|served={r}"));
+        }
+        id
+    }
+
     async fn complete(
         &self,
         req: &ChatRequest,
@@ -283,7 +376,7 @@ impl Backend for OpenAiBackend {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.attempt(&body, attempts).await {
+            match self.attempt(req, &body, attempts).await {
                 Attempt::Done(r) => return Ok(r),
                 Attempt::Fail(e) => return Err(self.scrub(e)),
                 Attempt::Retry { err, after } => {
@@ -316,16 +409,52 @@ impl Backend for OpenAiBackend {
             .await
             .map_err(|e| self.scrub(self.transport_error(&e, 1)))?;
         let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
         if status == 401 || status == 403 {
             return Err(self.scrub(LlmError::Http {
                 backend: self.id(),
                 status,
                 attempts: 1,
-                body: snippet(&resp.text().await.unwrap_or_default()),
+                body: snippet(&text),
             }));
+        }
+        if let Some(entry) = served_model(&text, &self.cfg.model) {
+            let _ = self.reported.set(entry);
         }
         Ok(())
     }
+}
+
+/// Whether a 400 body is about the structured-output part of the request (the schema, the
+/// response format, a grammar built from it, the forced tool) rather than, say, the context length.
+fn names_structured_output(body: &str, schema_name: &str) -> bool {
+    let b = body.to_ascii_lowercase();
+    // A name as short as a word would match any prose.
+    (schema_name.len() >= 6 && b.contains(&schema_name.to_ascii_lowercase()))
+        || [
+            "schema",
+            "response_format",
+            "json_object",
+            "strict",
+            "grammar",
+            "tool_choice",
+        ]
+        .iter()
+        .any(|w| b.contains(w))
+}
+
+/// This model's entry in a `/models` answer, with fields that change from call to call
+/// (`created` is the request time on vLLM) left out; `None` when the server lists no such model.
+fn served_model(body: &str, model: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let entry = v
+        .get("data")?
+        .as_array()?
+        .iter()
+        .find(|m| m.get("id").and_then(Value::as_str) == Some(model))?;
+    let mut entry = entry.as_object()?.clone();
+    entry.remove("created");
+    Some(crate::sorted_keys(Value::Object(entry)).to_string())
 }
 
 /// `Retry-After` is either delta-seconds or an HTTP date.
@@ -425,6 +554,8 @@ mod tests {
             api_key_env: key.map(str::to_string),
             timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
+            structured: None,
+            revision: None,
         };
         assert!(matches!(
             OpenAiBackend::new(cfg("not a url", None)),

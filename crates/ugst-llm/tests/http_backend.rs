@@ -18,6 +18,10 @@ enum Step {
     Content(&'static str),
     /// An error status whose body repeats the request's Authorization header (a careless proxy).
     EchoAuth(u16),
+    /// A status with this body.
+    Body(u16, &'static str),
+    /// An answer that is a call of the function `name` with these arguments.
+    Call(&'static str, &'static str),
 }
 
 /// A request body and its Authorization header.
@@ -63,6 +67,12 @@ async fn handler(
             ok("{\"n\": 1}")
         }
         Step::Content(c) => ok(c),
+        Step::Body(code, text) => (StatusCode::from_u16(code).unwrap(), text).into_response(),
+        Step::Call(name, args) => Json(json!({"choices": [{"message": {"role": "assistant",
+            "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": name, "arguments": args}}]}, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2}}))
+        .into_response(),
         Step::EchoAuth(code) => (
             StatusCode::from_u16(code).unwrap(),
             format!("rejected credentials: {}", auth.unwrap_or_default()),
@@ -86,6 +96,10 @@ async fn serve(steps: Vec<Step>) -> (String, Script) {
 }
 
 fn llm(url: &str, key_env: Option<&str>) -> Llm {
+    llm_with(url, key_env, None)
+}
+
+fn llm_with(url: &str, key_env: Option<&str>, structured: Option<Structured>) -> Llm {
     let backend = OpenAiBackend::new(OpenAiConfig {
         base_url: url.into(),
         model: "test-model".into(),
@@ -97,6 +111,8 @@ fn llm(url: &str, key_env: Option<&str>) -> Llm {
             max_delay: Duration::from_millis(20),
             max_retry_after: Duration::from_secs(5),
         },
+        structured,
+        revision: None,
     })
     .unwrap();
     Llm::new(Arc::new(backend), Arc::new(Cache::disabled()))
@@ -267,4 +283,117 @@ async fn api_key_goes_only_into_the_header() {
     assert!(!err.to_string().contains("sentinel"));
     assert!(!format!("{err:?}").contains("sentinel"));
     assert!(!format!("{:?}", ledger.drain()).contains("sentinel"));
+}
+
+/// A schema with the limits strict mode refuses.
+fn bounded_req() -> ChatRequest {
+    ChatRequest::new(vec![Message::user("give a reason")]).with_schema(
+        "why",
+        json!({"type": "object", "properties": {
+            "reason": {"type": "string", "minLength": 1, "maxLength": 5},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 1}},
+            "required": ["reason", "tags"], "additionalProperties": false}),
+    )
+}
+
+#[tokio::test]
+async fn strict_mode_sends_a_strict_schema_and_cuts_what_it_dropped() {
+    let (url, script) = serve(vec![Step::Content(
+        "{\"reason\": \"far too long\", \"tags\": [\"a\", \"b\"]}",
+    )])
+    .await;
+    let llm = llm_with(&url, None, Some(Structured::Strict));
+    let v = llm
+        .structured(CallRole::Tracker, &Ledger::new(), &bounded_req())
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"reason": "far t", "tags": ["a"]}));
+    let body = &script.seen.lock().unwrap()[0].0;
+    let rf = &body["response_format"]["json_schema"];
+    assert_eq!(rf["strict"], json!(true));
+    assert!(
+        strict_violations(&rf["schema"]).is_empty(),
+        "{}",
+        rf["schema"]
+    );
+    assert!(!rf["schema"].to_string().contains("maxLength"));
+}
+
+#[tokio::test]
+async fn default_mode_for_a_local_server_sends_the_whole_schema_unstrict() {
+    let (url, script) = serve(vec![Step::Content("{\"reason\": \"ok\", \"tags\": []}")]).await;
+    llm(&url, None)
+        .structured(CallRole::Tracker, &Ledger::new(), &bounded_req())
+        .await
+        .unwrap();
+    let rf = &script.seen.lock().unwrap()[0].0["response_format"]["json_schema"];
+    assert_eq!(rf["strict"], json!(false));
+    assert_eq!(rf["schema"]["properties"]["reason"]["maxLength"], json!(5));
+}
+
+#[tokio::test]
+async fn json_object_mode_puts_the_schema_in_the_prompt() {
+    let (url, script) = serve(vec![Step::Content(
+        "Here: {\"reason\": \"ok\", \"tags\": []}",
+    )])
+    .await;
+    let v = llm_with(&url, None, Some(Structured::JsonObject))
+        .structured(CallRole::Tracker, &Ledger::new(), &bounded_req())
+        .await
+        .unwrap();
+    assert_eq!(v["reason"], json!("ok"));
+    let body = &script.seen.lock().unwrap()[0].0;
+    assert_eq!(body["response_format"], json!({"type": "json_object"}));
+    let last = body["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.starts_with("give a reason") && last.contains("\"maxLength\":5"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn tools_mode_forces_a_call_and_reads_its_arguments() {
+    let (url, script) = serve(vec![Step::Call(
+        "why",
+        "{\"reason\": \"ok\", \"tags\": [\"x\"]}",
+    )])
+    .await;
+    let v = llm_with(&url, None, Some(Structured::Tools))
+        .structured(CallRole::Tracker, &Ledger::new(), &bounded_req())
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"reason": "ok", "tags": ["x"]}));
+    let body = &script.seen.lock().unwrap()[0].0;
+    assert_eq!(body["tool_choice"]["function"]["name"], json!("why"));
+    assert_eq!(
+        body["tools"][0]["function"]["parameters"]["type"],
+        json!("object")
+    );
+    assert!(body.get("response_format").is_none());
+}
+
+#[tokio::test]
+async fn a_refused_schema_is_one_clear_error_naming_the_setting() {
+    let (url, script) = serve(vec![Step::Body(
+        400,
+        r#"{"error": {"message": "Invalid schema for response_format 'why': 'maxLength' is not permitted.", "type": "invalid_request_error"}}"#,
+    )])
+    .await;
+    let err = llm_with(&url, None, Some(Structured::Strict))
+        .structured(CallRole::Decomposer, &Ledger::new(), &bounded_req())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "schema_rejected");
+    assert!(err.stops_the_run());
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"test-model\"") && msg.contains("structured = \"strict\""),
+        "{msg}"
+    );
+    assert!(msg.contains("maxLength"), "{msg}");
+    // Not retried: the server would refuse it alike.
+    assert_eq!(script.seen.lock().unwrap().len(), 1);
 }

@@ -63,6 +63,15 @@ pub struct ModelSpec {
     /// each clause's category). Default: `clauses` for embedded models, `free` otherwise.
     #[serde(default)]
     pub decompose: Option<crate::model::DecomposeMethod>,
+    /// OpenAI-compatible models: how schemas are sent — `strict` (OpenAI's strict mode, the
+    /// default for api.openai.com), `json_schema` (the full schema, the default elsewhere),
+    /// `json_object` (JSON mode, schema in the prompt) or `tools` (a forced function call).
+    #[serde(default)]
+    pub structured: Option<ugst_llm::Structured>,
+    /// OpenAI-compatible models: what identifies the served weights when the name does not (a
+    /// checkpoint step, a hash). Part of the cache key; change it when the weights change.
+    #[serde(default)]
+    pub revision: Option<String>,
 }
 
 impl ModelSpec {
@@ -83,6 +92,8 @@ impl ModelSpec {
             parallel: None,
             threads: None,
             decompose: None,
+            structured: None,
+            revision: None,
         }
     }
 }
@@ -217,6 +228,20 @@ impl Config {
                     )));
                 }
             }
+            if spec.provider != Provider::Openai {
+                for (key, set) in [
+                    ("structured", spec.structured.is_some()),
+                    ("revision", spec.revision.is_some()),
+                ] {
+                    if set {
+                        return Err(InputError::new(format!(
+                            "{name}: [models.{m}] {key} applies to provider = \"openai\" only \
+                             (embedded models constrain decoding by the whole schema and are \
+                             identified by their file's sha256); remove it"
+                        )));
+                    }
+                }
+            }
             if !(spec.timeout_s > 0.0 && spec.timeout_s.is_finite()) {
                 return Err(InputError::new(format!(
                     "{name}: [models.{m}] timeout_s must be a positive number"
@@ -288,9 +313,11 @@ impl Config {
         Ok(models)
     }
 
-    /// The response cache this config asks for.
+    /// The response cache this config asks for; none when `UGST_NO_CACHE` is set (what
+    /// `--no-cache` does).
     pub fn cache(&self) -> Result<Arc<Cache>, InputError> {
-        Ok(Arc::new(if self.cache.enabled {
+        let off = std::env::var_os("UGST_NO_CACHE").is_some_and(|v| !v.is_empty() && v != "0");
+        Ok(Arc::new(if self.cache.enabled && !off {
             let path = self
                 .cache
                 .path

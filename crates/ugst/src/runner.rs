@@ -2,7 +2,7 @@
 //! killed one by redoing only the conversations that never reached `finished` or `failed` (after
 //! checking that the flags agree with what the run was made with), and re-tracks a run.
 
-use crate::decompose::decompose_goal;
+use crate::decompose::{decompose_goal, DecomposeError};
 use crate::model::{ConvStatus, EndReason, Ending, Goal, RunMeta, Settings, SimMode, TrackingMode};
 use crate::progress::Progress;
 use crate::roles::{RoleModel, RoleModels};
@@ -256,11 +256,20 @@ fn settle(
         Err(RunError::Store { source, .. }) => {
             Err(source.context(format!("goal {id}: the run store failed")))
         }
+        Err(RunError::Model { source, .. }) if source.stops_the_run() => Err(stop(id, source)),
         Err(e) => {
             store.fail(id, &e.to_string(), &ledger.drain())?;
             Ok(Outcome::Failed)
         }
     }
+}
+
+/// The run's end at an error every later call would hit alike (the server refuses how we ask):
+/// the conversation is left unfinished, so `--resume` redoes it once the config is fixed.
+fn stop(id: &str, e: ugst_llm::LlmError) -> anyhow::Error {
+    anyhow::Error::new(crate::error::InputError::new(format!(
+        "goal {id}: {e}\nthe run stopped here; conversations already finished are kept"
+    )))
 }
 
 /// One conversation, start to end. Model failures mark the conversation failed with its reason;
@@ -275,6 +284,7 @@ async fn one_conversation(
     let ledger = Ledger::new();
     let s0 = match decompose_goal(&models.decomposer, &ledger, goal).await {
         Ok(d) => GoalState::initial(&d),
+        Err(DecomposeError::Llm(e)) if e.stops_the_run() => return Err(stop(&goal.id, e)),
         Err(e) => {
             store.fail(&goal.id, &format!("decomposer: {e}"), &ledger.drain())?;
             return Ok(Outcome::Failed);
@@ -327,6 +337,7 @@ pub async fn retrack_run(
             let s0 = match (s0.components.is_empty(), &decomposer) {
                 (true, Some(d)) => match decompose_goal(d, &ledger, &c.goal).await {
                     Ok(d) => GoalState::initial(&d),
+                    Err(DecomposeError::Llm(e)) if e.stops_the_run() => return Err(stop(&id, e)),
                     Err(e) => {
                         store.fail(&id, &format!("decomposer: {e}"), &ledger.drain())?;
                         return Ok(Outcome::Failed);

@@ -12,6 +12,7 @@ pub mod import;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod schemas;
 pub mod serve;
 pub mod setup;
 pub mod track;

@@ -237,3 +237,68 @@ pub fn persona_items() -> Value {
         "additionalProperties": false
     })
 }
+
+/// One instance of every schema in [`ALL`], built with typical arguments (a goal state with a
+/// sub-component of each category), for checks that must see every schema the project sends.
+pub fn examples() -> Vec<(&'static str, Value)> {
+    use ugst_state::Status;
+    let open = [
+        ("p1", Category::UserProfile),
+        ("u1", Category::UserPolicy),
+        ("o1", Category::TaskObjective),
+        ("r1", Category::Requirement),
+        ("f1", Category::Preference),
+    ];
+    let changes: Vec<(&str, Category, Status)> = open
+        .iter()
+        .map(|&(id, c)| (id, c, c.statuses()[0]))
+        .collect();
+    let out = vec![
+        (
+            CLAUSE_KINDS,
+            clause_kinds(["c01", "c02"], &["profile", "objective"]),
+        ),
+        (CHANGE_CHECK, change_check(&["yes", "no"])),
+        (DECOMPOSITION, decomposition()),
+        (COMPONENT_STATUS, component_status(Category::TaskObjective)),
+        (TURN_STATUS, turn_status(open)),
+        (TURN_CHANGES, turn_changes(changes)),
+        (VERIFY_TURN, verify_turn(&["u1".to_string()])),
+        (MESSAGE_ROLE, message_role()),
+        (CONVERSATION_QUALITY, conversation_quality()),
+        (FAILURE_JUDGEMENT, failure_judgement()),
+        (PERSONA_ITEMS, persona_items()),
+    ];
+    debug_assert_eq!(out.len(), ALL.len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ugst_llm::{strict_schema, strict_violations};
+
+    /// Every schema the project sends passes OpenAI's strict-mode rules once rewritten.
+    #[test]
+    fn every_schema_is_strict_after_the_rewrite() {
+        let names: Vec<&str> = examples().iter().map(|(n, _)| *n).collect();
+        for n in ALL {
+            assert!(names.contains(&n), "{n} has no example");
+        }
+        for (name, schema) in examples() {
+            let v = strict_violations(&strict_schema(&schema));
+            assert!(v.is_empty(), "{name}: {v:?}");
+        }
+    }
+
+    /// The checker is not a rubber stamp: the schemas as written carry limits strict mode rejects.
+    #[test]
+    fn the_checker_catches_our_own_length_limits() {
+        let v = strict_violations(&decomposition());
+        assert!(
+            v.iter().any(|e| e.contains("\"maxLength\"")),
+            "decomposition: {v:?}"
+        );
+        assert!(strict_violations(&change_check(&["yes"])).is_empty());
+    }
+}
