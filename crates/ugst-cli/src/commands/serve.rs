@@ -52,11 +52,14 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
             host,
             port,
         } => {
-            let goals = read_goals(&goals)?;
+            let goals = match goals {
+                Some(g) => read_goals(&g)?,
+                None => Vec::new(),
+            };
             let models = backends::connect_file(&config).await?;
             let listener = listen(&host, port).await?;
             eprintln!(
-                "simulator ({mode} mode, {} goal(s)) on http://{}/v1/chat/completions",
+                "simulator ({mode} mode, {} goal(s) by id, any goal in a harness's user prompt) on http://{}/v1/chat/completions",
                 goals.len(),
                 listener.local_addr()?
             );

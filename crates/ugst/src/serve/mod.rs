@@ -4,6 +4,7 @@
 
 pub mod reward;
 pub mod simulator;
+pub mod wire;
 
 /// Binds a server's address; a taken port is bad input with the fix named.
 pub async fn listen(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {

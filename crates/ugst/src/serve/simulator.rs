@@ -8,6 +8,15 @@
 //! plus `"ugst": {"goal_id", "turn", "end", "state"}`. When the simulated user is done (or the turn
 //! limit is reached) the content is `END_CONVERSATION` and `end` is true.
 //!
+//! A harness that runs its own user simulator (τ²-bench, τ-bench) can use this server as that
+//! simulator's model instead, without code changes: it sends no goal id, the user's instructions
+//! are in its system prompt (τ²'s `<scenario>`, τ-bench's `Instruction:`) and the roles are
+//! flipped (its `user` messages are the agent's). The server then takes the goal from the prompt,
+//! decomposes it once, steers by its goal state, and speaks the harness's words: `###STOP###`
+//! when done, `###TRANSFER###` when the agent hands the user over. Requests may stream
+//! (`stream: true`, server-sent events), give content as parts and carry `developer` messages;
+//! every answer reports the `usage` of the judge and simulator calls behind it.
+//!
 //! The server decomposes each goal once and tracks each conversation's goal state as the agent's
 //! replies arrive. States are kept by the conversation's content (goal id and every exchange so
 //! far), so concurrent clients of one goal never share or overwrite each other's state, a client
@@ -15,6 +24,7 @@
 //! id of its own; the store is bounded. No lock is held across a model call. Judge and simulator
 //! calls go through the model cache.
 
+use super::wire::{self, error};
 use crate::decompose::decompose_goal;
 use crate::model::transcript::{self, Speaker};
 use crate::model::{Exchange, Goal, SimMode, TrackingMode, STOP};
@@ -24,14 +34,14 @@ use crate::track::{TrackError, Tracker};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
-use ugst_llm::{Ledger, Message, Role};
+use ugst_llm::Ledger;
 use ugst_state::GoalState;
 
 #[derive(Debug, Clone)]
@@ -40,6 +50,10 @@ pub struct Options {
     pub tracking: TrackingMode,
     pub max_turns: u32,
 }
+
+/// The stop and transfer words of τ-bench and τ²-bench, spoken to a harness instead of ours.
+pub const HARNESS_STOP: &str = "###STOP###";
+pub const TRANSFER: &str = "###TRANSFER###";
 
 /// The most tracked states kept; the oldest go first.
 const MAX_STATES: usize = 8192;
@@ -91,6 +105,27 @@ struct AppState {
     /// across the decomposer call (requests for other goals go on meanwhile).
     initial: Arc<std::sync::Mutex<HashMap<String, Arc<OnceCell<GoalState>>>>>,
     states: Arc<std::sync::Mutex<States>>,
+    /// Goals read from harnesses' prompts, by id (`prompt-` and a hash of the text).
+    prompt_goals: Arc<std::sync::Mutex<HashMap<String, Goal>>>,
+}
+
+impl AppState {
+    /// The goal of a harness prompt, made once per distinct text (so it is decomposed once).
+    fn prompt_goal(&self, text: String) -> Goal {
+        use sha2::{Digest, Sha256};
+        let id = format!(
+            "prompt-{}",
+            &hex::encode(Sha256::digest(text.as_bytes()))[..12]
+        );
+        let mut goals = self.prompt_goals.lock().unwrap_or_else(|p| p.into_inner());
+        if goals.len() >= MAX_STATES {
+            goals.clear();
+        }
+        goals
+            .entry(id.clone())
+            .or_insert_with(|| Goal::new(id, text))
+            .clone()
+    }
 }
 
 pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
@@ -100,6 +135,7 @@ pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
         goals: Arc::new(goals.into_iter().map(|g| (g.id.clone(), g)).collect()),
         initial: Arc::default(),
         states: Arc::default(),
+        prompt_goals: Arc::default(),
     };
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -115,14 +151,6 @@ pub async fn serve(
     axum::serve(listener, router(models, goals, opts)).await
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"message": msg.into(), "type": "invalid_request_error"}})),
-    )
-        .into_response()
-}
-
 /// Header first, then the body field.
 fn named(headers: &HeaderMap, body: &Value, header: &str, field: &str) -> Option<String> {
     headers
@@ -132,19 +160,50 @@ fn named(headers: &HeaderMap, body: &Value, header: &str, field: &str) -> Option
         .or_else(|| body.get(field).and_then(Value::as_str).map(str::to_string))
 }
 
+/// The goal inside a harness's user-simulator prompt: τ²-bench's `<scenario>…</scenario>`,
+/// τ-bench v1's `Instruction: …` (up to its `Rules:`), else the whole prompt.
+pub fn goal_from_prompt(system: &str) -> Option<String> {
+    if let (Some(a), Some(b)) = (system.find("<scenario>"), system.rfind("</scenario>")) {
+        let inner = system[a + "<scenario>".len()..b.max(a + "<scenario>".len())].trim();
+        if !inner.is_empty() {
+            return Some(inner.to_string());
+        }
+    }
+    if let Some(i) = system.find("Instruction:") {
+        let rest = &system[i + "Instruction:".len()..];
+        let end = rest.find("\nRules:").unwrap_or(rest.len());
+        let inner = rest[..end].trim();
+        if !inner.is_empty() {
+            return Some(inner.to_string());
+        }
+    }
+    let t = system.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// Whether the agent's reply hands the user over to someone else (τ²'s transfer message says
+/// "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT").
+fn is_transfer(agent: &str) -> bool {
+    let a = agent.to_lowercase();
+    [
+        "being transferred",
+        "transferring you",
+        "transfer you to",
+        "transferred to a human",
+    ]
+    .iter()
+    .any(|p| a.contains(p))
+}
+
 /// The client's messages as exchanges: each user message with the agent's reply after it.
-/// Assistant lines before the user's first message (an agent's greeting) are not a turn;
-/// system, developer and tool messages are not part of the conversation the user sees.
-fn exchanges(messages: &[Message]) -> Vec<Exchange> {
-    let lines = messages
-        .iter()
-        .skip_while(|m| m.role != Role::User)
-        .filter_map(|m| match m.role {
-            Role::User => Some((Speaker::User, m.content_str())),
-            Role::Assistant => Some((Speaker::Agent, m.content_str())),
-            _ => None,
-        });
-    transcript::exchanges(lines)
+/// Agent lines before the user's first message (a greeting) are not a turn.
+fn exchanges(lines: &[(Speaker, &str)]) -> Vec<Exchange> {
+    transcript::exchanges(
+        lines
+            .iter()
+            .skip_while(|(who, _)| *who != Speaker::User)
+            .copied(),
+    )
 }
 
 async fn chat(
@@ -156,27 +215,49 @@ async fn chat(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let Some(goal_id) = named(&headers, &body, "x-ugst-goal", "ugst_goal_id") else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "name the goal: header x-ugst-goal or body field \"ugst_goal_id\"",
-        );
+    let inc = match wire::read(&body) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let Some(goal) = s.goals.get(&goal_id).cloned() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "unknown goal id {goal_id:?}; the server was started with {} goal(s)",
-                s.goals.len()
-            ),
-        );
-    };
-    let messages: Vec<Message> =
-        match serde_json::from_value(body.get("messages").cloned().unwrap_or(json!([]))) {
-            Ok(m) => m,
-            Err(e) => return error(StatusCode::BAD_REQUEST, format!("messages: {e}")),
+    // A goal named by id: the client is the agent's side. No id: a harness is calling its user
+    // model, with the goal in the system prompt and the roles flipped (its `user` messages are
+    // the agent's, its `assistant` messages the simulated user's own).
+    let (goal, harness) =
+        match named(&headers, &body, "x-ugst-goal", "ugst_goal_id") {
+            Some(goal_id) => match s.goals.get(&goal_id) {
+                Some(g) => (g.clone(), false),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "unknown goal id {goal_id:?}; the server was started with {} goal(s)",
+                            s.goals.len()
+                        ),
+                    )
+                }
+            },
+            None => match goal_from_prompt(&inc.instructions) {
+                Some(text) => (s.prompt_goal(text), true),
+                None => return error(
+                    StatusCode::BAD_REQUEST,
+                    "name the goal (header x-ugst-goal or body field \"ugst_goal_id\"), or send \
+                     the user's instructions as the system message (τ²-bench's <scenario>, \
+                     τ-bench's Instruction:)",
+                ),
+            },
         };
-    let history = exchanges(&messages);
+    let lines: Vec<(Speaker, &str)> = inc
+        .messages
+        .iter()
+        .map(|(side, text)| {
+            let user = (*side == wire::Side::User) != harness;
+            (
+                if user { Speaker::User } else { Speaker::Agent },
+                text.as_str(),
+            )
+        })
+        .collect();
+    let history = exchanges(&lines);
     // Only exchanges the agent has answered are tracked; a trailing unanswered user message
     // (the client repeating itself) is ignored.
     let answered: Vec<Exchange> = history
@@ -185,18 +266,36 @@ async fn chat(
         .cloned()
         .collect();
     let ledger = Ledger::new();
-    match next_turn(&s, &goal, &answered, &ledger).await {
-        Ok((text, end, state)) => {
-            let turn = answered.len() as u32 + 1;
-            Json(json!({
-                "id": format!("ugst-{goal_id}-{turn}"),
-                "object": "chat.completion",
-                "model": format!("ugst-simulator:{}", s.opts.mode.as_str()),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "ugst": {"goal_id": goal_id, "turn": turn, "end": end, "state": state},
-            }))
-            .into_response()
+    let turn = answered.len() as u32 + 1;
+    let last_agent = lines.iter().rev().find(|(w, _)| *w == Speaker::Agent);
+    let result = match last_agent {
+        Some((_, a)) if harness && is_transfer(a) => Ok((TRANSFER.to_string(), true, None)),
+        _ => next_turn(&s, &goal, &answered, &ledger)
+            .await
+            .map(|(text, end, state)| (text, end, Some(state))),
+    };
+    match result {
+        Ok((mut text, end, state)) => {
+            if harness {
+                // The harness's own stop word, not ours.
+                text = text.replace(STOP, HARNESS_STOP).trim().to_string();
+            }
+            let usage = ledger
+                .drain()
+                .iter()
+                .fold(wire::Usage::default(), |u, e| wire::Usage {
+                    prompt_tokens: u.prompt_tokens + e.prompt_tokens,
+                    completion_tokens: u.completion_tokens + e.completion_tokens,
+                });
+            let extra = json!({"goal_id": goal.id, "turn": turn, "end": end, "state": state});
+            wire::answer(
+                &inc,
+                &format!("ugst-{}-{turn}", goal.id),
+                &format!("ugst-simulator:{}", s.opts.mode.as_str()),
+                &text,
+                usage,
+                extra,
+            )
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, e),
     }
