@@ -529,6 +529,10 @@ pub struct FaultArgs {
     /// Delay before every answer, in milliseconds (imitates a served model).
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Answer every request with a `response_format` with a 400 (a server without structured
+    /// output).
+    #[arg(long)]
+    pub refuse_response_format: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -545,6 +549,7 @@ impl From<FaultArgs> for ugst_mock::Faults {
             garbage_rate: a.garbage_rate,
             bad_tool_rate: a.bad_tool_rate,
             latency_ms: a.latency_ms,
+            refuse_response_format: a.refuse_response_format,
             seed: a.seed,
         }
     }

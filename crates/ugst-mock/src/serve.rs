@@ -42,6 +42,9 @@ pub struct Faults {
     pub bad_tool_rate: f64,
     /// Delay before every answer, in milliseconds (imitates a served model).
     pub latency_ms: u64,
+    /// Answer every request with a `response_format` with a 400, as servers without
+    /// structured output do.
+    pub refuse_response_format: bool,
     pub seed: u64,
 }
 
@@ -57,6 +60,7 @@ impl Default for Faults {
             garbage_rate: 0.0,
             bad_tool_rate: 0.0,
             latency_ms: 0,
+            refuse_response_format: false,
             seed: 0,
         }
     }
@@ -215,7 +219,10 @@ fn unflip_simulator(mut messages: Vec<Message>) -> ChatRequest {
     ChatRequest::user_simulation(sim, history)
 }
 
-/// Turns an OpenAI request body into a [`ChatRequest`].
+/// Turns an OpenAI request body into a [`ChatRequest`]. A schema sent with `strict: true` is
+/// held to OpenAI's strict-mode rules, as OpenAI does (a 400 naming the schema). A function
+/// forced by `tool_choice` is taken as the request's schema (the `tools` way of asking for
+/// structured output); [`forced_tool`] tells the answer to come back as that call.
 pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
     let messages: Vec<Message> =
         serde_json::from_value(body.get("messages").cloned().unwrap_or(Value::Null))
@@ -226,8 +233,18 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
         .filter(|v| v["type"] == "json_schema")
     {
         let js = &rf["json_schema"];
+        let name = js["name"].as_str().unwrap_or("answer").to_string();
+        if js["strict"] == json!(true) {
+            let problems = ugst_llm::strict_violations(&js["schema"]);
+            if !problems.is_empty() {
+                return Err(format!(
+                    "Invalid schema for response_format '{name}': {}",
+                    problems.join("; ")
+                ));
+            }
+        }
         req.schema = Some(JsonSchemaSpec {
-            name: js["name"].as_str().unwrap_or("answer").to_string(),
+            name,
             schema: js["schema"].clone(),
         });
     }
@@ -244,7 +261,26 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
             });
         }
     }
+    if let Some(name) = forced_tool(body) {
+        let i = req
+            .tools
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| format!("tool_choice names {name:?}, which is not in tools"))?;
+        let t = req.tools.remove(i);
+        req.schema = Some(JsonSchemaSpec {
+            name: t.name,
+            schema: t.parameters,
+        });
+    }
     Ok(req)
+}
+
+/// The function `tool_choice` forces, if any.
+pub fn forced_tool(body: &Value) -> Option<String> {
+    body["tool_choice"]["function"]["name"]
+        .as_str()
+        .map(str::to_string)
 }
 
 async fn chat(
@@ -258,6 +294,9 @@ async fn chat(
     };
     if s.faults.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(s.faults.latency_ms)).await;
+    }
+    if s.faults.refuse_response_format && body.get("response_format").is_some() {
+        return bad_request("response_format is not supported by this server".into());
     }
     let req = match parse_request(&body) {
         Ok(r) => r,
@@ -317,6 +356,12 @@ async fn chat(
             resp.tool_calls = vec![call];
         }
         _ => {}
+    }
+    if let Some(name) = forced_tool(&body) {
+        // The structured answer goes back as the forced call's arguments.
+        if let Some(args) = resp.content.take() {
+            resp.tool_calls = vec![ToolCall::new("call_answer", name, args)];
+        }
     }
     let finish = if resp.tool_calls.is_empty() {
         "stop"
