@@ -51,7 +51,10 @@ pub struct OpenAiConfig {
 
 pub struct OpenAiBackend {
     cfg: OpenAiConfig,
-    structured: Structured,
+    /// How schemas are sent now: the configured mode, or the default until the server refuses
+    /// it (then JSON mode, once, with a warning).
+    structured: std::sync::Mutex<Structured>,
+    warned: std::sync::atomic::AtomicBool,
     url: String,
     api_key: Option<String>,
     http: reqwest::Client,
@@ -111,9 +114,11 @@ impl OpenAiBackend {
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(OpenAiBackend {
             url: format!("{base}/chat/completions"),
-            structured: cfg
-                .structured
-                .unwrap_or_else(|| Structured::default_for(base)),
+            structured: std::sync::Mutex::new(
+                cfg.structured
+                    .unwrap_or_else(|| Structured::default_for(base)),
+            ),
+            warned: std::sync::atomic::AtomicBool::new(false),
             cfg,
             api_key,
             http,
@@ -121,15 +126,19 @@ impl OpenAiBackend {
         })
     }
 
-    /// How this backend sends schemas.
+    /// How this backend sends schemas now.
     pub fn structured(&self) -> Structured {
-        self.structured
+        *self.structured.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The JSON body sent for `req`.
     pub fn body(&self, req: &ChatRequest) -> Value {
+        self.body_for(req, self.structured())
+    }
+
+    fn body_for(&self, req: &ChatRequest, mode: Structured) -> Value {
         let mut messages = req.wire_messages();
-        if let (Some(schema), Structured::JsonObject) = (&req.schema, self.structured) {
+        if let (Some(schema), Structured::JsonObject) = (&req.schema, mode) {
             // JSON mode constrains the syntax only: the schema itself goes into the prompt.
             let ask = schema_instruction(&schema.schema);
             match messages.last_mut() {
@@ -160,7 +169,7 @@ impl OpenAiBackend {
             body["tools"] = Value::Array(req.tools.iter().map(|t| t.to_openai()).collect());
         }
         if let Some(schema) = &req.schema {
-            match self.structured {
+            match mode {
                 Structured::Strict => {
                     body["response_format"] = json!({"type": "json_schema", "json_schema": {
                         "name": schema.name, "schema": strict_schema(&schema.schema), "strict": true}});
@@ -170,7 +179,10 @@ impl OpenAiBackend {
                         "name": schema.name, "schema": schema.schema, "strict": false}});
                 }
                 Structured::JsonObject => {
-                    body["response_format"] = json!({"type": "json_object"});
+                    // The schema is in the prompt; llama-cpp-python's server also constrains
+                    // decoding by `response_format.schema` (its only way to take a schema).
+                    body["response_format"] =
+                        json!({"type": "json_object", "schema": schema.schema});
                 }
                 Structured::Tools => {
                     let tool = json!({"type": "function", "function": {
@@ -186,9 +198,21 @@ impl OpenAiBackend {
         body
     }
 
-    /// In tools mode the structured answer arrives as the forced call's arguments.
-    fn unwrap_answer(&self, req: &ChatRequest, mut resp: ChatResponse) -> ChatResponse {
-        if let (Some(schema), Structured::Tools) = (&req.schema, self.structured) {
+    /// The answer as the request expects it: in tools mode the structured answer arrives as
+    /// the forced call's arguments; tool calls a server left in the text are taken out of it.
+    fn unwrap_answer(
+        &self,
+        req: &ChatRequest,
+        mode: Structured,
+        mut resp: ChatResponse,
+    ) -> ChatResponse {
+        if resp.tool_calls.is_empty() && !req.tools.is_empty() {
+            if let Some((calls, rest)) = text_tool_calls(resp.content_str(), &req.tools) {
+                resp.tool_calls = calls;
+                resp.content = (!rest.is_empty()).then_some(rest);
+            }
+        }
+        if let (Some(schema), Structured::Tools) = (&req.schema, mode) {
             let pos = resp
                 .tool_calls
                 .iter()
@@ -203,7 +227,13 @@ impl OpenAiBackend {
         resp
     }
 
-    async fn attempt(&self, req: &ChatRequest, body: &Value, attempts: u32) -> Attempt {
+    async fn attempt(
+        &self,
+        req: &ChatRequest,
+        body: &Value,
+        mode: Structured,
+        attempts: u32,
+    ) -> Attempt {
         let mut rb = self.http.post(&self.url).json(body);
         if let Some(key) = &self.api_key {
             rb = rb.bearer_auth(key);
@@ -232,19 +262,23 @@ impl OpenAiBackend {
                 }
             }
         };
-        if status.as_u16() == 400 {
-            if let Some(schema) = &req.schema {
-                // Most often the server refuses the structured-output request itself; a retry
-                // would be refused alike, and every structured call after it too.
-                if names_structured_output(&text, &schema.name) {
-                    return Attempt::Fail(LlmError::SchemaRejected {
-                        backend: self.id(),
-                        model: self.cfg.model.clone(),
-                        schema: schema.name.clone(),
-                        structured: self.structured.as_str(),
-                        body: snippet(&text),
-                    });
-                }
+        if let Some(schema) = &req.schema {
+            // The server refuses the structured-output request itself; a retry would be
+            // refused alike, and every structured call after it too. Some servers answer a
+            // response_format they do not know with a 500 (llama-cpp-python) or 422.
+            let refused = match status.as_u16() {
+                400 => names_structured_output(&text, &schema.name),
+                422 | 500 => text.contains("response_format"),
+                _ => false,
+            };
+            if refused {
+                return Attempt::Fail(LlmError::SchemaRejected {
+                    backend: self.id(),
+                    model: self.cfg.model.clone(),
+                    schema: schema.name.clone(),
+                    structured: mode.as_str(),
+                    body: snippet(&text),
+                });
             }
         }
         if !status.is_success() {
@@ -264,7 +298,7 @@ impl OpenAiBackend {
             };
         }
         match parse_completion(&text) {
-            Ok(r) => Attempt::Done(self.unwrap_answer(req, r)),
+            Ok(r) => Attempt::Done(self.unwrap_answer(req, mode, r)),
             // A truncated or garbled 200 body is usually a proxy hiccup: worth another try.
             Err(detail) => Attempt::Retry {
                 err: LlmError::BadResponse {
@@ -365,7 +399,8 @@ impl Backend for OpenAiBackend {
         req: &ChatRequest,
         stats: &mut CallStats,
     ) -> Result<ChatResponse, LlmError> {
-        let body = self.body(req);
+        let mut mode = self.structured();
+        let mut body = self.body_for(req, mode);
         let p = &self.cfg.retry;
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(p.min_delay)
@@ -376,8 +411,25 @@ impl Backend for OpenAiBackend {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.attempt(req, &body, attempts).await {
+            match self.attempt(req, &body, mode, attempts).await {
                 Attempt::Done(r) => return Ok(r),
+                // The default mode was a guess: fall back to JSON mode, which every server
+                // we know takes, and keep it for this backend's later calls.
+                Attempt::Fail(LlmError::SchemaRejected { .. })
+                    if self.cfg.structured.is_none() && mode == Structured::JsonSchema =>
+                {
+                    mode = Structured::JsonObject;
+                    *self.structured.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+                    if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(
+                            "{}: the server refuses response_format json_schema; using json_object \
+                             (set structured = \"json_object\" for model {:?} to say so)",
+                            self.id(),
+                            self.cfg.model
+                        );
+                    }
+                    body = self.body_for(req, mode);
+                }
                 Attempt::Fail(e) => return Err(self.scrub(e)),
                 Attempt::Retry { err, after } => {
                     let err = self.scrub(err);
@@ -441,6 +493,43 @@ fn names_structured_output(body: &str, schema_name: &str) -> bool {
         ]
         .iter()
         .any(|w| b.contains(w))
+}
+
+/// Tool calls a server left in the answer's text instead of `tool_calls` (llama-cpp-python with
+/// a model's own chat template does): Hermes/Qwen `<tool_call>{...}</tool_call>` blocks, or the
+/// whole answer being one `{"name", "arguments"}` object. Only calls of offered tools count.
+/// Returns the calls and the text left around them.
+fn text_tool_calls(text: &str, tools: &[crate::ToolSpec]) -> Option<(Vec<ToolCall>, String)> {
+    let call = |v: &Value, i: usize| -> Option<ToolCall> {
+        let name = v.get("name")?.as_str()?;
+        tools.iter().find(|t| t.name == name)?;
+        let args = v.get("arguments").or_else(|| v.get("parameters"))?;
+        let args = match args {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Some(ToolCall::new(format!("call_text_{i}"), name, args))
+    };
+    let (mut calls, mut rest, mut tail) = (Vec::new(), String::new(), text);
+    while let Some(a) = tail.find("<tool_call>") {
+        let after = &tail[a + "<tool_call>".len()..];
+        let b = after.find("</tool_call>").unwrap_or(after.len());
+        let v: Value = serde_json::from_str(after[..b].trim()).ok()?;
+        calls.push(call(&v, calls.len())?);
+        rest.push_str(&tail[..a]);
+        tail = after.get(b + "</tool_call>".len()..).unwrap_or("");
+    }
+    if !calls.is_empty() {
+        rest.push_str(tail);
+        return Some((calls, rest.trim().to_string()));
+    }
+    let v = crate::extract_json(text)?;
+    let t = text.trim();
+    // The whole answer (bare or fenced) must be the call, not prose quoting one.
+    if !(t.starts_with('{') || t.starts_with("```")) {
+        return None;
+    }
+    Some((vec![call(&v, 0)?], String::new()))
 }
 
 /// This model's entry in a `/models` answer, with fields that change from call to call
@@ -523,6 +612,36 @@ pub fn parse_completion(text: &str) -> Result<ChatResponse, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_calls_left_in_the_text_are_recovered() {
+        let tools = vec![crate::ToolSpec {
+            name: "get_order_details".into(),
+            description: String::new(),
+            parameters: json!({"type": "object"}),
+        }];
+        let (c, rest) = text_tool_calls(
+            r#"{"name": "get_order_details", "arguments": {"order_id": "W1"}}"#,
+            &tools,
+        )
+        .unwrap();
+        assert_eq!(c[0].function.name, "get_order_details");
+        assert_eq!(c[0].function.arguments, r#"{"order_id":"W1"}"#);
+        assert!(rest.is_empty());
+        let (c, rest) = text_tool_calls(
+            "Let me look.\n<tool_call>\n{\"name\": \"get_order_details\", \"arguments\": {}}\n</tool_call>",
+            &tools,
+        )
+        .unwrap();
+        assert_eq!((c.len(), rest.as_str()), (1, "Let me look."));
+        // Unknown tools and prose quoting JSON stay text.
+        assert!(text_tool_calls(r#"{"name": "launch", "arguments": {}}"#, &tools).is_none());
+        assert!(text_tool_calls(
+            r#"I would call {"name": "get_order_details", "arguments": {}}"#,
+            &tools
+        )
+        .is_none());
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -21,7 +21,8 @@ pub enum Structured {
     /// vLLM, SGLang, Ollama: they turn the whole schema into a grammar).
     JsonSchema,
     /// `response_format: json_object` and the schema written into the prompt (servers and proxies
-    /// that know only JSON mode).
+    /// that know only JSON mode); the schema also rides along as `response_format.schema`, which
+    /// llama-cpp-python's server turns into a grammar.
     JsonObject,
     /// One function tool whose parameters are the schema, forced with `tool_choice`.
     Tools,

@@ -343,7 +343,7 @@ async fn json_object_mode_puts_the_schema_in_the_prompt() {
         .unwrap();
     assert_eq!(v["reason"], json!("ok"));
     let body = &script.seen.lock().unwrap()[0].0;
-    assert_eq!(body["response_format"], json!({"type": "json_object"}));
+    assert_eq!(body["response_format"]["type"], json!("json_object"));
     let last = body["messages"].as_array().unwrap().last().unwrap()["content"]
         .as_str()
         .unwrap()
@@ -396,4 +396,27 @@ async fn a_refused_schema_is_one_clear_error_naming_the_setting() {
     assert!(msg.contains("maxLength"), "{msg}");
     // Not retried: the server would refuse it alike.
     assert_eq!(script.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_default_mode_the_server_refuses_falls_back_to_json_mode() {
+    // llama-cpp-python's server answers json_schema with a 500 naming response_format.
+    let (url, script) = serve(vec![
+        Step::Body(
+            500,
+            r#"{"error": {"message": "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'", "type": "internal_server_error"}}"#,
+        ),
+        Step::Content("{\"reason\": \"ok\", \"tags\": []}"),
+    ])
+    .await;
+    let llm = llm(&url, None);
+    let v = llm
+        .structured(CallRole::Tracker, &Ledger::new(), &bounded_req())
+        .await
+        .unwrap();
+    assert_eq!(v["reason"], json!("ok"));
+    let seen = script.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "one refusal, one answer: no blind retries");
+    assert_eq!(seen[0].0["response_format"]["type"], json!("json_schema"));
+    assert_eq!(seen[1].0["response_format"]["type"], json!("json_object"));
 }
