@@ -132,7 +132,9 @@ pub enum Cmd {
         /// The log file.
         file: PathBuf,
         /// tau-bench: τ-bench v1 results (`run.py`'s JSON array of {task_id, reward, info, traj,
-        /// trial}); chat-jsonl: one {"id", "goal", "messages", "reward"?, "decomposition"?} per line.
+        /// trial}); tau2: τ²-bench results (one {info, tasks, simulations} file, or a directory
+        /// with results.json and simulations/); chat-jsonl: one {"id", "goal", "messages",
+        /// "reward"?, "decomposition"?} per line.
         #[arg(long, default_value = "tau-bench")]
         format: String,
         /// The environment the log comes from, as stored with the run (e.g. tau-airline).

@@ -243,3 +243,153 @@ fn a_generic_chat_log_imports_and_tracks_with_its_own_decomposition() {
     );
     assert!(err.contains("bad.jsonl:line 2: not JSON"), "{err}");
 }
+
+/// τ²-bench results in its directory layout (results.json + simulations/), built from τ²'s data
+/// model: the agent greets first, tool calls are `{id, name, arguments: {}}`, a user calls a tool
+/// of its own, one user is transferred, one run failed in the harness (excluded), two trials of
+/// one task give pass^k.
+#[test]
+fn tau2_results_import_in_the_directory_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = dir.path().join("res");
+    std::fs::create_dir_all(res.join("simulations")).unwrap();
+    let scenario = |reason: &str| {
+        serde_json::json!({"persona": "Busy and direct.", "instructions": {
+            "domain": "retail", "reason_for_call": reason, "known_info": "You are Yusuf Rossi, zip 19122.",
+            "unknown_info": "", "task_instructions": "Ask for a refund to the original card."}})
+    };
+    let meta = serde_json::json!({"info": {"num_trials": 2}, "tasks": [
+        {"id": "0", "user_scenario": scenario("Cancel order #W2378156.")},
+        {"id": "1", "user_scenario": scenario("Return the keyboard of order #W1.")}]});
+    std::fs::write(res.join("results.json"), meta.to_string()).unwrap();
+    let greet =
+        serde_json::json!({"role": "assistant", "content": "Hi! How can I help you today?"});
+    let sim = |id: &str, task: &str, trial: u32, reason: &str, reward: f64, msgs: Value| {
+        let mut m = vec![greet.clone()];
+        m.extend(msgs.as_array().unwrap().iter().cloned());
+        serde_json::json!({"id": id, "task_id": task, "trial": trial, "termination_reason": reason,
+            "reward_info": {"reward": reward, "db_check": {"db_match": reward == 1.0}},
+            "messages": m})
+    };
+    let sims = [
+        sim(
+            "a",
+            "0",
+            0,
+            "user_stop",
+            1.0,
+            serde_json::json!([
+            {"role": "user", "content": "Cancel order #W2378156 please."},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "name": "get_order_details",
+                "arguments": {"order_id": "#W2378156"}, "requestor": "assistant"}]},
+            {"role": "tool", "id": "c1", "content": "{\"status\": \"pending\"}", "requestor": "assistant"},
+            {"role": "assistant", "content": "Done, it is cancelled."},
+            {"role": "user", "content": null, "tool_calls": [{"id": "u1", "name": "check_email",
+                "arguments": {}, "requestor": "user"}]},
+            {"role": "tool", "id": "u1", "content": "1 new message", "requestor": "user"},
+            {"role": "user", "content": "Thanks! ###STOP###"}]),
+        ),
+        sim(
+            "b",
+            "0",
+            1,
+            "user_stop",
+            0.0,
+            serde_json::json!([
+            {"role": "user", "content": "Cancel my order."},
+            {"role": "assistant", "content": "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT. PLEASE HOLD ON."},
+            {"role": "user", "content": "###TRANSFER###"}]),
+        ),
+        sim(
+            "c",
+            "1",
+            0,
+            "max_steps",
+            0.0,
+            serde_json::json!([
+            {"role": "user", "content": "I want to return a keyboard."},
+            {"role": "assistant", "content": "Which order?"}]),
+        ),
+        sim(
+            "d",
+            "1",
+            1,
+            "infrastructure_error",
+            0.0,
+            serde_json::json!([]),
+        ),
+    ];
+    for s in &sims {
+        std::fs::write(
+            res.join("simulations")
+                .join(format!("{}.json", s["id"].as_str().unwrap())),
+            s.to_string(),
+        )
+        .unwrap();
+    }
+    let run = dir.path().join("run");
+    let out = ugst()
+        .args(["import", "--format", "tau2"])
+        .arg(&res)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let convs = ugst::store::RunStore::open(&run)
+        .unwrap()
+        .conversations()
+        .unwrap();
+    let by = |id: &str| convs.iter().find(|c| c.goal.id == id).unwrap();
+    let a = by("0#0");
+    assert!(
+        a.goal
+            .goal
+            .contains("Reason for call: Cancel order #W2378156."),
+        "{}",
+        a.goal.goal
+    );
+    // The greeting is no turn; the user's own tool call stays with the turn it happened in.
+    assert_eq!(a.turns.len(), 2);
+    assert_eq!(a.turns[0].user, "Cancel order #W2378156 please.");
+    assert!(a.turns[0].agent_messages.iter().any(|m| m
+        .tool_calls
+        .iter()
+        .any(|c| c.function.name == "check_email")));
+    assert_eq!(a.turns[1].user, "Thanks!");
+    assert_eq!(a.end_reason, Some(ugst::model::EndReason::SimulatorStop));
+    assert_eq!(a.task_reward.as_ref().unwrap().reward, 1.0);
+    assert_eq!(
+        by("0#1").end_reason,
+        Some(ugst::model::EndReason::AgentTransfer)
+    );
+    assert_eq!(by("1#0").end_reason, Some(ugst::model::EndReason::MaxTurns));
+    let d = by("1#1");
+    assert_eq!(d.status, ugst::model::ConvStatus::Failed);
+    assert!(d.error.as_deref().unwrap().contains("infrastructure_error"));
+
+    // A broken simulation is refused whole, naming the file and what is wrong.
+    std::fs::write(
+        res.join("simulations/e.json"),
+        r#"{"id": "e", "task_id": "9", "messages": []}"#,
+    )
+    .unwrap();
+    let out = ugst()
+        .args(["import", "--format", "tau2"])
+        .arg(&res)
+        .arg("--out")
+        .arg(dir.path().join("bad"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("e.json") && err.contains("task \"9\""),
+        "{err}"
+    );
+    assert!(!dir.path().join("bad").exists());
+}

@@ -177,7 +177,9 @@ fn llama_server() -> (Server, String) {
     let child = Command::new(python())
         .args(["-m", "llama_cpp.server", "--model"])
         .arg(small_gguf())
-        .args(["--model_alias", "qwen-0.5b", "--n_ctx", "16384", "--port"])
+        // Not --cache: its RAM cache of KV states grows without bound here (tens of GB in a
+        // few minutes, then the OOM killer).
+        .args(["--model_alias", "qwen-0.5b", "--n_ctx", "8192", "--port"])
         .arg(port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -193,13 +195,18 @@ fn llama_server() -> (Server, String) {
     (server, url)
 }
 
-fn llama_config(dir: &Path, url: &str, structured: &str) -> PathBuf {
-    let p = dir.join(format!("llama-{structured}.toml"));
+/// A config with `[models.llama]` on the server (`structured` as given, else the default) and
+/// `extra` tables; no cache (every call must reach the server).
+fn llama_config(dir: &Path, url: &str, structured: Option<&str>, extra: &str) -> PathBuf {
+    let p = dir.join(format!("llama-{}.toml", structured.unwrap_or("default")));
+    let structured = structured
+        .map(|s| format!("structured = \"{s}\"\n"))
+        .unwrap_or_default();
     std::fs::write(
         &p,
         format!(
             "[models.llama]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"qwen-0.5b\"\n\
-             timeout_s = 600\nmax_tokens = 400\nstructured = \"{structured}\"\n[cache]\nenabled = false\n"
+             timeout_s = 600\nmax_tokens = 400\n{structured}{extra}[cache]\nenabled = false\n"
         ),
     )
     .unwrap();
@@ -289,4 +296,217 @@ fn tau2_bench_runs_with_our_simulator_as_its_user() {
         "{h} vs {user_turns} user turns"
     );
     assert_eq!(h["goals_from_prompts"].as_u64(), Some(tasks as u64), "{h}");
+
+    // The results file τ² wrote imports as a run and tracks like any run.
+    let run = dir.path().join("imported");
+    let out = ugst()
+        .args(["import", "--format", "tau2", "--env", "tau2-retail"])
+        .arg(dir.path().join("t2.json"))
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tracked = dir.path().join("tracked");
+    let out = ugst()
+        .arg("track")
+        .arg(&run)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&tracked)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let convs = ugst::store::RunStore::open(&tracked)
+        .unwrap()
+        .conversations()
+        .unwrap();
+    assert_eq!(convs.len(), tasks);
+    for c in &convs {
+        assert_eq!(c.status, ugst::model::ConvStatus::Finished, "{:?}", c.error);
+        assert!(!c.final_state.as_ref().unwrap().components.is_empty());
+        assert!(c.task_reward.is_some());
+    }
+}
+
+/// Every ledger entry of a run: (role, ok, repaired, error).
+fn ledger(run: &Path) -> Vec<(String, bool, bool, Option<String>)> {
+    ugst::store::RunStore::open(run)
+        .unwrap()
+        .ledger()
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| (e.role.as_str().to_string(), e.ok, e.repaired, e.error))
+        .collect()
+}
+
+/// Tool calls the agent made in a run, by name.
+fn tool_calls(run: &Path) -> Vec<String> {
+    let store = ugst::store::RunStore::open(run).unwrap();
+    let mut names = Vec::new();
+    for c in store.conversations().unwrap() {
+        for t in &c.turns {
+            for m in &t.agent_messages {
+                names.extend(m.tool_calls.iter().map(|c| c.function.name.clone()));
+            }
+        }
+    }
+    names
+}
+
+fn run_ok(args: &[&str], cfg: &Path, what: &str) -> String {
+    let start = Instant::now();
+    let out = ugst().args(args).arg("--config").arg(cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{what}: {err}");
+    eprintln!("{what}: {:.0} s", start.elapsed().as_secs_f64());
+    err
+}
+
+/// Through llama.cpp's own OpenAI-compatible server, over HTTP: decompose, simulate (user,
+/// agent and tracker all on the 0.5B), an agent calling τ-retail's tools (the user's side from
+/// the mock, so that it asks for something the tools can look up), batched and per-component
+/// tracking; every structured answer must parse.
+#[test]
+fn llama_cpp_server_runs_the_whole_loop() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url) = llama_server();
+    let d = dir.path();
+    // All roles on the server, with the default `structured` (json_schema, which this server
+    // refuses: ugst must fall back by itself).
+    let all = llama_config(d, &url, None, "");
+    let goals = demo_goals(d);
+    let one = d.join("one.jsonl");
+    let first = std::fs::read_to_string(&goals).unwrap();
+    std::fs::write(&one, first.lines().next().unwrap()).unwrap();
+    let dec = d.join("dec.jsonl");
+    let one_s = one.display().to_string();
+    let err = run_ok(
+        &[
+            "decompose",
+            "--goals",
+            &one_s,
+            "--out",
+            &dec.display().to_string(),
+        ],
+        &all,
+        "decompose",
+    );
+    assert!(err.contains("using json_object"), "{err}");
+    let line: Value = serde_json::from_str(std::fs::read_to_string(&dec).unwrap().trim()).unwrap();
+    assert!(!line["state"]["task_objectives"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let chat = d.join("chat");
+    run_ok(
+        &[
+            "run",
+            "--quiet",
+            "--goals",
+            &one_s,
+            "--max-turns",
+            "2",
+            "--tracking",
+            "batched",
+            "--out",
+            &chat.display().to_string(),
+        ],
+        &all,
+        "chat run (simulator, agent, batched tracker on llama)",
+    );
+
+    // τ-retail: the agent and the judges on llama (json_object set explicitly), the user mock.
+    let tools_cfg = llama_config(
+        d,
+        &url,
+        Some("json_object"),
+        "[models.mock]\nprovider = \"mock\"\n[roles]\nsimulator = \"mock\"\nagent = \"llama\"\n\
+         tracker = \"llama\"\ndecomposer = \"llama\"\n",
+    );
+    let goal = d.join("order.jsonl");
+    std::fs::write(
+        &goal,
+        r#"{"id": "order-status", "goal": "Ask the agent to look up order #W2378156 and tell you its status. Your name is Yusuf Rossi, zip code 19122."}"#,
+    )
+    .unwrap();
+    let retail = d.join("retail");
+    let data = shared_data().join("tau_bench/retail");
+    run_ok(
+        &[
+            "run",
+            "--quiet",
+            "--env",
+            "tau-retail",
+            "--data",
+            &data.display().to_string(),
+            "--goals",
+            &goal.display().to_string(),
+            "--max-turns",
+            "2",
+            "--tracking",
+            "batched",
+            "--out",
+            &retail.display().to_string(),
+        ],
+        &tools_cfg,
+        "tau-retail run",
+    );
+    let calls = tool_calls(&retail);
+    assert!(!calls.is_empty(), "the agent made no tool call");
+
+    let tracked = d.join("per-component");
+    run_ok(
+        &[
+            "track",
+            &retail.display().to_string(),
+            "--tracking",
+            "per-component",
+            "--out",
+            &tracked.display().to_string(),
+        ],
+        &tools_cfg,
+        "per-component re-tracking",
+    );
+    let mut total = 0;
+    for run in [&chat, &retail, &tracked] {
+        let entries = ledger(run);
+        total += entries.len();
+        let failed: Vec<_> = entries.iter().filter(|e| !e.1).collect();
+        assert!(failed.is_empty(), "{}: {failed:#?}", run.display());
+        for status in ugst::store::RunStore::open(run)
+            .unwrap()
+            .conversations()
+            .unwrap()
+            .iter()
+            .map(|c| c.status)
+        {
+            assert_eq!(
+                status,
+                ugst::model::ConvStatus::Finished,
+                "{}",
+                run.display()
+            );
+        }
+    }
+    let repaired = [&chat, &retail, &tracked]
+        .iter()
+        .flat_map(|r| ledger(r))
+        .filter(|e| e.2)
+        .count();
+    eprintln!(
+        "llama.cpp server: {total} calls, 0 parse failures, {repaired} repaired, tool calls {calls:?}, {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
 }

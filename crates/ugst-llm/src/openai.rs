@@ -138,6 +138,13 @@ impl OpenAiBackend {
 
     fn body_for(&self, req: &ChatRequest, mode: Structured) -> Value {
         let mut messages = req.wire_messages();
+        for m in &mut messages {
+            // An assistant turn that only calls tools has no text. OpenAI takes null there;
+            // llama-cpp-python's server takes only a string, and "" means the same to both.
+            if m.content.is_none() {
+                m.content = Some(String::new());
+            }
+        }
         if let (Some(schema), Structured::JsonObject) = (&req.schema, mode) {
             // JSON mode constrains the syntax only: the schema itself goes into the prompt.
             let ask = schema_instruction(&schema.schema);

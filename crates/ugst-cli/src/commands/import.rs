@@ -15,9 +15,10 @@ pub async fn run(
     let convs = match format {
         "tau-bench" => ugst::import::tau_bench(file)?,
         "chat-jsonl" => ugst::import::chat_jsonl(file)?,
+        "tau2" => ugst::import::tau2::read(file)?,
         other => {
             return Err(ugst::input_err!(
-            "--format {other:?} is not supported; use tau-bench (τ-bench v1 results) or chat-jsonl"
+            "--format {other:?} is not supported; use tau-bench (τ-bench v1 results), tau2 (τ²-bench results, a file or a directory) or chat-jsonl"
         ))
         }
     };

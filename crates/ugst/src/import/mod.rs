@@ -1,4 +1,4 @@
-//! Logs from other harnesses as runs. [`chat_jsonl`] reads a generic chat log (one
+//! Logs from other harnesses as runs. [`tau2::read`] reads τ²-bench results (see [`tau2`]). [`chat_jsonl`] reads a generic chat log (one
 //! `{"id", "goal", "messages", "reward"?, "decomposition"?}` per line, OpenAI-format messages);
 //! [`tau_bench`] reads τ-bench v1 results (`run.py`'s JSON
 //! array of `{task_id, reward, info, traj, trial}`): the goal is `info.task.instruction`, the
@@ -15,6 +15,8 @@ use std::path::Path;
 use ugst_llm::{FunctionCall, Message, Role, ToolCall};
 use ugst_state::GoalState;
 
+pub mod tau2;
+
 /// τ-bench's stop token, written by its user simulator.
 pub const TAU_STOP: &str = "###STOP###";
 /// The tool that hands the user to a human agent.
@@ -27,6 +29,9 @@ pub struct Imported {
     pub turns: Vec<TurnRecord>,
     pub end: EndReason,
     pub reward: Option<TaskOutcome>,
+    /// Stored as a failed conversation with this reason (a harness failure the log itself marks),
+    /// so no rate or pass^k counts it.
+    pub failed: Option<String>,
 }
 
 /// Reads a τ-bench v1 results file. Every problem is reported as `file:record N: what`, all at
@@ -147,6 +152,7 @@ fn chat_line(line: &str) -> Result<Imported, String> {
             reward,
             details: Value::Null,
         }),
+        failed: None,
     })
 }
 
@@ -188,6 +194,7 @@ fn record(r: &Value) -> Result<Imported, String> {
             reward,
             details: reward_details(r.pointer("/info/reward_info")),
         }),
+        failed: None,
     })
 }
 
@@ -270,6 +277,13 @@ fn turns(messages: &[Message]) -> (Vec<TurnRecord>, EndReason) {
     for m in messages {
         match m.role {
             Role::System => {}
+            // A user's own tool call (τ²'s user tools) says nothing to the agent: it stays with
+            // the turn it happens in.
+            Role::User if m.content_str().trim().is_empty() && !m.tool_calls.is_empty() => {
+                if let Some(s) = spans.last_mut() {
+                    s.1.push(m.clone());
+                }
+            }
             Role::User => spans.push((m.content_str().to_string(), Vec::new())),
             _ => {
                 if let Some(s) = spans.last_mut() {
@@ -345,6 +359,10 @@ pub fn write(out: &Path, meta: &RunMeta, convs: &[Imported]) -> anyhow::Result<R
         store.start(&c.goal.id, &untracked(0), &[])?;
         for t in &c.turns {
             store.commit_turn(&c.goal.id, t, &[])?;
+        }
+        if let Some(why) = &c.failed {
+            store.fail(&c.goal.id, why, &[])?;
+            continue;
         }
         let ending = Ending {
             end: c.end,
