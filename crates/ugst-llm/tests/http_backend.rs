@@ -420,3 +420,43 @@ async fn a_default_mode_the_server_refuses_falls_back_to_json_mode() {
     assert_eq!(seen[0].0["response_format"]["type"], json!("json_schema"));
     assert_eq!(seen[1].0["response_format"]["type"], json!("json_object"));
 }
+
+/// A retrained model served under the same name must not be answered from the old one's cache:
+/// the key holds the configured `revision` and what the server's `/models` says about the model.
+#[tokio::test]
+async fn the_cache_knows_which_weights_answered() {
+    let (url, script) = serve(vec![]).await;
+    let cache = Arc::new(Cache::in_memory());
+    let with = |revision: Option<&str>| {
+        let b = OpenAiBackend::new(OpenAiConfig {
+            base_url: url.clone(),
+            model: "test-model".into(),
+            api_key_env: None,
+            timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            structured: None,
+            revision: revision.map(str::to_string),
+        })
+        .unwrap();
+        Llm::new(Arc::new(b), cache.clone())
+    };
+    let ledger = Ledger::new();
+    for (rev, expect_calls) in [
+        (Some("step-100"), 1),
+        (Some("step-100"), 1),
+        (Some("step-200"), 2),
+        (None, 3),
+    ] {
+        with(rev)
+            .chat(CallRole::Agent, &ledger, &req())
+            .await
+            .unwrap();
+        assert_eq!(
+            script.seen.lock().unwrap().len(),
+            expect_calls,
+            "revision {rev:?}"
+        );
+    }
+    let hits: Vec<bool> = ledger.drain().iter().map(|e| e.cache_hit).collect();
+    assert_eq!(hits, [false, true, false, false]);
+}
