@@ -454,7 +454,7 @@ fn llama_cpp_server_runs_the_whole_loop() {
             "--goals",
             &goal.display().to_string(),
             "--max-turns",
-            "2",
+            "1",
             "--tracking",
             "batched",
             "--out",
