@@ -266,6 +266,12 @@ pub struct RunArgs {
     /// With --resume, also redo conversations that failed.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Run each goal K times (ids `<goal>#<trial>`; eval and report show pass^k and pass@k).
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub trials: u32,
+    /// With --trials: trial t samples the simulator and the agent under seed SEED + t.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -339,3 +339,80 @@ fn no_command_replaces_a_users_file_or_run_without_force() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&report).unwrap(), "mine");
 }
+
+/// `--trials K`: each τ task K times under seeds SEED..SEED+K-1, and pass^k with its bootstrap
+/// interval in eval.
+#[test]
+fn trials_run_each_task_k_times_and_eval_shows_pass_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let run = dir.path().join("run");
+    let data = shared_data().join("tau_bench/retail");
+    let out = ugst()
+        .args([
+            "run",
+            "--quiet",
+            "--env",
+            "tau-retail",
+            "--limit",
+            "2",
+            "--trials",
+            "3",
+        ])
+        .args([
+            "--seed",
+            "40",
+            "--max-turns",
+            "3",
+            "--tracking",
+            "batched",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let convs = ugst::store::RunStore::open(&run)
+        .unwrap()
+        .conversations()
+        .unwrap();
+    assert_eq!(convs.len(), 6);
+    let mut seen: Vec<(String, Option<u32>, Option<u64>)> = convs
+        .iter()
+        .map(|c| (c.goal.id.clone(), c.goal.trial, c.goal.seed))
+        .collect();
+    seen.sort();
+    assert_eq!(seen[0].0, "tau-retail/test/0#0");
+    assert_eq!(
+        seen.iter().map(|s| s.2).collect::<Vec<_>>(),
+        [Some(40), Some(41), Some(42), Some(40), Some(41), Some(42)]
+    );
+    // Every trial of a task is scored against that task.
+    assert!(convs.iter().all(|c| c.task_reward.is_some()));
+    let out = ugst().arg("eval").arg(&run).arg("--json").output().unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &v["pass_k"];
+    assert_eq!(p["max_k"], 3, "{v}");
+    assert_eq!(p["pass_hat_ci"].as_array().unwrap().len(), 3, "{p}");
+    let text = ugst().arg("eval").arg(&run).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("95% bootstrap interval over tasks"), "{text}");
+    let bad = ugst()
+        .args(["run", "--trials", "0", "--config"])
+        .arg(&cfg)
+        .args(["--goals", "x", "--out"])
+        .arg(dir.path().join("z"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -282,6 +282,15 @@ async fn one_conversation(
     goal: &Goal,
 ) -> Result<Outcome> {
     let ledger = Ledger::new();
+    // A trial samples under its own seed (`run --trials`).
+    let seeded;
+    let models = match goal.seed {
+        Some(seed) => {
+            seeded = models.clone().with_seed(seed);
+            &seeded
+        }
+        None => models,
+    };
     let s0 = match decompose_goal(&models.decomposer, &ledger, goal).await {
         Ok(d) => GoalState::initial(&d),
         Err(DecomposeError::Llm(e)) if e.stops_the_run() => return Err(stop(&goal.id, e)),

@@ -36,6 +36,11 @@ pub async fn run(a: RunArgs) -> Result<()> {
     if settings.max_turns == 0 {
         return Err(ugst::input_err!("--max-turns must be at least 1"));
     }
+    let goals = match a.trials {
+        0 => return Err(ugst::input_err!("--trials must be at least 1")),
+        1 => goals,
+        k => ugst::model::Goal::trials(&goals, k, a.seed),
+    };
     let meta = RunMeta {
         env_data: s.data.as_deref().map(canonical),
         goals_file: s.goals.as_ref().map(|p| p.display().to_string()),

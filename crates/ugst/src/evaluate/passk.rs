@@ -20,6 +20,8 @@ pub struct PassK {
     /// The smallest number of trials of a task: k goes up to it.
     pub max_k: usize,
     pub pass_hat: Vec<f64>,
+    /// 95% bootstrap interval of pass^k over tasks (tasks resampled with replacement), per k.
+    pub pass_hat_ci: Vec<(f64, f64)>,
     pub pass_at: Vec<f64>,
     /// Only when the conversations were tracked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +81,22 @@ pub fn pass_k(convs: &[Conversation]) -> Option<PassK> {
         .clone()
         .map(|k| mean(&|t| choose(count(t, |x| x.0), k) / choose(t.len(), k)))
         .collect();
+    // Tasks, not trials, are the unit a benchmark samples: resample them.
+    let per_task: Vec<&Vec<Trial>> = by_task.values().collect();
+    let pass_hat_ci = ks
+        .clone()
+        .map(|k| {
+            let est = super::compare::bootstrap(&per_task, 0, |pick| {
+                Some(
+                    pick.iter()
+                        .map(|t| choose(count(t, |x| x.0), k) / choose(t.len(), k))
+                        .sum::<f64>()
+                        / pick.len() as f64,
+                )
+            });
+            est.map(|e| (e.low, e.high)).unwrap_or((f64::NAN, f64::NAN))
+        })
+        .collect();
     let pass_at = ks
         .clone()
         .map(|k| mean(&|t| 1.0 - choose(t.len() - count(t, |x| x.0), k) / choose(t.len(), k)))
@@ -107,6 +125,7 @@ pub fn pass_k(convs: &[Conversation]) -> Option<PassK> {
         tasks,
         max_k,
         pass_hat,
+        pass_hat_ci,
         pass_at,
         alignment_pass_hat,
         gated_pass_hat,
@@ -172,6 +191,11 @@ mod tests {
                 && close(p.pass_hat[1], 1.0 / 6.0)
                 && close(p.pass_hat[2], 0.0)
         );
+        // The interval resamples the two tasks: pass^1 is 2/3 or 1/3 per task, so the means of
+        // two draws lie between 1/3 and 2/3 and the interval brackets 1/2.
+        let (lo, hi) = p.pass_hat_ci[0];
+        assert!(lo >= 1.0 / 3.0 - 1e-12 && hi <= 2.0 / 3.0 + 1e-12 && lo <= 0.5 && 0.5 <= hi);
+        assert!(lo < hi, "two different tasks give a spread: {lo} {hi}");
         // pass@2 = (1 - C(1,2)/C(3,2) + 1 - C(2,2)/C(3,2))/2 = (1 + 2/3)/2.
         assert!(close(p.pass_at[1], 5.0 / 6.0));
         // Alignment: a 3/3, b 1/3 → pass^1 = 2/3, pass^3 = 1/2.

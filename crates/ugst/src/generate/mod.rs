@@ -209,6 +209,7 @@ pub fn generate(
                         .expect("a task serialises"),
                     ),
                     trial: None,
+                    seed: None,
                 },
                 reference: Some(reference),
                 spec: GoalSpec {

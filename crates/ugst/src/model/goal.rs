@@ -22,12 +22,32 @@ pub struct Goal {
     /// objectives `ugst goals generate multiwoz` built the goal from). Never shown to a model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<serde_json::Value>,
-    /// Which trial of its task this is (imported logs; ids then read `<task>#<trial>`).
+    /// Which trial of its task this is (`run --trials`, imported logs; ids then read
+    /// `<task>#<trial>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial: Option<u32>,
+    /// The sampling seed of the simulator and the agent in this conversation (`run --trials`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Goal {
+    /// `k` trials of each goal: ids `<id>#<trial>`, trial `t` sampling under seed `seed + t`
+    /// (the same seed for trial `t` of every goal).
+    pub fn trials(goals: &[Goal], k: u32, seed: u64) -> Vec<Goal> {
+        goals
+            .iter()
+            .flat_map(|g| {
+                (0..k).map(move |t| Goal {
+                    id: format!("{}#{t}", g.id),
+                    trial: Some(t),
+                    seed: Some(seed + t as u64),
+                    ..g.clone()
+                })
+            })
+            .collect()
+    }
+
     /// A goal with only its id and text.
     pub fn new(id: impl Into<String>, goal: impl Into<String>) -> Goal {
         Goal {
@@ -38,6 +58,7 @@ impl Goal {
             decomposition: None,
             task: None,
             trial: None,
+            seed: None,
         }
     }
 }

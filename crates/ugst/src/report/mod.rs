@@ -185,6 +185,7 @@ fn metric_rows(runs: &[RunSummary]) -> Vec<Value> {
                     let rows: Vec<Value> = (0..p.max_k).map(|i| json!({
                         "k": i + 1,
                         "pass_hat": f(&p.pass_hat[i]),
+                        "pass_hat_ci": format!("[{:.3}, {:.3}]", p.pass_hat_ci[i].0, p.pass_hat_ci[i].1),
                         "pass_at": f(&p.pass_at[i]),
                         "alignment": p.alignment_pass_hat.as_ref().map(|a| f(&a[i])),
                         "gated": p.gated_pass_hat.as_ref().and_then(|g| g[i].as_ref().map(f)),

@@ -248,11 +248,18 @@ pub fn pass_k(p: &PassK) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let ci: Vec<String> = p
+        .pass_hat_ci
+        .iter()
+        .enumerate()
+        .map(|(i, (lo, hi))| format!("k={} [{lo:.3}, {hi:.3}]", i + 1))
+        .collect();
     let mut out = format!(
-        "pass^k over {} task(s) (up to {} trials each): {}\npass@k: {}\n",
+        "pass^k over {} task(s) (up to {} trials each): {}\n  95% bootstrap interval over tasks: {}\npass@k: {}\n",
         p.tasks,
         p.max_k,
         row(&p.pass_hat),
+        ci.join(", "),
         row(&p.pass_at)
     );
     if let (Some(a), Some(g)) = (&p.alignment_pass_hat, &p.gated_pass_hat) {

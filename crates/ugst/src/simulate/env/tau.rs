@@ -31,6 +31,8 @@ impl Tau {
     fn task(&self, goal: &Goal) -> Option<Task> {
         let rest = goal.id.strip_prefix(&self.name)?.strip_prefix('/')?;
         let (split, id) = rest.split_once('/')?;
+        // A trial of the task (`run --trials`): `<task>#<trial>`.
+        let id = id.split('#').next().unwrap_or(id);
         self.env
             .tasks(split)
             .ok()?
@@ -70,6 +72,7 @@ impl Environment for Tau {
                 decomposition: None,
                 task: None,
                 trial: None,
+                seed: None,
             })
             .collect())
     }
