@@ -155,11 +155,20 @@ pub enum Cmd {
     /// Export a run's conversations with every turn's goal state.
     Export {
         run: PathBuf,
-        /// jsonl, statuses, sft or grpo.
+        /// jsonl, statuses, sft, grpo or tau2-submission (a directory: τ²'s submission.json and
+        /// ugst_alignment.json).
         #[arg(long, default_value = "jsonl")]
         format: String,
         #[arg(long)]
         out: PathBuf,
+        /// tau2-submission: the agent model's name, its organization and a contact email
+        /// (τ²'s schema requires them).
+        #[arg(long)]
+        model_name: Option<String>,
+        #[arg(long)]
+        organization: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
         /// grpo: prefixes with more prompt tokens are dropped (and counted).
         #[arg(long, default_value_t = 2048)]
         max_prompt_tokens: usize,

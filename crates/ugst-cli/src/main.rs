@@ -95,9 +95,16 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             max_prompt_tokens,
             tokenizer,
             force,
+            model_name,
+            organization,
+            email,
         } => {
             crate_fs::may_write(&[&out], force)?;
-            c::export::run(&run, &format, &out, max_prompt_tokens, tokenizer)
+            if format == "tau2-submission" {
+                c::export::tau2_submission(&run, &out, model_name, organization, email)
+            } else {
+                c::export::run(&run, &format, &out, max_prompt_tokens, tokenizer)
+            }
         }
         Cmd::Goals { cmd } => c::goals::run(cmd).await,
         Cmd::Bench { cmd } => c::bench::run(cmd).await,

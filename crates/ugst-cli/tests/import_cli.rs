@@ -393,3 +393,57 @@ fn tau2_results_import_in_the_directory_layout() {
     );
     assert!(!dir.path().join("bad").exists());
 }
+
+/// The gpt-4o airline log as a τ² submission: τ-bench's own pass^1..4 as percentages, and the
+/// alignment file beside it (no alignment yet: the log is not tracked).
+#[test]
+fn the_tau_bench_log_exports_as_a_tau2_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ugst()
+        .args(["import", "--format", "tau-bench", "--env", "tau-airline"])
+        .arg(log())
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let sub = dir.path().join("sub");
+    let no_who = ugst()
+        .args(["export", "--format", "tau2-submission"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&sub)
+        .output()
+        .unwrap();
+    assert_eq!(no_who.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_who.stderr).contains("--model-name"));
+    ugst()
+        .args([
+            "export",
+            "--format",
+            "tau2-submission",
+            "--model-name",
+            "gpt-4o",
+        ])
+        .args(["--organization", "OpenAI", "--email", "evals@example.com"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&sub)
+        .assert()
+        .success();
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(sub.join("submission.json")).unwrap())
+            .unwrap();
+    let r = &s["results"]["airline"];
+    assert_eq!(
+        [&r["pass_1"], &r["pass_2"], &r["pass_3"], &r["pass_4"]],
+        [42.0, 27.33, 22.0, 20.0].map(Value::from).each_ref()
+    );
+    assert!(s["results"].get("retail").is_none());
+    let a: Value =
+        serde_json::from_str(&std::fs::read_to_string(sub.join("ugst_alignment.json")).unwrap())
+            .unwrap();
+    assert_eq!(a["tasks"], 50);
+    assert_eq!(a["alignment_pass_hat"], Value::Null);
+    assert_eq!(a["pass_hat_ci95"].as_array().unwrap().len(), 4);
+}

@@ -244,7 +244,14 @@ fn tau2_bench_runs_with_our_simulator_as_its_user() {
         ))
         .args(["--user-llm", "openai/ugst", "--user-llm-args"])
         .arg(format!(r#"{{"api_base": "{sim_url}", "api_key": "x"}}"#))
-        .args(["--num-tasks", &tasks.to_string(), "--max-steps", "30"])
+        .args([
+            "--num-tasks",
+            &tasks.to_string(),
+            "--num-trials",
+            "2",
+            "--max-steps",
+            "30",
+        ])
         .args([
             "--max-concurrency",
             "1",
@@ -267,7 +274,7 @@ fn tau2_bench_runs_with_our_simulator_as_its_user() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("t2.json")).unwrap())
             .unwrap();
     let sims = results["simulations"].as_array().unwrap();
-    assert_eq!(sims.len(), tasks, "{results}");
+    assert_eq!(sims.len(), 2 * tasks, "{results}");
     let mut user_turns = 0;
     for s in sims {
         let reason = s["termination_reason"].as_str().unwrap();
@@ -330,12 +337,58 @@ fn tau2_bench_runs_with_our_simulator_as_its_user() {
         .unwrap()
         .conversations()
         .unwrap();
-    assert_eq!(convs.len(), tasks);
+    assert_eq!(convs.len(), 2 * tasks);
     for c in &convs {
         assert_eq!(c.status, ugst::model::ConvStatus::Finished, "{:?}", c.error);
         assert!(!c.final_state.as_ref().unwrap().components.is_empty());
         assert!(c.task_reward.is_some());
     }
+
+    // The tracked run as a τ² submission, which τ²'s own schema (no extra fields) accepts.
+    let sub = dir.path().join("submission");
+    let out = ugst()
+        .args([
+            "export",
+            "--format",
+            "tau2-submission",
+            "--model-name",
+            "mock",
+        ])
+        .args([
+            "--organization",
+            "ugst tests",
+            "--email",
+            "tests@example.com",
+        ])
+        .arg(&tracked)
+        .arg("--out")
+        .arg(&sub)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let check = Command::new(python())
+        .args([
+            "-c",
+            "import sys; from tau2.scripts.leaderboard.submission import Submission; \
+            s = Submission.model_validate_json(open(sys.argv[1]).read()); print(s.results.retail)",
+        ])
+        .arg(sub.join("submission.json"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "τ² refuses the submission: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let side: Value =
+        serde_json::from_str(&std::fs::read_to_string(sub.join("ugst_alignment.json")).unwrap())
+            .unwrap();
+    assert_eq!(side["max_k"], 2, "{side}");
+    assert!(side["alignment_pass_hat"].is_array(), "{side}");
 }
 
 /// Every ledger entry of a run: (role, ok, repaired, error).

@@ -35,7 +35,7 @@ pub fn run(
         }
         other => {
             return Err(ugst::input_err!(
-                "--format {other:?} is not supported; use jsonl, statuses, sft or grpo"
+                "--format {other:?} is not supported; use jsonl, statuses, sft, grpo or tau2-submission"
             ))
         }
     };
@@ -60,4 +60,58 @@ pub fn run(
         None => eprintln!("wrote {} conversation(s) to {}", convs.len(), out.display()),
     }
     Ok(())
+}
+
+/// `--format tau2-submission`: a directory with τ²'s `submission.json` and ugst's
+/// `ugst_alignment.json`.
+pub fn tau2_submission(
+    run: &Path,
+    out: &Path,
+    model_name: Option<String>,
+    organization: Option<String>,
+    email: Option<String>,
+) -> Result<()> {
+    let (Some(model_name), Some(organization), Some(email)) = (model_name, organization, email)
+    else {
+        return Err(ugst::input_err!(
+            "--format tau2-submission needs --model-name, --organization and --email (τ²'s submission schema requires them)"
+        ));
+    };
+    let store = RunStore::open(run)?;
+    let meta = store.meta()?;
+    let convs = store.conversations()?;
+    let ledger: Vec<_> = store.ledger()?.into_iter().map(|(_, e)| e).collect();
+    let user = meta
+        .models
+        .get("simulator")
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let who = export::tau2::Submitter {
+        model_name,
+        organization,
+        email,
+        date: today(),
+    };
+    let (sub, side) = export::tau2::submission(&convs, &ledger, &meta.env, &user, &who)
+        .map_err(|e| ugst::input_err!("{}: {e}", run.display()))?;
+    std::fs::create_dir_all(out)?;
+    write_file(
+        &out.join("submission.json"),
+        &serde_json::to_string_pretty(&sub)?,
+    )?;
+    write_file(
+        &out.join("ugst_alignment.json"),
+        &serde_json::to_string_pretty(&side)?,
+    )?;
+    eprintln!(
+        "wrote {} (τ² submission) and {} (alignment columns)",
+        out.join("submission.json").display(),
+        out.join("ugst_alignment.json").display()
+    );
+    Ok(())
+}
+
+/// Today's date, YYYY-MM-DD (UTC).
+fn today() -> String {
+    humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_string()
 }

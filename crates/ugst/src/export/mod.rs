@@ -3,6 +3,7 @@
 //! environment's task reward where there is one; tracking labels for `ugst agree`; and training
 //! data (`training`).
 
+pub mod tau2;
 pub mod training;
 
 use crate::model::Conversation;

@@ -189,7 +189,8 @@ fn simulation(s: &Value, tasks: &HashMap<String, String>) -> Result<Imported, St
         end,
         reward: reward.map(|r| TaskOutcome {
             reward: r,
-            details: serde_json::json!({"log": info, "termination_reason": reason}),
+            details: serde_json::json!({"log": info, "termination_reason": reason,
+                "agent_cost": s.get("agent_cost"), "user_cost": s.get("user_cost")}),
         }),
         failed,
     })
