@@ -275,6 +275,10 @@ pub struct RunArgs {
     /// With --resume, also redo conversations that failed.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Run a trial again (new seed, up to N times) while its simulated user ends misaligned;
+    /// every attempt is kept and reported, pass^k counts each trial's last.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub rerun_misaligned: u32,
     /// Run each goal K times (ids `<goal>#<trial>`; eval and report show pass^k and pass@k).
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub trials: u32,

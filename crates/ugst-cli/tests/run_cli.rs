@@ -416,3 +416,62 @@ fn trials_run_each_task_k_times_and_eval_shows_pass_k() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `--rerun-misaligned N`: trials whose simulated user ended misaligned run again (new seed, up
+/// to N times); every attempt stays in the run, pass^k counts each trial's last attempt.
+#[test]
+fn misaligned_trials_are_rerun_and_every_attempt_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let run = dir.path().join("run");
+    let out = ugst()
+        .args([
+            "run",
+            "--quiet",
+            "--env",
+            "tau-retail",
+            "--limit",
+            "20",
+            "--trials",
+            "2",
+        ])
+        .args(["--max-turns", "4", "--rerun-misaligned", "2", "--config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(shared_data().join("tau_bench/retail"))
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let convs = ugst::store::RunStore::open(&run)
+        .unwrap()
+        .conversations()
+        .unwrap();
+    let reruns: Vec<_> = convs.iter().filter(|c| c.goal.attempt.is_some()).collect();
+    // The mock judge marks some profiles misaligned, the same way on every attempt (it ignores
+    // seeds): such a trial is rerun the full 2 times.
+    assert!(!reruns.is_empty(), "no trial was rerun: {err}");
+    assert!(
+        err.contains(&format!("reran {} trial attempt(s)", reruns.len())),
+        "{err}"
+    );
+    for r in &reruns {
+        assert!(r.goal.id.contains("@rerun"), "{}", r.goal.id);
+        let first = convs
+            .iter()
+            .find(|c| c.goal.id == r.goal.trial_id())
+            .unwrap();
+        assert_ne!(r.goal.seed, first.goal.seed);
+        assert!(!ugst::evaluate::simulator_aligned(
+            first.final_state.as_ref().unwrap()
+        ));
+    }
+    assert_eq!(convs.len(), 40 + reruns.len());
+    let out = ugst().arg("eval").arg(&run).arg("--json").output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pass_k"]["reruns"], reruns.len(), "{}", v["pass_k"]);
+    assert_eq!(v["pass_k"]["tasks"], 20);
+}

@@ -97,6 +97,57 @@ pub async fn start(
     .await
 }
 
+/// `run --rerun-misaligned N`: every finished trial whose simulated user ended misaligned is run
+/// again under a new seed (`<id>@rerun<n>`), up to `max` times, until its simulator stays
+/// aligned. Every attempt is kept in the run; pass^k counts each trial's last attempt. Returns
+/// the counts of the reruns.
+pub async fn rerun_misaligned(
+    store: Arc<RunStore>,
+    models: RoleModels,
+    env: Arc<dyn Environment>,
+    settings: Settings,
+    concurrency: usize,
+    progress: &dyn Progress,
+    max: u32,
+) -> Result<RunCounts> {
+    let mut all = RunCounts::default();
+    for n in 1..=max {
+        let convs = store.conversations()?;
+        let again: Vec<Goal> = crate::evaluate::passk::last_attempts(&convs)
+            .into_iter()
+            .filter(|c| c.goal.attempt.unwrap_or(0) + 1 == n)
+            .filter(|c| {
+                c.finished()
+                    && c.final_state.as_ref().is_some_and(|s| {
+                        !s.components.is_empty() && !crate::evaluate::simulator_aligned(s)
+                    })
+            })
+            .map(|c| c.goal.rerun(n))
+            .collect();
+        if again.is_empty() {
+            break;
+        }
+        progress.status(format!("rerun {n}: {} misaligned trial(s)", again.len()));
+        store.add_goals(&again)?;
+        let c = run_pending(
+            store.clone(),
+            models.clone(),
+            env.clone(),
+            settings,
+            concurrency,
+            progress,
+        )
+        .await?;
+        // The run's size now; what ran adds up over the passes.
+        all.total = c.total;
+        all.ran += c.ran;
+        all.finished += c.finished;
+        all.failed += c.failed;
+        all.wall += c.wall;
+    }
+    Ok(all)
+}
+
 /// Runs every unfinished conversation of `store`.
 pub async fn run_pending(
     store: Arc<RunStore>,

@@ -208,6 +208,28 @@ impl RunStore {
         rows.map(|r| Ok(serde_json::from_str(&r?)?)).collect()
     }
 
+    /// Adds goals after the run was created (reruns), each with a pending conversation.
+    pub fn add_goals(&self, goals: &[Goal]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let next: i64 = tx.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM goals", [], |r| {
+            r.get(0)
+        })?;
+        let t = now() as i64;
+        for (i, g) in goals.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO goals VALUES (?1, ?2, ?3)",
+                params![next + i as i64, g.id, to_json(g)],
+            )?;
+            tx.execute(
+                "INSERT INTO conversations (goal_id, status, updated) VALUES (?1, 'pending', ?2)",
+                params![g.id, t],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Goals whose conversation has not reached `finished` or `failed`.
     pub fn unfinished(&self) -> Result<Vec<String>> {
         let conn = self.lock();

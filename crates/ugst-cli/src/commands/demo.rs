@@ -51,6 +51,7 @@ pub async fn run(
         concurrency: 4,
         quiet: false,
         max_failed_share: None,
+        rerun_misaligned: 0,
     };
     super::run::start(&cfg, &meta, set, environment, &out, limits).await
 }

@@ -50,6 +50,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
         concurrency: a.concurrency,
         quiet: a.quiet,
         max_failed_share: a.max_failed_share,
+        rerun_misaligned: a.rerun_misaligned,
     };
     start(&cfg, &meta, goals, environment, &a.out, limits).await
 }
@@ -61,6 +62,8 @@ pub struct Limits {
     pub quiet: bool,
     /// Exit non-zero above this share of failed conversations (nothing finished always does).
     pub max_failed_share: Option<f64>,
+    /// `--rerun-misaligned N`.
+    pub rerun_misaligned: u32,
 }
 
 /// A data path as stored with the run (absolute where it resolves).
@@ -83,16 +86,38 @@ pub async fn start(
     // Models first: a config error must not leave an empty run behind.
     let models = backends::connect(cfg).await?;
     let bar = progress::terminal(limits.quiet);
-    let counts = runner::start(
+    let mut counts = runner::start(
         out,
         meta,
         &goals,
-        models,
-        environment,
+        models.clone(),
+        environment.clone(),
         limits.concurrency,
         bar.as_ref(),
     )
     .await?;
+    if limits.rerun_misaligned > 0 {
+        let store = Arc::new(RunStore::open_for_writing(out)?);
+        let again = runner::rerun_misaligned(
+            store,
+            models,
+            environment,
+            meta.settings,
+            limits.concurrency,
+            bar.as_ref(),
+            limits.rerun_misaligned,
+        )
+        .await?;
+        eprintln!(
+            "reran {} trial attempt(s) whose simulator misaligned: {} finished, {} failed",
+            again.ran, again.finished, again.failed
+        );
+        counts.total = counts.total.max(again.total);
+        counts.ran += again.ran;
+        counts.finished += again.finished;
+        counts.failed += again.failed;
+        counts.wall += again.wall;
+    }
     finish(out, &counts, limits.max_failed_share).await
 }
 

@@ -23,6 +23,8 @@ pub struct PassK {
     /// 95% bootstrap interval of pass^k over tasks (tasks resampled with replacement), per k.
     pub pass_hat_ci: Vec<(f64, f64)>,
     pub pass_at: Vec<f64>,
+    /// Rerun attempts in the run (`run --rerun-misaligned`); each trial counts its last one.
+    pub reruns: usize,
     /// Only when the conversations were tracked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alignment_pass_hat: Option<Vec<f64>>,
@@ -51,13 +53,26 @@ pub fn task_of(c: &Conversation) -> &str {
     c.goal.id.split('#').next().unwrap_or(&c.goal.id)
 }
 
+/// The last attempt of every trial (`run --rerun-misaligned` keeps earlier ones in the run).
+pub fn last_attempts(convs: &[Conversation]) -> Vec<&Conversation> {
+    let mut last: BTreeMap<&str, &Conversation> = BTreeMap::new();
+    for c in convs {
+        let e = last.entry(c.goal.trial_id()).or_insert(c);
+        if c.goal.attempt.unwrap_or(0) > e.goal.attempt.unwrap_or(0) {
+            *e = c;
+        }
+    }
+    last.into_values().collect()
+}
+
 /// pass^k over the finished conversations with a task reward; `None` when no task has two or
 /// more trials (then there is no k beyond 1 to speak of and pass^1 is the mean reward).
 pub fn pass_k(convs: &[Conversation]) -> Option<PassK> {
     // Per task: (reward success, simulator aligned) of each trial.
     let mut by_task: BTreeMap<&str, Vec<Trial>> = BTreeMap::new();
     let mut tracked = true;
-    for c in convs.iter().filter(|c| c.finished()) {
+    let reruns = convs.iter().filter(|c| c.goal.attempt.is_some()).count();
+    for c in last_attempts(convs).into_iter().filter(|c| c.finished()) {
         let Some(r) = &c.task_reward else { continue };
         let state = c.final_state.as_ref();
         tracked &= state.is_some_and(|s| !s.components.is_empty());
@@ -127,6 +142,7 @@ pub fn pass_k(convs: &[Conversation]) -> Option<PassK> {
         pass_hat,
         pass_hat_ci,
         pass_at,
+        reruns,
         alignment_pass_hat,
         gated_pass_hat,
     })

@@ -210,6 +210,7 @@ pub fn generate(
                     ),
                     trial: None,
                     seed: None,
+                    attempt: None,
                 },
                 reference: Some(reference),
                 spec: GoalSpec {

@@ -29,9 +29,28 @@ pub struct Goal {
     /// The sampling seed of the simulator and the agent in this conversation (`run --trials`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Which rerun of its trial this is (`run --rerun-misaligned`; 0 or absent: the first
+    /// attempt). Its id is the trial's with `@rerun<n>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 impl Goal {
+    /// The trial this conversation attempts: its id without `@rerun<n>`.
+    pub fn trial_id(&self) -> &str {
+        self.id.split("@rerun").next().unwrap_or(&self.id)
+    }
+
+    /// Attempt `n` (1, 2, …) of this goal's trial, under a new seed.
+    pub fn rerun(&self, n: u32) -> Goal {
+        Goal {
+            id: format!("{}@rerun{n}", self.trial_id()),
+            attempt: Some(n),
+            seed: Some(self.seed.unwrap_or(0) + 1_000_003 * n as u64),
+            ..self.clone()
+        }
+    }
+
     /// `k` trials of each goal: ids `<id>#<trial>`, trial `t` sampling under seed `seed + t`
     /// (the same seed for trial `t` of every goal).
     pub fn trials(goals: &[Goal], k: u32, seed: u64) -> Vec<Goal> {
@@ -59,6 +78,7 @@ impl Goal {
             task: None,
             trial: None,
             seed: None,
+            attempt: None,
         }
     }
 }

@@ -279,5 +279,11 @@ pub fn pass_k(p: &PassK) -> String {
     } else {
         out += "alignment and gated pass^k: – (not tracked yet; run `ugst track` on this run)\n";
     }
+    if p.reruns > 0 {
+        out += &format!(
+            "reruns: {} attempt(s) ran again for trials whose simulator misaligned; each trial counts its last attempt\n",
+            p.reruns
+        );
+    }
     out
 }

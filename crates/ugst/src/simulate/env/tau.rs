@@ -73,6 +73,7 @@ impl Environment for Tau {
                 task: None,
                 trial: None,
                 seed: None,
+                attempt: None,
             })
             .collect())
     }
