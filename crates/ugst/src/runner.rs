@@ -113,13 +113,13 @@ pub async fn rerun_misaligned(
     let mut all = RunCounts::default();
     for n in 1..=max {
         let convs = store.conversations()?;
-        let again: Vec<Goal> = crate::evaluate::passk::last_attempts(&convs)
+        let again: Vec<Goal> = crate::model::last_attempts(&convs)
             .into_iter()
             .filter(|c| c.goal.attempt.unwrap_or(0) + 1 == n)
             .filter(|c| {
                 c.finished()
                     && c.final_state.as_ref().is_some_and(|s| {
-                        !s.components.is_empty() && !crate::evaluate::simulator_aligned(s)
+                        !s.components.is_empty() && !crate::model::simulator_aligned(s)
                     })
             })
             .map(|c| c.goal.rerun(n))

@@ -163,14 +163,7 @@ pub struct TaskRewards {
     pub aligned_mean: Option<f64>,
 }
 
-/// The simulator stayed on its goal: every profile and policy item ALIGNED and every task
-/// objective successful in the final state.
-pub fn simulator_aligned(s: &ugst_state::GoalState) -> bool {
-    s.components.iter().all(|c| match c.category {
-        Category::UserProfile | Category::UserPolicy | Category::TaskObjective => c.is_success(),
-        Category::Requirement | Category::Preference => true,
-    })
-}
+pub use crate::model::simulator_aligned;
 
 pub fn task_rewards(env: &str, convs: &[Conversation]) -> Option<TaskRewards> {
     let mut t = TaskRewards {

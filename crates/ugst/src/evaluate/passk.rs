@@ -53,18 +53,6 @@ pub fn task_of(c: &Conversation) -> &str {
     c.goal.id.split('#').next().unwrap_or(&c.goal.id)
 }
 
-/// The last attempt of every trial (`run --rerun-misaligned` keeps earlier ones in the run).
-pub fn last_attempts(convs: &[Conversation]) -> Vec<&Conversation> {
-    let mut last: BTreeMap<&str, &Conversation> = BTreeMap::new();
-    for c in convs {
-        let e = last.entry(c.goal.trial_id()).or_insert(c);
-        if c.goal.attempt.unwrap_or(0) > e.goal.attempt.unwrap_or(0) {
-            *e = c;
-        }
-    }
-    last.into_values().collect()
-}
-
 /// pass^k over the finished conversations with a task reward; `None` when no task has two or
 /// more trials (then there is no k beyond 1 to speak of and pass^1 is the mean reward).
 pub fn pass_k(convs: &[Conversation]) -> Option<PassK> {
@@ -72,7 +60,10 @@ pub fn pass_k(convs: &[Conversation]) -> Option<PassK> {
     let mut by_task: BTreeMap<&str, Vec<Trial>> = BTreeMap::new();
     let mut tracked = true;
     let reruns = convs.iter().filter(|c| c.goal.attempt.is_some()).count();
-    for c in last_attempts(convs).into_iter().filter(|c| c.finished()) {
+    for c in crate::model::last_attempts(convs)
+        .into_iter()
+        .filter(|c| c.finished())
+    {
         let Some(r) = &c.task_reward else { continue };
         let state = c.final_state.as_ref();
         tracked &= state.is_some_and(|s| !s.components.is_empty());

@@ -7,6 +7,7 @@ pub mod run;
 pub mod transcript;
 
 pub use goal::{DecomposeMethod, DecompositionLine, Goal};
+pub use run::{last_attempts, simulator_aligned};
 pub use run::{
     ConvStatus, Conversation, EndReason, Ending, RejectedDraft, RunMeta, Settings, SimMode,
     TaskOutcome, TrackingMode, TurnRecord, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS,
