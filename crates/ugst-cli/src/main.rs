@@ -11,8 +11,10 @@ use ugst_cli::fs as crate_fs;
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
+            // llama.cpp's own log (a vocabulary warning on every model load) is noise to a
+            // user; UGST_LOG=llama-cpp-2=warn brings it back.
             tracing_subscriber::EnvFilter::try_from_env("UGST_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,llama-cpp-2=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

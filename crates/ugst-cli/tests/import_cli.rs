@@ -107,9 +107,17 @@ fn the_tau_bench_log_imports_with_its_pass_k_and_tracks() {
         .success();
     let html = std::fs::read_to_string(&html).unwrap();
     assert!(html.contains("pass^k over trials"));
+    // pass^1 with its interval over tasks, then pass@1.
+    let row = html
+        .split("<tr><td>1</td><td>0.420 <span class=\"ci\">[")
+        .nth(1)
+        .expect("pass^k table: k=1 row with pass^1 0.420 and its interval");
     assert!(
-        html.contains("<tr><td>1</td><td>0.420</td><td>0.420</td>"),
-        "pass^k table"
+        row.split("</tr>")
+            .next()
+            .unwrap()
+            .contains("]</span></td><td>0.420</td>"),
+        "pass^k table: {row:.200}"
     );
 }
 
