@@ -412,7 +412,7 @@ mod tests {
 
     #[test]
     fn the_weights_are_named_by_their_sha256() {
-        let dir = tempdir();
+        let dir = tempdir_for("weights");
         let gguf = dir.join("m.gguf");
         std::fs::write(&gguf, b"weights v1").unwrap();
         let v1 = weights_sha256(&gguf).unwrap();
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn assembles_parts_in_numeric_order_and_checks_the_hash() {
-        let dir = tempdir();
+        let dir = tempdir_for("parts");
         // Ten parts: part1 must not be confused with part10, and 10 comes after 9.
         for p in (1..=10u32).rev() {
             let path = dir.join(format!("toy_part{p}-1.0-py3-none-any.whl"));
@@ -473,8 +473,10 @@ mod tests {
         assert!(wheel_for(&dir, &m, 11).is_none());
     }
 
-    fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("ugst-install-test-{}", std::process::id()));
+    /// A fresh directory for one test (tests run in parallel in one process).
+    fn tempdir_for(test: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("ugst-install-test-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
