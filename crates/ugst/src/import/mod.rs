@@ -229,7 +229,23 @@ fn message(m: &Value) -> Result<Message, String> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => Some(other.to_string()),
     };
-    let mut tool_calls = Vec::new();
+    let tool_calls = tool_calls(m, "/function/name", "/function/arguments")?;
+    Ok(Message {
+        role,
+        content,
+        tool_calls,
+        tool_call_id: m
+            .get("tool_call_id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+/// The tool calls of a logged message; `name_at` and `args_at` point to each call's name and
+/// arguments (OpenAI: `/function/name`, τ²: `/name`). Arguments given as an object are written
+/// out as JSON text, as the OpenAI format carries them.
+fn tool_calls(m: &Value, name_at: &str, args_at: &str) -> Result<Vec<ToolCall>, String> {
+    let mut out = Vec::new();
     for (k, c) in m
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -237,16 +253,16 @@ fn message(m: &Value) -> Result<Message, String> {
         .flatten()
         .enumerate()
     {
-        let name = c
-            .pointer("/function/name")
-            .and_then(Value::as_str)
-            .ok_or(format!("tool_calls[{k}].function.name is missing"))?;
-        let arguments = match c.pointer("/function/arguments") {
+        let name = c.pointer(name_at).and_then(Value::as_str).ok_or(format!(
+            "tool_calls[{k}]{} is missing",
+            name_at.replace('/', ".")
+        ))?;
+        let arguments = match c.pointer(args_at) {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
             None => "{}".into(),
         };
-        tool_calls.push(ToolCall {
+        out.push(ToolCall {
             id: c
                 .get("id")
                 .and_then(Value::as_str)
@@ -259,15 +275,7 @@ fn message(m: &Value) -> Result<Message, String> {
             },
         });
     }
-    Ok(Message {
-        role,
-        content,
-        tool_calls,
-        tool_call_id: m
-            .get("tool_call_id")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    })
+    Ok(out)
 }
 
 /// The turns of a trajectory and why it ended. Each user message opens a turn; the agent's

@@ -13,7 +13,7 @@ use crate::model::{EndReason, Goal, TaskOutcome};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
-use ugst_llm::{FunctionCall, Message, Role, ToolCall};
+use ugst_llm::{Message, Role};
 
 /// τ²'s words for "the user was handed over" and "the scenario does not cover this".
 const TRANSFER: &str = "###TRANSFER###";
@@ -218,36 +218,7 @@ fn message(m: &Value) -> Result<Message, String> {
                 .replace(OUT_OF_SCOPE, super::TAU_STOP)
         });
     }
-    let mut tool_calls = Vec::new();
-    for (k, c) in m
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let name = c
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or(format!("tool_calls[{k}].name is missing"))?;
-        let arguments = match c.get("arguments") {
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-            None => "{}".into(),
-        };
-        tool_calls.push(ToolCall {
-            id: c
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            kind: "function".into(),
-            function: FunctionCall {
-                name: name.to_string(),
-                arguments,
-            },
-        });
-    }
+    let tool_calls = super::tool_calls(m, "/name", "/arguments")?;
     Ok(Message {
         role,
         content,

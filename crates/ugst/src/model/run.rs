@@ -270,6 +270,29 @@ pub fn finished(convs: &[Conversation]) -> impl Iterator<Item = &Conversation> {
     convs.iter().filter(|c| c.finished())
 }
 
+/// The simulator stayed on its goal: every profile and policy item ALIGNED and every task
+/// objective successful in the final state.
+pub fn simulator_aligned(s: &GoalState) -> bool {
+    use ugst_state::Category;
+    s.components.iter().all(|c| match c.category {
+        Category::UserProfile | Category::UserPolicy | Category::TaskObjective => c.is_success(),
+        Category::Requirement | Category::Preference => true,
+    })
+}
+
+/// The last attempt of every trial (`run --rerun-misaligned` keeps the earlier ones in the run),
+/// in trial order.
+pub fn last_attempts(convs: &[Conversation]) -> Vec<&Conversation> {
+    let mut last: std::collections::BTreeMap<&str, &Conversation> = Default::default();
+    for c in convs {
+        let e = last.entry(c.goal.trial_id()).or_insert(c);
+        if c.goal.attempt.unwrap_or(0) > e.goal.attempt.unwrap_or(0) {
+            *e = c;
+        }
+    }
+    last.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,27 +326,4 @@ mod tests {
         assert_eq!(v["tracking"], "per-component");
         assert_eq!(serde_json::from_value::<RunMeta>(v).unwrap(), m);
     }
-}
-
-/// The simulator stayed on its goal: every profile and policy item ALIGNED and every task
-/// objective successful in the final state.
-pub fn simulator_aligned(s: &GoalState) -> bool {
-    use ugst_state::Category;
-    s.components.iter().all(|c| match c.category {
-        Category::UserProfile | Category::UserPolicy | Category::TaskObjective => c.is_success(),
-        Category::Requirement | Category::Preference => true,
-    })
-}
-
-/// The last attempt of every trial (`run --rerun-misaligned` keeps the earlier ones in the run),
-/// in trial order.
-pub fn last_attempts(convs: &[Conversation]) -> Vec<&Conversation> {
-    let mut last: std::collections::BTreeMap<&str, &Conversation> = Default::default();
-    for c in convs {
-        let e = last.entry(c.goal.trial_id()).or_insert(c);
-        if c.goal.attempt.unwrap_or(0) > e.goal.attempt.unwrap_or(0) {
-            *e = c;
-        }
-    }
-    last.into_values().collect()
 }
