@@ -54,7 +54,6 @@ pub struct OpenAiBackend {
     /// How schemas are sent now: the configured mode, or the default until the server refuses
     /// it (then JSON mode, once, with a warning).
     structured: std::sync::Mutex<Structured>,
-    warned: std::sync::atomic::AtomicBool,
     url: String,
     api_key: Option<String>,
     http: reqwest::Client,
@@ -118,7 +117,6 @@ impl OpenAiBackend {
                 cfg.structured
                     .unwrap_or_else(|| Structured::default_for(base)),
             ),
-            warned: std::sync::atomic::AtomicBool::new(false),
             cfg,
             api_key,
             http,
@@ -426,8 +424,9 @@ impl Backend for OpenAiBackend {
                     if self.cfg.structured.is_none() && mode == Structured::JsonSchema =>
                 {
                     mode = Structured::JsonObject;
-                    *self.structured.lock().unwrap_or_else(|p| p.into_inner()) = mode;
-                    if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    let mut now = self.structured.lock().unwrap_or_else(|p| p.into_inner());
+                    // Only the call that makes the switch says so (others may be in flight).
+                    if std::mem::replace(&mut *now, mode) == Structured::JsonSchema {
                         tracing::warn!(
                             "{}: the server refuses response_format json_schema; using json_object \
                              (set structured = \"json_object\" for model {:?} to say so)",
@@ -435,6 +434,7 @@ impl Backend for OpenAiBackend {
                             self.cfg.model
                         );
                     }
+                    drop(now);
                     body = self.body_for(req, mode);
                 }
                 Attempt::Fail(e) => return Err(self.scrub(e)),

@@ -29,6 +29,15 @@ pub struct RunCounts {
 }
 
 impl RunCounts {
+    /// Adds what a later pass over the same run did (`later.total` is the run's size then).
+    pub fn add(&mut self, later: &RunCounts) {
+        self.total = self.total.max(later.total);
+        self.ran += later.ran;
+        self.finished += later.finished;
+        self.failed += later.failed;
+        self.wall += later.wall;
+    }
+
     /// Whether the run's failures are too many: nothing that ran finished, or more than
     /// `max_failed_share` (0–1) of the run's conversations failed. The error names the counts
     /// and the failures by stage (`reasons`, as `evaluate::alignment` counts them).
@@ -138,12 +147,7 @@ pub async fn rerun_misaligned(
             progress,
         )
         .await?;
-        // The run's size now; what ran adds up over the passes.
-        all.total = c.total;
-        all.ran += c.ran;
-        all.finished += c.finished;
-        all.failed += c.failed;
-        all.wall += c.wall;
+        all.add(&c);
     }
     Ok(all)
 }

@@ -112,11 +112,7 @@ pub async fn start(
             "reran {} trial attempt(s) whose simulator misaligned: {} finished, {} failed",
             again.ran, again.finished, again.failed
         );
-        counts.total = counts.total.max(again.total);
-        counts.ran += again.ran;
-        counts.finished += again.finished;
-        counts.failed += again.failed;
-        counts.wall += again.wall;
+        counts.add(&again);
     }
     finish(out, &counts, limits.max_failed_share).await
 }

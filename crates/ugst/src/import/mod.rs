@@ -157,11 +157,10 @@ fn chat_line(line: &str) -> Result<Imported, String> {
 }
 
 fn record(r: &Value) -> Result<Imported, String> {
-    let task = match r.get("task_id") {
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::String(s)) => s.clone(),
-        _ => return Err("task_id is missing (a number or a string)".into()),
-    };
+    let task = r
+        .get("task_id")
+        .and_then(id_of)
+        .ok_or("task_id is missing (a number or a string)")?;
     let trial = match r.get("trial") {
         None | Some(Value::Null) => 0,
         Some(t) => t.as_u64().ok_or("trial is not a whole number")?,
@@ -276,6 +275,15 @@ fn tool_calls(m: &Value, name_at: &str, args_at: &str) -> Result<Vec<ToolCall>, 
         });
     }
     Ok(out)
+}
+
+/// An id a log writes as a number or a string.
+fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// The turns of a trajectory and why it ended. Each user message opens a turn; the agent's

@@ -7,7 +7,7 @@
 //! own tool calls are kept with the turn they belong to; `infrastructure_error` runs are stored
 //! as failed, so pass^k and every rate leave them out.
 
-use super::{turns, Imported};
+use super::{id_of, turns, Imported};
 use crate::error::InputError;
 use crate::model::{EndReason, Goal, TaskOutcome};
 use serde_json::Value;
@@ -93,14 +93,6 @@ fn load(path: &Path) -> Result<Value, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
     serde_json::from_str(&text).map_err(|e| InputError::new(format!("{name}: not JSON ({e})")))
-}
-
-fn id_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// The user's goal as τ² gives it to its user simulator: the persona, then the instructions
