@@ -51,7 +51,9 @@ impl EngineOptions {
         EngineOptions {
             model_path,
             n_ctx: 8192,
-            n_seq: 4,
+            // Each role of each conversation in flight keeps its prompt in its own slot:
+            // simulator, agent, tracker and its checks for two conversations at once.
+            n_seq: 8,
             n_batch: 512,
             n_threads: None,
             kv_reuse: true,
@@ -83,6 +85,10 @@ pub struct Generated {
     /// From the engine picking the request up to its first sampled token.
     pub time_to_first_token: Duration,
     pub total: Duration,
+    /// Building the grammar sampler and checking tokens against it.
+    pub grammar_time: Duration,
+    /// Sampled tokens the grammar refused, so the whole vocabulary had to be filtered.
+    pub grammar_fallbacks: u32,
 }
 
 pub enum Prompt {
@@ -186,6 +192,8 @@ struct Active {
     max_tokens: u32,
     picked_up: Instant,
     first_token: Option<Duration>,
+    grammar_time: Duration,
+    grammar_fallbacks: u32,
 }
 
 struct Slot {
@@ -336,11 +344,38 @@ fn tokenize(model: &LlamaModel, prompt: &Prompt) -> Result<Vec<LlamaToken>, Stri
         Prompt::Chat(layout) => render(model, layout)?,
         Prompt::Text(t) => t.clone(),
     };
+    tracing::trace!(prompt = %text, "rendered prompt");
     let tokens = model.vocab().tokenize(text.as_bytes(), false, true);
     if tokens.is_empty() {
         return Err("the prompt is empty".into());
     }
     Ok(tokens)
+}
+
+/// A shared prefix shorter than this is a coincidence of the chat template (every prompt starts
+/// `<|im_start|>system\n`), not a conversation to continue.
+const MIN_REUSE: usize = 32;
+
+/// The free slot for a prompt: the one sharing the longest prefix with it when that prefix is
+/// worth keeping, else the least recently used (an empty slot first). Preferring any prefix at
+/// all would send every role's prompt to one slot (they all share the template's first tokens),
+/// each overwriting the last, so no call would ever continue from its role's previous one.
+fn pick_slot(slots: &[Slot], tokens: &[LlamaToken], kv_reuse: bool) -> usize {
+    let free = || slots.iter().enumerate().filter(|(_, s)| s.active.is_none());
+    if kv_reuse {
+        let best = free()
+            .map(|(i, s)| (common_prefix(&s.cached, tokens), i))
+            .max_by_key(|(n, i)| (*n, std::cmp::Reverse(*i)));
+        if let Some((n, i)) = best {
+            if n >= MIN_REUSE.min(tokens.len().saturating_sub(1)).max(1) {
+                return i;
+            }
+        }
+    }
+    free()
+        .min_by_key(|(i, s)| (s.last_used, *i))
+        .map(|(i, _)| i)
+        .expect("a free slot exists")
 }
 
 fn assign(
@@ -372,6 +407,7 @@ fn assign(
         )));
         return;
     }
+    let grammar_start = Instant::now();
     let grammar = match &job.params.grammar {
         Some(g) => match LlamaSampler::grammar(model, g, "root") {
             Ok(s) => Some(s),
@@ -384,26 +420,8 @@ fn assign(
         },
         None => None,
     };
-    // The free slot sharing the longest prefix; ties go to the least recently used.
-    let (idx, _) = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.active.is_none())
-        .map(|(i, s)| {
-            (
-                i,
-                (
-                    if opts.kv_reuse {
-                        common_prefix(&s.cached, &tokens)
-                    } else {
-                        0
-                    },
-                    u64::MAX - s.last_used,
-                ),
-            )
-        })
-        .max_by_key(|(_, k)| *k)
-        .expect("a free slot exists");
+    let grammar_time = grammar_start.elapsed();
+    let idx = pick_slot(slots, &tokens, opts.kv_reuse);
     let slot = &mut slots[idx];
     let mut keep = if opts.kv_reuse {
         common_prefix(&slot.cached, &tokens)
@@ -427,6 +445,8 @@ fn assign(
         max_tokens,
         picked_up,
         first_token: None,
+        grammar_time,
+        grammar_fallbacks: 0,
     });
 }
 
@@ -520,6 +540,8 @@ fn step(
                 hit_limit: !eog,
                 time_to_first_token: a.first_token.unwrap_or_default(),
                 total: a.picked_up.elapsed(),
+                grammar_time: a.grammar_time,
+                grammar_fallbacks: a.grammar_fallbacks,
             };
             let _ = a.reply.send(Ok(out));
         }
@@ -533,11 +555,13 @@ fn sample(ctx: &LlamaContext, a: &mut Active, idx: i32) -> LlamaToken {
     let Some(grammar) = a.grammar.as_mut() else {
         return token;
     };
+    let start = Instant::now();
     let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
     grammar.apply(&mut one);
     let token = if one.data[0].logit().is_finite() {
         token
     } else {
+        a.grammar_fallbacks += 1;
         let mut all = ctx.token_data_array_ith(idx);
         grammar.apply(&mut all);
         a.chain.apply(&mut all);
@@ -550,6 +574,7 @@ fn sample(ctx: &LlamaContext, a: &mut Active, idx: i32) -> LlamaToken {
         })
     };
     grammar.accept(token);
+    a.grammar_time += start.elapsed();
     token
 }
 
@@ -626,4 +651,43 @@ pub fn render_with(engine_model: &std::path::Path, layout: &Layout) -> Result<St
     let model =
         LlamaModel::load_from_file(backend, engine_model, &params).map_err(|e| e.to_string())?;
     render(&model, layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(seq: i32, tokens: &[i32], last_used: u64) -> Slot {
+        Slot {
+            seq,
+            cached: tokens.iter().map(|t| LlamaToken::new(*t)).collect(),
+            active: None,
+            last_used,
+        }
+    }
+
+    fn toks(range: std::ops::Range<i32>) -> Vec<i32> {
+        range.collect()
+    }
+
+    #[test]
+    fn a_role_continues_in_its_own_slot_and_a_new_prompt_takes_a_free_one() {
+        // Every prompt starts with the same three template tokens.
+        let header = [1, 2, 3];
+        let sim: Vec<i32> = header.iter().copied().chain(toks(100..160)).collect();
+        let slots = vec![slot(0, &sim, 5), slot(1, &[], 0), slot(2, &header, 3)];
+        let tokens =
+            |v: &[i32]| -> Vec<LlamaToken> { v.iter().map(|t| LlamaToken::new(*t)).collect() };
+        // The simulator's next prompt continues its slot.
+        let next: Vec<i32> = sim.iter().copied().chain(toks(500..520)).collect();
+        assert_eq!(pick_slot(&slots, &tokens(&next), true), 0);
+        // Another role's prompt shares only the header: it takes the empty slot, and does not
+        // overwrite the simulator's.
+        let agent: Vec<i32> = header.iter().copied().chain(toks(900..1000)).collect();
+        assert_eq!(pick_slot(&slots, &tokens(&agent), true), 1);
+        // Without reuse, or with no empty slot, the least recently used goes.
+        assert_eq!(pick_slot(&slots, &tokens(&next), false), 1);
+        let full = vec![slot(0, &sim, 5), slot(1, &header, 4), slot(2, &header, 3)];
+        assert_eq!(pick_slot(&full, &tokens(&agent), true), 2);
+    }
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use engine::{Engine, EngineOptions, GenParams, Prompt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Usage};
+use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, EngineFacts, LlmError, Usage};
 
 /// One engine per model file and settings in a process; roles that name the same model share it.
 fn engine_for(opts: &EngineOptions) -> Result<Arc<Engine>, String> {
@@ -85,15 +85,20 @@ impl Backend for EmbeddedBackend {
     async fn complete(
         &self,
         req: &ChatRequest,
-        _stats: &mut CallStats,
+        stats: &mut CallStats,
     ) -> Result<ChatResponse, LlmError> {
         let err = |detail: String| LlmError::Backend {
             backend: self.id(),
             detail,
         };
+        let convert = std::time::Instant::now();
         let grammar = match &req.schema {
             Some(s) => Some(
-                llama_cpp_2::json_schema_to_grammar(&s.schema.to_string()).map_err(|e| {
+                // Without upper bounds (see `grammar_schema`); `Llm` cuts to them after parsing.
+                llama_cpp_2::json_schema_to_grammar(
+                    &ugst_llm::grammar_schema(&s.schema).to_string(),
+                )
+                .map_err(|e| {
                     err(format!(
                         "cannot turn the JSON Schema {:?} into a grammar: {e}",
                         s.name
@@ -102,6 +107,7 @@ impl Backend for EmbeddedBackend {
             ),
             None => None,
         };
+        let convert = convert.elapsed();
         let s = &req.sampling;
         let params = GenParams {
             temperature: s.temperature.unwrap_or(0.7),
@@ -120,6 +126,11 @@ impl Backend for EmbeddedBackend {
             .map_err(err)?;
         tracing::debug!(backend = %self.id(), prompt_tokens = out.prompt_tokens, reused = out.reused_tokens,
             completion_tokens = out.completion_tokens, text = %out.text, "generated");
+        stats.engine = Some(EngineFacts {
+            cached_tokens: out.reused_tokens as u64,
+            first_token_ms: out.time_to_first_token.as_millis() as u64,
+            grammar_ms: (convert + out.grammar_time).as_millis() as u64,
+        });
         let usage = Usage {
             prompt_tokens: out.prompt_tokens as u64,
             completion_tokens: out.completion_tokens as u64,

@@ -8,6 +8,33 @@ use async_trait::async_trait;
 pub struct CallStats {
     /// Transport-level retries the backend made (429, 5xx, connect errors, timeouts).
     pub retries: u32,
+    /// What a backend that runs the model itself measured; `None` where it cannot know.
+    pub engine: Option<EngineFacts>,
+}
+
+/// Where a local model's time went in one call (the embedded backend fills it in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EngineFacts {
+    /// Prompt tokens whose keys and values were already cached (not decoded again).
+    pub cached_tokens: u64,
+    /// From the request reaching the model to its first sampled token (prefill and queueing).
+    pub first_token_ms: u64,
+    /// Building the answer grammar and checking tokens against it.
+    pub grammar_ms: u64,
+}
+
+impl EngineFacts {
+    /// Two attempts of one call (an answer and its repair) as one ledger entry.
+    pub fn sum(a: Option<EngineFacts>, b: Option<EngineFacts>) -> Option<EngineFacts> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(EngineFacts {
+                cached_tokens: a.cached_tokens + b.cached_tokens,
+                first_token_ms: a.first_token_ms + b.first_token_ms,
+                grammar_ms: a.grammar_ms + b.grammar_ms,
+            }),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// A chat-completion backend. Implementations do transport and retries; validation, repair, caching

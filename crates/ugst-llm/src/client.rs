@@ -64,6 +64,7 @@ impl Llm {
             cache_hit: false,
             ok: true,
             error: None,
+            engine: None,
         };
         if let Some(hit) = self.cache.get(&key)? {
             entry.cache_hit = true;
@@ -117,6 +118,7 @@ impl Llm {
         let mut stats = CallStats::default();
         let first = self.backend.complete(req, &mut stats).await;
         entry.retries = stats.retries;
+        entry.engine = stats.engine;
         let first = first?;
         add_usage(entry, &first);
         let reason = match check(req, first) {
@@ -137,6 +139,7 @@ impl Llm {
         let mut stats = CallStats::default();
         let second = self.backend.complete(&repair, &mut stats).await;
         entry.retries += stats.retries;
+        entry.engine = crate::EngineFacts::sum(entry.engine, stats.engine);
         let second = second?;
         add_usage(entry, &second);
         check(req, second).map_err(|(reason, raw)| LlmError::InvalidOutput {

@@ -56,6 +56,9 @@ pub struct LedgerEntry {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The local engine's own account of the call (both attempts', after a repair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::EngineFacts>,
 }
 
 /// Collects ledger entries for one unit of work (a conversation, a decomposition). Cheap to clone.

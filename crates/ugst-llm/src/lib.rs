@@ -16,7 +16,7 @@ mod scripted;
 mod structured;
 mod types;
 
-pub use backend::{Backend, CallStats};
+pub use backend::{Backend, CallStats, EngineFacts};
 pub use cache::Cache;
 pub use client::{extract_json, Llm};
 pub use error::LlmError;
@@ -25,6 +25,6 @@ pub use openai::{parse_completion, OpenAiBackend, OpenAiConfig, RetryPolicy};
 #[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;
 pub use structured::{
-    fit_limits, schema_instruction, strict_schema, strict_violations, Structured,
+    fit_limits, grammar_schema, schema_instruction, strict_schema, strict_violations, Structured,
 };
 pub use types::*;

@@ -21,7 +21,9 @@ const SCHEMA_VERSION: i64 = 1;
 const REWARDS_TABLE: &str = "CREATE TABLE IF NOT EXISTS rewards (
     goal_id TEXT PRIMARY KEY REFERENCES goals(id), reward REAL NOT NULL, details TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS closings (
-    goal_id TEXT PRIMARY KEY REFERENCES goals(id), reasoning TEXT NOT NULL);";
+    goal_id TEXT PRIMARY KEY REFERENCES goals(id), reasoning TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS similarity (
+    goal_id TEXT PRIMARY KEY REFERENCES goals(id), key TEXT NOT NULL, matches TEXT NOT NULL);";
 
 pub struct RunStore {
     conn: Mutex<Connection>,
@@ -103,6 +105,7 @@ impl RunStore {
              CREATE INDEX ledger_goal ON ledger(goal_id);",
         )
         .and_then(|_| conn.execute_batch(REWARDS_TABLE))
+        .and_then(|_| add_engine_columns(&conn))
         .context("cannot create the run store's tables")?;
         let store = RunStore {
             conn: Mutex::new(conn),
@@ -162,7 +165,8 @@ impl RunStore {
             ));
         }
         conn.execute_batch(REWARDS_TABLE)
-            .with_context(|| format!("cannot add the rewards table to {}", path.display()))?;
+            .and_then(|_| add_engine_columns(&conn))
+            .with_context(|| format!("cannot add the newer tables to {}", path.display()))?;
         Ok(RunStore {
             conn: Mutex::new(conn),
             path,
@@ -407,12 +411,35 @@ impl RunStore {
         Ok(out)
     }
 
+    /// Stored goal-similarity matches by conversation: (key of the texts and encoder, matches).
+    pub fn similarities(&self) -> Result<std::collections::HashMap<String, (String, String)>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT goal_id, key, matches FROM similarity")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores goal-similarity matches `(conversation, key, matches)`, replacing older ones.
+    pub fn put_similarities(&self, rows: &[(&str, &str, String)]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut st = tx.prepare("INSERT OR REPLACE INTO similarity VALUES (?1, ?2, ?3)")?;
+            for (id, key, m) in rows {
+                st.execute(params![id, key, m])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every ledger entry with its conversation id.
     pub fn ledger(&self) -> Result<Vec<(Option<String>, LedgerEntry)>> {
         let conn = self.lock();
         let mut st = conn.prepare(
             "SELECT goal_id, role, backend, model, prompt_tokens, completion_tokens, latency_ms, retries,
-                    repaired, cache_hit, ok, error FROM ledger ORDER BY id",
+                    repaired, cache_hit, ok, error, cached_tokens, first_token_ms, grammar_ms
+             FROM ledger ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
             let role: String = r.get(1)?;
@@ -430,11 +457,34 @@ impl RunStore {
                     cache_hit: r.get(9)?,
                     ok: r.get(10)?,
                     error: r.get(11)?,
+                    engine: match r.get::<_, Option<i64>>(12)? {
+                        None => None,
+                        Some(cached) => Some(ugst_llm::EngineFacts {
+                            cached_tokens: cached as u64,
+                            first_token_ms: r.get::<_, Option<i64>>(13)?.unwrap_or(0) as u64,
+                            grammar_ms: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
+                        }),
+                    },
                 },
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+}
+
+/// The local engine's figures per call (columns added after the first stores were written, so an
+/// older store gains them when opened).
+fn add_engine_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('ledger')")?;
+    let have: Vec<String> = st
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for col in ["cached_tokens", "first_token_ms", "grammar_ms"] {
+        if !have.iter().any(|h| h == col) {
+            conn.execute_batch(&format!("ALTER TABLE ledger ADD COLUMN {col} INTEGER"))?;
+        }
+    }
+    Ok(())
 }
 
 fn insert_ledger(
@@ -445,8 +495,9 @@ fn insert_ledger(
 ) -> Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT INTO ledger (goal_id, turn, role, backend, model, prompt_tokens, completion_tokens, latency_ms,
-                             retries, repaired, cache_hit, ok, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             retries, repaired, cache_hit, ok, error, cached_tokens, first_token_ms,
+                             grammar_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     for e in entries {
         st.execute(params![
@@ -462,7 +513,10 @@ fn insert_ledger(
             e.repaired,
             e.cache_hit,
             e.ok,
-            e.error
+            e.error,
+            e.engine.map(|f| f.cached_tokens as i64),
+            e.engine.map(|f| f.first_token_ms as i64),
+            e.engine.map(|f| f.grammar_ms as i64),
         ])?;
     }
     Ok(())
