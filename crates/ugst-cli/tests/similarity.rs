@@ -95,3 +95,63 @@ fn idf_over_a_single_goal_is_left_out_with_a_note() {
     assert_eq!(plain.note, None);
     assert_eq!(plain.f1, s.f1);
 }
+
+#[test]
+fn a_run_s_matches_are_stored_once_and_read_back_without_the_encoder() {
+    use common::*;
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(ugst_mock::Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = dir.path().join("run");
+    run_cmd(&["--quiet", "--max-turns", "3"], &cfg, Some(&goals), &run)
+        .assert()
+        .success();
+    encoder(); // installed under this process's $UGST_HOME
+    let store = ugst::store::RunStore::open(&run).unwrap();
+    let convs = store.conversations().unwrap();
+    let quiet = ugst::progress::Quiet;
+    let pairs = ugst::evaluate::similarity::pairs(&convs).len();
+    assert!(pairs >= 10, "{pairs}");
+    let first = ugst::evaluate::similarity::of_store(&store, &convs, true, &quiet)
+        .unwrap()
+        .unwrap();
+    let stored = store.similarities().unwrap();
+    assert_eq!(stored.len(), pairs);
+    // The stored matches give what computing afresh gives, with and without idf.
+    let fresh = ugst::evaluate::similarity::of_run(encoder(), &convs, true, &quiet).unwrap();
+    assert_eq!(first, fresh);
+    let plain = ugst::evaluate::similarity::of_store(&store, &convs, false, &quiet)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        plain,
+        ugst::evaluate::similarity::of_run(encoder(), &convs, false, &quiet).unwrap()
+    );
+    // A match stored for other texts (or another encoder) is computed again and replaced.
+    let (id, (key, m)) = stored.iter().next().unwrap();
+    store
+        .put_similarities(&[(id.as_str(), "stale", m.clone())])
+        .unwrap();
+    let again = ugst::evaluate::similarity::of_store(&store, &convs, true, &quiet)
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(&store.similarities().unwrap()[id].0, key);
+    // `eval` on a machine without the encoder still reports the stored figure.
+    let empty = dir.path().join("no-encoder-home");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = ugst()
+        .env("UGST_HOME", &empty)
+        .arg("eval")
+        .arg(&run)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains(&format!(
+            "goal similarity (BERTScore, {pairs} conversation(s))"
+        )),
+        "{text}"
+    );
+}

@@ -29,47 +29,13 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
         .sum()
 }
 
-/// Weighted mean over `from`'s pieces of the best cosine against `to`'s pieces.
-fn greedy(from: &TokenEmbeddings, to: &TokenEmbeddings, idf: Option<&Idf>) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for (id, v) in from.ids.iter().zip(&from.vectors) {
-        let best = to
-            .vectors
-            .iter()
-            .map(|u| dot(v, u))
-            .fold(f64::NEG_INFINITY, f64::max);
-        let w = idf.map_or(1.0, |i| i.weight(*id));
-        num += w * best;
-        den += w;
-    }
-    if den == 0.0 {
-        0.0
-    } else {
-        num / den
-    }
-}
-
 /// BERTScore of `candidate` against `reference`; `None` when either side has no word piece.
 pub fn bertscore(
     candidate: &TokenEmbeddings,
     reference: &TokenEmbeddings,
     idf: Option<&Idf>,
 ) -> Option<Score> {
-    if candidate.ids.is_empty() || reference.ids.is_empty() {
-        return None;
-    }
-    let precision = greedy(candidate, reference, idf);
-    let recall = greedy(reference, candidate, idf);
-    let f1 = if precision + recall == 0.0 {
-        0.0
-    } else {
-        2.0 * precision * recall / (precision + recall)
-    };
-    Some(Score {
-        precision,
-        recall,
-        f1,
-    })
+    Matches::of(candidate, reference).score(idf)
 }
 
 /// Inverse document frequencies of word pieces over a set of references.
@@ -123,17 +89,103 @@ pub fn installed_encoder() -> Result<Option<Encoder>, EncoderError> {
     Encoder::load(&encoder_dir(&home, &ENCODER)).map(Some)
 }
 
-/// How many texts are encoded together.
-const BATCH: usize = 8;
+/// What identifies the installed encoder's weights in stored scores.
+pub fn encoder_identity() -> String {
+    let e = &ugst_embedded::install::ENCODER;
+    format!("{}:{}", e.name, e.files[0].1)
+}
 
-/// BERTScore of every finished conversation's user side against its goal.
-pub fn of_run(
-    encoder: &Encoder,
-    convs: &[Conversation],
-    idf: bool,
-    progress: &dyn Progress,
-) -> Result<Similarity, EncoderError> {
-    let pairs: Vec<(String, &str)> = convs
+/// One conversation's greedy matches: for every word piece of each side, its id and its best
+/// cosine against the other side. The matches do not depend on idf weights, so plain and
+/// idf-weighted BERTScore both come from this without the encoder.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Matches {
+    pub candidate: Vec<(u32, f32)>,
+    pub reference: Vec<(u32, f32)>,
+    /// Word pieces cut from the two texts (0, 1 or 2 texts cut).
+    pub truncated_texts: usize,
+}
+
+fn best(from: &TokenEmbeddings, to: &TokenEmbeddings) -> Vec<(u32, f32)> {
+    from.ids
+        .iter()
+        .zip(&from.vectors)
+        .map(|(id, v)| {
+            let b = to
+                .vectors
+                .iter()
+                .map(|u| dot(v, u))
+                .fold(f64::NEG_INFINITY, f64::max);
+            (*id, b as f32)
+        })
+        .collect()
+}
+
+impl Matches {
+    pub fn of(candidate: &TokenEmbeddings, reference: &TokenEmbeddings) -> Matches {
+        Matches {
+            candidate: best(candidate, reference),
+            reference: best(reference, candidate),
+            truncated_texts: (candidate.truncated > 0) as usize
+                + (reference.truncated > 0) as usize,
+        }
+    }
+
+    /// BERTScore from the stored matches; `None` when either side has no word piece.
+    pub fn score(&self, idf: Option<&Idf>) -> Option<Score> {
+        if self.candidate.is_empty() || self.reference.is_empty() {
+            return None;
+        }
+        let mean = |side: &[(u32, f32)]| {
+            let (mut num, mut den) = (0.0, 0.0);
+            for (id, b) in side {
+                let w = idf.map_or(1.0, |i| i.weight(*id));
+                num += w * *b as f64;
+                den += w;
+            }
+            if den == 0.0 {
+                0.0
+            } else {
+                num / den
+            }
+        };
+        let (precision, recall) = (mean(&self.candidate), mean(&self.reference));
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Some(Score {
+            precision,
+            recall,
+            f1,
+        })
+    }
+}
+
+/// What BERTScore compares for one conversation: the user's messages joined, and the goal.
+pub struct Pair<'a> {
+    pub id: &'a str,
+    pub user: String,
+    pub goal: &'a str,
+}
+
+impl Pair<'_> {
+    /// Names the texts and the encoder a stored match belongs to.
+    pub fn key(&self, encoder: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [encoder, self.user.as_str(), self.goal] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        format!("{:x}", h.finalize())
+    }
+}
+
+/// The pairs of the finished conversations that have a user side.
+pub fn pairs(convs: &[Conversation]) -> Vec<Pair<'_>> {
+    convs
         .iter()
         .filter(|c| c.finished())
         .map(|c| {
@@ -143,24 +195,110 @@ pub fn of_run(
                 .map(|t| t.user.trim())
                 .filter(|u| !u.is_empty())
                 .collect();
-            (user.join(" "), c.goal.goal.as_str())
+            Pair {
+                id: c.goal.id.as_str(),
+                user: user.join(" "),
+                goal: c.goal.goal.as_str(),
+            }
         })
-        .filter(|(u, _)| !u.is_empty())
-        .collect();
+        .filter(|p| !p.user.is_empty())
+        .collect()
+}
+
+/// Texts per encoder batch, and texts embedded before their matches are taken (bounds memory).
+const BATCH: usize = 4;
+const CHUNK: usize = 256;
+
+/// The matches of every pair. Each distinct text is embedded once (a goal shared by several
+/// trials, say), texts are batched by length so that little of a batch is padding, and the
+/// encoder's matrix products run on every core.
+pub fn match_pairs(
+    encoder: &Encoder,
+    pairs: &[&Pair<'_>],
+    progress: &dyn Progress,
+) -> Result<Vec<Matches>, EncoderError> {
     progress.start(pairs.len(), "BERTScore pairs");
-    let mut embedded = Vec::with_capacity(pairs.len());
-    for chunk in pairs.chunks(BATCH) {
-        let mut texts: Vec<&str> = chunk.iter().map(|(u, _)| u.as_str()).collect();
-        texts.extend(chunk.iter().map(|(_, g)| *g));
-        let mut e = encoder.embed(&texts)?;
-        let goals = e.split_off(chunk.len());
-        embedded.extend(e.into_iter().zip(goals));
-        progress.advance(chunk.len() as u64);
+    // Goal embeddings live for the whole call; user sides only for their chunk.
+    let mut goals: HashMap<&str, TokenEmbeddings> = HashMap::new();
+    let mut out = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(CHUNK) {
+        let mut queued: HashSet<&str> = HashSet::new();
+        let mut todo: Vec<(&str, bool)> = Vec::new();
+        for p in chunk {
+            if !goals.contains_key(p.goal) && queued.insert(p.goal) {
+                todo.push((p.goal, true));
+            }
+        }
+        for p in chunk {
+            if !goals.contains_key(p.user.as_str()) && queued.insert(p.user.as_str()) {
+                todo.push((p.user.as_str(), false));
+            }
+        }
+        // Longest first, so each batch holds texts of about one length.
+        todo.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+        let mut users: HashMap<&str, TokenEmbeddings> = HashMap::new();
+        let batches: Vec<&[(&str, bool)]> = todo.chunks(BATCH).collect();
+        for (batch, embedded) in batches.iter().zip(embed_batches(encoder, &batches)?) {
+            for ((text, is_goal), e) in batch.iter().zip(embedded) {
+                match is_goal {
+                    true => goals.insert(text, e),
+                    false => users.insert(text, e),
+                };
+            }
+        }
+        for p in chunk {
+            // A user side equal to some goal's text was embedded as that goal.
+            let u = users
+                .get(p.user.as_str())
+                .or_else(|| goals.get(p.user.as_str()));
+            out.push(Matches::of(
+                u.expect("the user side was embedded"),
+                &goals[p.goal],
+            ));
+            progress.advance(1);
+        }
     }
     progress.finish();
+    Ok(out)
+}
+
+/// Embeds the batches on one thread per core (the encoder's matrix products are parallel, its
+/// element-wise steps are not), each thread taking the next batch not yet taken.
+fn embed_batches(
+    encoder: &Encoder,
+    batches: &[&[(&str, bool)]],
+) -> Result<Vec<Vec<TokenEmbeddings>>, EncoderError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<Result<Vec<TokenEmbeddings>, EncoderError>>>> =
+        Mutex::new((0..batches.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(batches.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(batch) = batches.get(i) else { break };
+                let texts: Vec<&str> = batch.iter().map(|(t, _)| *t).collect();
+                let r = encoder.embed(&texts);
+                done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    done.into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every batch was embedded"))
+        .collect()
+}
+
+/// The run figure from every pair's matches.
+pub fn summarise(matches: &[(&str, &Matches)], idf: bool) -> Similarity {
     // idf over fewer than two different goals gives every word piece weight 0 (F1 0): leave it
     // out and say so.
-    let distinct: std::collections::HashSet<&str> = pairs.iter().map(|(_, g)| *g).collect();
+    let distinct: HashSet<&str> = matches.iter().map(|(g, _)| *g).collect();
     let (idf, note) = match idf && distinct.len() < 2 {
         true => (
             false,
@@ -171,27 +309,102 @@ pub fn of_run(
         ),
         false => (idf, None),
     };
-    let weights = idf.then(|| Idf::new(embedded.iter().map(|(_, g)| g.ids.as_slice())));
-    let scores: Vec<Score> = embedded
+    // Document frequencies over the references, one document per conversation (as before).
+    let refs: Vec<Vec<u32>> = match idf {
+        true => matches
+            .iter()
+            .map(|(_, m)| m.reference.iter().map(|(id, _)| *id).collect())
+            .collect(),
+        false => Vec::new(),
+    };
+    let weights = idf.then(|| Idf::new(refs.iter().map(|r| r.as_slice())));
+    let scores: Vec<Score> = matches
         .iter()
-        .filter_map(|(u, g)| bertscore(u, g, weights.as_ref()))
+        .filter_map(|(_, m)| m.score(weights.as_ref()))
         .collect();
-    let truncated_texts = embedded
-        .iter()
-        .map(|(u, g)| (u.truncated > 0) as usize + (g.truncated > 0) as usize)
-        .sum();
     let mean = |f: fn(&Score) -> f64| {
         (!scores.is_empty()).then(|| scores.iter().map(f).sum::<f64>() / scores.len() as f64)
     };
-    Ok(Similarity {
+    Similarity {
         conversations: scores.len(),
         idf,
         precision: mean(|s| s.precision),
         recall: mean(|s| s.recall),
         f1: mean(|s| s.f1),
-        truncated_texts,
+        truncated_texts: matches.iter().map(|(_, m)| m.truncated_texts).sum(),
         note,
-    })
+    }
+}
+
+/// BERTScore of every finished conversation's user side against its goal.
+pub fn of_run(
+    encoder: &Encoder,
+    convs: &[Conversation],
+    idf: bool,
+    progress: &dyn Progress,
+) -> Result<Similarity, EncoderError> {
+    let pairs = pairs(convs);
+    let refs: Vec<&Pair> = pairs.iter().collect();
+    let matches = match_pairs(encoder, &refs, progress)?;
+    let named: Vec<(&str, &Matches)> = pairs.iter().map(|p| p.goal).zip(&matches).collect();
+    Ok(summarise(&named, idf))
+}
+
+/// A run's goal similarity with each conversation's matches stored in the run: matches already
+/// stored for the same texts and encoder are read back, only the others are computed (and the
+/// encoder loaded only then), and the new ones are stored for the next `eval`. `None` when a
+/// match is missing and the encoder is not installed.
+pub fn of_store(
+    store: &crate::store::RunStore,
+    convs: &[Conversation],
+    idf: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<Option<Similarity>> {
+    let pairs = pairs(convs);
+    let encoder_id = encoder_identity();
+    let stored = store.similarities()?;
+    let mut have: Vec<Option<Matches>> = Vec::with_capacity(pairs.len());
+    let keys: Vec<String> = pairs.iter().map(|p| p.key(&encoder_id)).collect();
+    for (p, key) in pairs.iter().zip(&keys) {
+        have.push(
+            stored
+                .get(p.id)
+                .filter(|(k, _)| k == key)
+                .and_then(|(_, m)| serde_json::from_str(m).ok()),
+        );
+    }
+    let missing: Vec<usize> = (0..pairs.len()).filter(|i| have[*i].is_none()).collect();
+    if !missing.is_empty() {
+        let Some(encoder) = installed_encoder()? else {
+            return Ok(None);
+        };
+        let todo: Vec<&Pair> = missing.iter().map(|i| &pairs[*i]).collect();
+        let new = match_pairs(&encoder, &todo, progress)?;
+        let rows: Vec<(&str, &str, String)> = missing
+            .iter()
+            .zip(&new)
+            .map(|(i, m)| {
+                let json = serde_json::to_string(m).expect("matches serialise");
+                (pairs[*i].id, keys[*i].as_str(), json)
+            })
+            .collect();
+        // A run folder one cannot write to still gets its figure, computed afresh each time.
+        if let Err(e) = store.put_similarities(&rows) {
+            tracing::warn!(
+                "cannot store the goal-similarity matches in {}: {e:#}",
+                store.path.display()
+            );
+        }
+        for (i, m) in missing.into_iter().zip(new) {
+            have[i] = Some(m);
+        }
+    }
+    let named: Vec<(&str, &Matches)> = pairs
+        .iter()
+        .zip(&have)
+        .map(|(p, m)| (p.goal, m.as_ref().expect("every match is known")))
+        .collect();
+    Ok(Some(summarise(&named, idf)))
 }
 
 #[cfg(test)]

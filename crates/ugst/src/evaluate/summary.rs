@@ -1,6 +1,7 @@
 //! Every metric of one run in one value: what `ugst eval` prints and `ugst report` draws.
 //! Judged metrics (role adherence, naturalness/coherence, the failure judge) need models; goal
-//! similarity needs the installed encoder; everything else is read from the store.
+//! similarity needs the installed encoder the first time (its matches are then stored in the
+//! run); everything else is read from the store.
 
 use super::{
     alignment, compare, costs, diversity, failures, quality, realism, similarity, task_rewards,
@@ -61,10 +62,7 @@ pub async fn summarise(run: &Path, label: &str, o: Options<'_>) -> Result<RunSum
     let store = RunStore::open(run)?;
     let convs = store.conversations()?;
     let meta = store.meta()?;
-    let similarity = match similarity::installed_encoder()? {
-        Some(enc) => Some(similarity::of_run(&enc, &convs, o.idf, o.progress)?),
-        None => None,
-    };
+    let similarity = similarity::of_store(&store, &convs, o.idf, o.progress)?;
     let judge_ledger = ugst_llm::Ledger::new();
     let mut realism = realism::offline(&convs);
     let mut quality = None;
