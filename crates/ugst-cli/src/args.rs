@@ -58,10 +58,12 @@ pub enum Cmd {
     /// Re-track the conversations of an existing run with another judge or tracking mode.
     Track {
         run: PathBuf,
+        /// Models for the decomposer and tracker; default: the embedded default model.
         #[arg(long)]
-        config: PathBuf,
-        #[arg(long, default_value_t = TrackingMode::PerComponent)]
-        tracking: TrackingMode,
+        config: Option<PathBuf>,
+        /// Default: delta for an embedded tracker, per-component for any other.
+        #[arg(long)]
+        tracking: Option<TrackingMode>,
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value_t = 4)]
@@ -214,13 +216,13 @@ pub enum Cmd {
         #[arg(long, default_value = ugst_embedded::install::DEFAULT_MODEL)]
         model: String,
         /// How many of the built-in goals to run.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 2)]
         goals: usize,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 4)]
         max_turns: u32,
         #[arg(long, default_value_t = SimMode::GoalState)]
         mode: SimMode,
-        #[arg(long, default_value_t = TrackingMode::Batched)]
+        #[arg(long, default_value_t = TrackingMode::Delta)]
         tracking: TrackingMode,
         /// Run directory; default $UGST_HOME/demo-run (replaced on every demo). A directory of
         /// yours that holds a run is replaced only with --force.
@@ -250,7 +252,8 @@ pub struct RunArgs {
     /// Simulator mode: prompt, goal, goal-state or reasoning (default prompt).
     #[arg(long)]
     pub mode: Option<SimMode>,
-    /// Tracking mode: per-component or batched (default per-component).
+    /// Tracking mode: per-component, batched or delta (default: delta when the tracker is an
+    /// embedded model, per-component otherwise).
     #[arg(long)]
     pub tracking: Option<TrackingMode>,
     /// Maximum user–agent turns per conversation (a goal's own max_turns wins).
@@ -401,7 +404,7 @@ pub enum GoalsCmd {
 }
 
 /// What `eval` and `report` share: labels, the bootstrap seed, judges and idf.
-#[derive(Args)]
+#[derive(Args, Default)]
 pub struct SummaryArgs {
     /// Row labels, one per run (default: the run directory's name).
     #[arg(long = "label")]
@@ -416,6 +419,13 @@ pub struct SummaryArgs {
     /// Weight BERTScore's word pieces by idf over each run's goals.
     #[arg(long)]
     pub idf: bool,
+}
+
+/// What `bench embedded --workload` runs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Workload {
+    /// Every role's real prompts on τ-retail tasks.
+    Ugst,
 }
 
 #[derive(Subcommand)]
@@ -456,13 +466,28 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench-out/memory.json")]
         out: PathBuf,
     },
-    /// Embedded model: prompt and generation tokens/s against a plain decode loop, and a 10-turn
-    /// conversation with and without KV reuse.
+    /// Embedded model: prompt and generation tokens/s against a plain decode loop, a 10-turn
+    /// conversation with and without KV reuse, and 1 vs 4 requests in flight; with `--workload
+    /// ugst`, every role's real calls on τ-retail tasks instead.
     Embedded {
         #[arg(long, default_value = ugst_embedded::install::DEFAULT_MODEL)]
         model: String,
-        #[arg(long, default_value = "bench-out/embedded.json")]
-        out: PathBuf,
+        /// `ugst`: run τ-retail tasks end to end and report per role (needs --data).
+        #[arg(long)]
+        workload: Option<Workload>,
+        /// τ-bench data folder (like ../shared/data/tau_bench) for `--workload ugst`.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// τ-retail tasks run by `--workload ugst`.
+        #[arg(long, default_value_t = 1)]
+        tasks: usize,
+        #[arg(long, default_value_t = 4)]
+        max_turns: u32,
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Default: bench-out/embedded.json (bench-out/embedded-workload.json with --workload).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 

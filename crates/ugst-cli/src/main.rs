@@ -60,7 +60,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             out,
             concurrency,
             quiet,
-        } => c::track::run(&run, &config, tracking, &out, concurrency, quiet).await,
+        } => c::track::run(&run, config.as_deref(), tracking, &out, concurrency, quiet).await,
         Cmd::Eval {
             runs,
             json,
@@ -119,7 +119,18 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             tracking,
             out,
             force,
-        } => c::demo::run(&model, goals, max_turns, mode, tracking, out, force).await,
+        } => {
+            c::demo::run(c::demo::DemoArgs {
+                model,
+                goals,
+                max_turns,
+                mode,
+                tracking,
+                out,
+                force,
+            })
+            .await
+        }
         Cmd::Serve { cmd } => c::serve::run(cmd).await,
         Cmd::Schemas { show, json } => c::schemas::run(show, json),
     }

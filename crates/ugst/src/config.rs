@@ -379,6 +379,21 @@ impl Config {
         })
     }
 
+    /// The tracking mode used when no `--tracking` is given: `delta` for an embedded tracker
+    /// (on small local judges it agreed best with the hand labels at a third of per-component's
+    /// calls, docs/tracking.md), the paper's `per-component` for any other.
+    pub fn default_tracking(&self) -> crate::model::TrackingMode {
+        let embedded = self
+            .model_for("tracker")
+            .ok()
+            .and_then(|n| self.models.get(&n))
+            .is_some_and(|s| s.provider == Provider::Embedded);
+        match embedded {
+            true => crate::model::TrackingMode::Delta,
+            false => crate::model::TrackingMode::PerComponent,
+        }
+    }
+
     /// What a run stores about the model of each of `roles`: name, provider, URL, model.
     pub fn describe_roles(&self, roles: &[&str]) -> serde_json::Value {
         let mut out = serde_json::Map::new();

@@ -5,6 +5,7 @@
 //! `tracker` (judge cost per tracking mode) lives in its own module.
 
 pub mod tracker;
+pub mod workload;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -188,6 +189,11 @@ pub struct EmbeddedResult {
     pub multi_turn_speedup: f64,
     /// Share of prompt tokens served from the KV cache in the reuse run.
     pub multi_turn_reused_share: f64,
+    /// Generated tokens/s of one request alone and of four together, prompts already cached
+    /// (the regime of a conversation's later calls).
+    pub one_in_flight_gen_tok_s: f64,
+    pub four_in_flight_gen_tok_s: f64,
+    pub concurrency_gain: f64,
 }
 
 fn conversation_layout(goal: &Goal, turns: usize) -> ugst_embedded::chat::Layout {
@@ -258,6 +264,8 @@ pub fn embedded(model: &str) -> Result<EmbeddedResult> {
     let reuse = Engine::start(opts).map_err(anyhow::Error::msg)?;
     eprintln!("multi-turn: {turns} turns with KV reuse …");
     let (with, share) = run_turns(&reuse)?;
+    drop(reuse);
+    let (one, four) = in_flight(&path, greedy(64))?;
     Ok(EmbeddedResult {
         model: model.to_string(),
         threads: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -273,7 +281,56 @@ pub fn embedded(model: &str) -> Result<EmbeddedResult> {
         multi_turn_without_reuse_s: without,
         multi_turn_speedup: without / with.max(1e-9),
         multi_turn_reused_share: share,
+        one_in_flight_gen_tok_s: one,
+        four_in_flight_gen_tok_s: four,
+        concurrency_gain: four / one.max(1e-9),
     })
+}
+
+/// Generated tokens/s with one request in flight and with four, on an engine of four slots
+/// whose caches already hold the four prompts.
+fn in_flight(
+    path: &std::path::Path,
+    params: ugst_embedded::engine::GenParams,
+) -> Result<(f64, f64)> {
+    use ugst_embedded::engine::{render_with, Engine, EngineOptions, GenParams, Prompt};
+    let mut opts = EngineOptions::new(path.to_path_buf());
+    opts.n_seq = 4;
+    opts.n_ctx = 4096;
+    let engine = Engine::start(opts).map_err(anyhow::Error::msg)?;
+    let prompts: Vec<String> = demo_goals()
+        .iter()
+        .take(4)
+        .map(|g| render_with(path, &conversation_layout(g, 3)).map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    let together = |ps: &[String], p: &GenParams| -> Result<(u64, f64)> {
+        let start = std::time::Instant::now();
+        let pending: Vec<_> = ps
+            .iter()
+            .map(|t| engine.submit(Prompt::Text(t.clone()), p.clone()))
+            .collect();
+        let mut tokens = 0u64;
+        for rx in pending {
+            let g = rx
+                .blocking_recv()
+                .map_err(|_| anyhow::anyhow!("the model thread dropped a request"))?
+                .map_err(anyhow::Error::msg)?;
+            tokens += g.completion_tokens as u64;
+        }
+        Ok((tokens, start.elapsed().as_secs_f64()))
+    };
+    eprintln!("in flight: caching four prompts …");
+    together(
+        &prompts,
+        &GenParams {
+            max_tokens: 1,
+            ..params.clone()
+        },
+    )?;
+    eprintln!("in flight: one request, then four together …");
+    let (t1, s1) = together(&prompts[..1], &params)?;
+    let (t4, s4) = together(&prompts, &params)?;
+    Ok((t1 as f64 / s1.max(1e-9), t4 as f64 / s4.max(1e-9)))
 }
 
 pub fn embedded_table(r: &EmbeddedResult) -> String {
@@ -284,7 +341,8 @@ pub fn embedded_table(r: &EmbeddedResult) -> String {
          {:<34}{:>12.1}{:>12.1}\n\
          {:<34}{:>12.0}\n\
          generation speed engine / plain loop: {:.2}\n\
-         {}-turn conversation: {:.1}s with KV reuse, {:.1}s without — {:.2}x faster ({:.0}% of prompt tokens reused)\n",
+         {}-turn conversation: {:.1}s with KV reuse, {:.1}s without — {:.2}x faster ({:.0}% of prompt tokens reused)\n\
+         generated tokens/s, prompts cached: {:.1} with one request in flight, {:.1} with four — {:.2}x\n",
         r.model, r.threads, r.prompt_tokens,
         "", "engine", "plain loop",
         "prompt tokens/s", r.engine_prompt_tok_s, r.plain_prompt_tok_s,
@@ -292,6 +350,7 @@ pub fn embedded_table(r: &EmbeddedResult) -> String {
         "time to first token (ms)", r.engine_ttft_ms,
         r.gen_ratio_vs_plain,
         r.multi_turn_turns, r.multi_turn_with_reuse_s, r.multi_turn_without_reuse_s, r.multi_turn_speedup,
-        r.multi_turn_reused_share * 100.0
+        r.multi_turn_reused_share * 100.0,
+        r.one_in_flight_gen_tok_s, r.four_in_flight_gen_tok_s, r.concurrency_gain
     )
 }

@@ -54,8 +54,32 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
             let r = bench::memory(n, concurrency).await?;
             save(&out, &r, bench::memory_table(&r))
         }
-        BenchCmd::Embedded { model, out } => {
+        BenchCmd::Embedded {
+            model,
+            workload: Some(crate::args::Workload::Ugst),
+            data,
+            tasks,
+            max_turns,
+            concurrency,
+            out,
+        } => {
+            let data = data.ok_or_else(|| {
+                ugst::input_err!(
+                    "--workload ugst runs τ-retail tasks: pass --data with the τ-bench data folder (e.g. ../shared/data/tau_bench)"
+                )
+            })?;
+            let r = bench::workload::workload(&model, &data, tasks, max_turns, concurrency).await?;
+            let out = out.unwrap_or_else(|| "bench-out/embedded-workload.json".into());
+            save(&out, &r, bench::workload::table(&r))
+        }
+        BenchCmd::Embedded {
+            model,
+            workload: None,
+            out,
+            ..
+        } => {
             let r = tokio::task::spawn_blocking(move || bench::embedded(&model)).await??;
+            let out = out.unwrap_or_else(|| "bench-out/embedded.json".into());
             save(&out, &r, bench::embedded_table(&r))
         }
     }

@@ -28,7 +28,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
     let d = Settings::default();
     let settings = Settings {
         mode: a.mode.unwrap_or(d.mode),
-        tracking: a.tracking.unwrap_or(d.tracking),
+        tracking: a.tracking.unwrap_or(cfg.default_tracking()),
         max_turns: a.max_turns.unwrap_or(d.max_turns),
         agent_steps: a.agent_steps.unwrap_or(d.agent_steps),
         verify: a.verify.unwrap_or(d.verify),
@@ -83,6 +83,19 @@ pub async fn start(
     out: &Path,
     limits: Limits,
 ) -> Result<()> {
+    let counts = simulate(cfg, meta, goals, environment, out, limits).await?;
+    finish(out, &counts, limits.max_failed_share).await
+}
+
+/// Connects the models, creates the run in `out` and runs it (with the reruns asked for).
+pub async fn simulate(
+    cfg: &Config,
+    meta: &RunMeta,
+    goals: Vec<Goal>,
+    environment: Arc<dyn Environment>,
+    out: &Path,
+    limits: Limits,
+) -> Result<RunCounts> {
     // Models first: a config error must not leave an empty run behind.
     let models = backends::connect(cfg).await?;
     let bar = progress::terminal(limits.quiet);
@@ -114,7 +127,7 @@ pub async fn start(
         );
         counts.add(&again);
     }
-    finish(out, &counts, limits.max_failed_share).await
+    Ok(counts)
 }
 
 async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
@@ -157,7 +170,7 @@ async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
 }
 
 /// The closing line of a run and its summary; an error when too many conversations failed.
-async fn finish(out: &Path, s: &RunCounts, max_failed_share: Option<f64>) -> Result<()> {
+pub async fn finish(out: &Path, s: &RunCounts, max_failed_share: Option<f64>) -> Result<()> {
     eprintln!(
         "{} conversation(s) run in {:.1}s: {} finished, {} failed ({} in the run)",
         s.ran,

@@ -3,7 +3,6 @@
 use crate::{backends, progress};
 use anyhow::Result;
 use std::path::Path;
-use ugst::config::Config;
 use ugst::model::TrackingMode;
 use ugst::runner::retrack_run;
 use ugst::store::RunStore;
@@ -11,13 +10,14 @@ use ugst::track::Tracker;
 
 pub async fn run(
     run: &Path,
-    config: &Path,
-    tracking: TrackingMode,
+    config: Option<&Path>,
+    tracking: Option<TrackingMode>,
     out: &Path,
     concurrency: usize,
     quiet: bool,
 ) -> Result<()> {
-    let cfg = Config::load(config)?;
+    let cfg = backends::config_or_default(config)?;
+    let tracking = tracking.unwrap_or(cfg.default_tracking());
     let models = backends::connect(&cfg).await?;
     let src = RunStore::open(run)?;
     let mut meta = src.meta()?;

@@ -287,3 +287,62 @@ pub fn pass_k(p: &PassK) -> String {
     }
     out
 }
+
+/// One conversation told turn by turn: the goal's sub-components at the start, then each turn's
+/// messages (cut to `width` characters) and every status the judge changed, with its reason.
+pub fn turn_by_turn(c: &crate::model::Conversation, width: usize) -> String {
+    let mut out = format!("conversation {} — the goal state turn by turn\n", c.goal.id);
+    let Some(s0) = &c.initial_state else {
+        return out + "  (not decomposed)\n";
+    };
+    out += "  the goal, decomposed:\n";
+    for sc in &s0.components {
+        out += &format!(
+            "    {:<9} {:<11} {}\n",
+            sc.id,
+            sc.status.as_str(),
+            truncate(&sc.text, width)
+        );
+    }
+    for t in &c.turns {
+        out += &format!("  turn {}\n", t.index);
+        out += &format!(
+            "    user:  {}\n",
+            truncate(one_line(&t.user).as_str(), width)
+        );
+        if let Some(a) = &t.agent {
+            out += &format!("    agent: {}\n", truncate(one_line(a).as_str(), width));
+        }
+        let changed: Vec<String> = t
+            .state
+            .components
+            .iter()
+            .flat_map(|sc| {
+                sc.changes
+                    .iter()
+                    .filter(|ch| ch.turn == t.index)
+                    .map(move |ch| {
+                        format!(
+                            "    → {} {} → {}: {}\n",
+                            sc.id,
+                            ch.from.as_str(),
+                            ch.to.as_str(),
+                            truncate(one_line(&ch.reason).as_str(), width)
+                        )
+                    })
+            })
+            .collect();
+        match changed.is_empty() {
+            true => out += "    (no status changed)\n",
+            false => out += &changed.concat(),
+        }
+    }
+    if let Some(end) = c.end_reason {
+        out += &format!("  ended: {end}\n");
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,239 @@
+//! `ugst bench embedded --workload ugst`: the embedded model on the calls a real run makes. It
+//! runs τ-retail tasks end to end (decomposer, goal-state simulator with its steering note, agent
+//! with the retail tools, delta tracker), re-tracks the same conversations in the batched and
+//! per-component modes, and reports per role what the engine measured: prompt and generated
+//! tokens/s, time to first token, time in grammar-constrained sampling and the share of prompt
+//! tokens served from the KV cache. Nothing is answered from the response cache.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use ugst::config::Config;
+use ugst::model::{RunMeta, Settings, SimMode, TrackingMode};
+use ugst::store::RunStore;
+use ugst::track::Tracker;
+use ugst_llm::LedgerEntry;
+
+/// One role's (or one tracking mode's) calls, summed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoleRow {
+    pub role: String,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    /// Prompt tokens whose KV was reused.
+    pub cached_tokens: u64,
+    pub completion_tokens: u64,
+    /// Summed call latencies.
+    pub model_s: f64,
+    pub first_token_s: f64,
+    pub grammar_s: f64,
+}
+
+impl RoleRow {
+    fn add(&mut self, e: &LedgerEntry) {
+        let f = e.engine.unwrap_or_default();
+        self.calls += 1;
+        self.prompt_tokens += e.prompt_tokens;
+        self.cached_tokens += f.cached_tokens;
+        self.completion_tokens += e.completion_tokens;
+        self.model_s += e.latency_ms as f64 / 1000.0;
+        self.first_token_s += f.first_token_ms as f64 / 1000.0;
+        self.grammar_s += f.grammar_ms as f64 / 1000.0;
+    }
+    /// Newly decoded prompt tokens per second of prefill (time to first token).
+    pub fn prompt_tok_s(&self) -> f64 {
+        (self.prompt_tokens - self.cached_tokens) as f64 / self.first_token_s.max(1e-9)
+    }
+    /// Generated tokens per second after the first token.
+    pub fn gen_tok_s(&self) -> f64 {
+        let gen_s = self.model_s - self.first_token_s;
+        self.completion_tokens.saturating_sub(self.calls) as f64 / gen_s.max(1e-9)
+    }
+    pub fn reused_share(&self) -> f64 {
+        self.cached_tokens as f64 / self.prompt_tokens.max(1) as f64
+    }
+    pub fn grammar_share(&self) -> f64 {
+        self.grammar_s / self.model_s.max(1e-9)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadResult {
+    pub model: String,
+    pub threads: usize,
+    pub tasks: usize,
+    pub max_turns: u32,
+    pub concurrency: usize,
+    pub turns: u64,
+    /// Wall time of the simulated run (delta tracking) and of each re-tracking.
+    pub run_wall_s: f64,
+    pub retrack_wall_s: BTreeMap<String, f64>,
+    pub roles: Vec<RoleRow>,
+    /// Model time of the run's calls as made, and as estimated had every call decoded its whole
+    /// prompt (its cached tokens at the measured prefill speed).
+    pub model_s_with_reuse: f64,
+    pub model_s_without_reuse_estimate: f64,
+}
+
+fn rows_of(
+    ledger: &[(Option<String>, LedgerEntry)],
+    only: Option<&str>,
+    tracker_label: &str,
+) -> Vec<RoleRow> {
+    let mut by: BTreeMap<String, RoleRow> = BTreeMap::new();
+    for (_, e) in ledger {
+        if e.cache_hit || !e.ok {
+            continue;
+        }
+        if only.is_some_and(|o| o != e.role.as_str()) {
+            continue;
+        }
+        let name = match e.role.as_str() {
+            "tracker" => tracker_label.to_string(),
+            r => r.to_string(),
+        };
+        let row = by.entry(name.clone()).or_insert_with(|| RoleRow {
+            role: name,
+            ..RoleRow::default()
+        });
+        row.add(e);
+    }
+    by.into_values().collect()
+}
+
+/// Runs the workload: `tasks` τ-retail tasks from `data`, up to `max_turns` turns each.
+pub async fn workload(
+    model: &str,
+    data: &Path,
+    tasks: usize,
+    max_turns: u32,
+    concurrency: usize,
+) -> Result<WorkloadResult> {
+    let mut cfg = Config::embedded(model);
+    cfg.cache.enabled = false;
+    let models = crate::backends::connect(&cfg).await?;
+    let (environment, goals) =
+        ugst::simulate::env::goals_for(Some("tau-retail"), Some(data), None, "test", Some(tasks))?;
+    let dir = tempfile::tempdir()?;
+    let settings = Settings {
+        mode: SimMode::GoalState,
+        tracking: TrackingMode::Delta,
+        max_turns,
+        ..Settings::default()
+    };
+    let meta = RunMeta::new(settings, environment.name(), cfg.describe());
+    eprintln!(
+        "workload: {} τ-retail task(s), up to {max_turns} turns, goal-state simulator, delta tracker …",
+        goals.len()
+    );
+    let bar = crate::progress::terminal(false);
+    let run_dir = dir.path().join("run");
+    let counts = ugst::runner::start(
+        &run_dir,
+        &meta,
+        &goals,
+        models.clone(),
+        environment,
+        concurrency,
+        bar.as_ref(),
+    )
+    .await?;
+    if counts.finished == 0 {
+        anyhow::bail!(
+            "no conversation of the workload finished ({} failed)",
+            counts.failed
+        );
+    }
+    let store = RunStore::open(&run_dir)?;
+    let ledger = store.ledger()?;
+    let turns: u64 = store
+        .conversations()?
+        .iter()
+        .map(|c| c.turns.len() as u64)
+        .sum();
+    let mut roles = rows_of(&ledger, None, "tracker delta");
+    // Without reuse every cached token would have been decoded at the role's prefill speed.
+    let with: f64 = roles.iter().map(|r| r.model_s).sum();
+    let without: f64 = roles
+        .iter()
+        .map(|r| r.model_s + r.cached_tokens as f64 / r.prompt_tok_s().max(1e-9))
+        .sum();
+    let mut retrack_wall_s = BTreeMap::new();
+    for mode in [TrackingMode::Batched, TrackingMode::PerComponent] {
+        eprintln!("workload: the same conversations re-tracked {mode} …");
+        let out = dir.path().join(mode.as_str());
+        let s = ugst::runner::retrack_run(
+            &store,
+            &out,
+            Tracker::new(models.tracker.clone(), mode),
+            None,
+            store.meta()?,
+            concurrency,
+            bar.as_ref(),
+        )
+        .await
+        .with_context(|| format!("re-tracking {mode}"))?;
+        retrack_wall_s.insert(mode.as_str().to_string(), s.wall.as_secs_f64());
+        let l = RunStore::open(&out)?.ledger()?;
+        roles.extend(rows_of(&l, Some("tracker"), &format!("tracker {mode}")));
+    }
+    Ok(WorkloadResult {
+        model: model.to_string(),
+        threads: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        tasks: goals.len(),
+        max_turns,
+        concurrency,
+        turns,
+        run_wall_s: counts.wall.as_secs_f64(),
+        retrack_wall_s,
+        roles,
+        model_s_with_reuse: with,
+        model_s_without_reuse_estimate: without,
+    })
+}
+
+pub fn table(r: &WorkloadResult) -> String {
+    let mut out = format!(
+        "model {} ({} threads): {} τ-retail task(s), {} turns, run {:.0}s wall\n\
+         {:<24}{:>6}{:>9}{:>8}{:>8}{:>10}{:>10}{:>9}{:>10}{:>9}\n",
+        r.model,
+        r.threads,
+        r.tasks,
+        r.turns,
+        r.run_wall_s,
+        "role",
+        "calls",
+        "prompt",
+        "reused",
+        "gen",
+        "prompt/s",
+        "gen/s",
+        "ttft s",
+        "grammar",
+        "s/call"
+    );
+    for x in &r.roles {
+        out.push_str(&format!(
+            "{:<24}{:>6}{:>9}{:>7.0}%{:>8}{:>10.1}{:>10.1}{:>9.1}{:>9.0}%{:>9.1}\n",
+            x.role,
+            x.calls,
+            x.prompt_tokens / x.calls.max(1),
+            x.reused_share() * 100.0,
+            x.completion_tokens / x.calls.max(1),
+            x.prompt_tok_s(),
+            x.gen_tok_s(),
+            x.first_token_s / x.calls.max(1) as f64,
+            x.grammar_share() * 100.0,
+            x.model_s / x.calls.max(1) as f64,
+        ));
+    }
+    out.push_str(&format!(
+        "(prompt and gen are per call; grammar = share of model time building and checking the answer grammar)\n\
+         run's model time {:.0}s with KV reuse; without reuse (every cached token decoded at the role's prefill speed) ≈ {:.0}s — {:.1}x\n",
+        r.model_s_with_reuse,
+        r.model_s_without_reuse_estimate,
+        r.model_s_without_reuse_estimate / r.model_s_with_reuse.max(1e-9)
+    ));
+    out
+}
