@@ -485,6 +485,10 @@ pub enum BenchCmd {
         max_turns: u32,
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// Tracking modes the workload's conversations are re-tracked in (comma-separated;
+        /// `--retrack ''` for none).
+        #[arg(long, value_delimiter = ',', default_value = "batched,per-component")]
+        retrack: Vec<String>,
         /// Default: bench-out/embedded.json (bench-out/embedded-workload.json with --workload).
         #[arg(long)]
         out: Option<PathBuf>,

@@ -65,3 +65,14 @@ fn memory_and_harness_benches_report() {
         "same work at any concurrency"
     );
 }
+
+#[test]
+fn the_ugst_workload_needs_the_tau_data_and_says_so() {
+    let o = ugst()
+        .args(["bench", "embedded", "--workload", "ugst"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pass --data"), "{err}");
+}

@@ -25,6 +25,6 @@ pub use openai::{parse_completion, OpenAiBackend, OpenAiConfig, RetryPolicy};
 #[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;
 pub use structured::{
-    fit_limits, grammar_schema, schema_instruction, strict_schema, strict_violations, Structured,
+    fit_limits, schema_instruction, strict_schema, strict_violations, Structured,
 };
 pub use types::*;

@@ -170,43 +170,6 @@ pub fn strict_schema(schema: &Value) -> Value {
     }
 }
 
-/// `schema` for a grammar-constrained local model: the upper bounds `maxLength` and `maxItems`
-/// dropped. llama.cpp spells a bounded repetition out as that many nested optional rules, so a
-/// `maxLength: 400` reason turns into a grammar hundreds of rules deep that is slow to build and
-/// slow to check every token against. The bounds still hold: [`fit_limits`] cuts what the model
-/// wrote after parsing, and the call's token limit bounds the answer.
-pub fn grammar_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "maxLength" | "maxItems"))
-                .map(|(k, v)| {
-                    let v = match k.as_str() {
-                        "properties" | "$defs" | "definitions" => Value::Object(
-                            v.as_object()
-                                .into_iter()
-                                .flatten()
-                                .map(|(name, s)| (name.clone(), grammar_schema(s)))
-                                .collect(),
-                        ),
-                        "items" => grammar_schema(v),
-                        "anyOf" | "oneOf" | "allOf" => Value::Array(
-                            v.as_array()
-                                .into_iter()
-                                .flatten()
-                                .map(grammar_schema)
-                                .collect(),
-                        ),
-                        _ => v.clone(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 fn is_object_schema(m: &Map<String, Value>) -> bool {
     m.get("type") == Some(&json!("object")) || m.contains_key("properties")
 }
@@ -358,28 +321,6 @@ pub fn schema_instruction(schema: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grammar_schema_drops_only_upper_bounds() {
-        let s = json!({"type": "object", "properties": {
-            "maxLength": {"type": "string", "minLength": 1, "maxLength": 400},
-            "list": {"type": "array", "minItems": 1, "maxItems": 9,
-                     "items": {"anyOf": [{"type": "string", "maxLength": 3}, {"type": "null"}]}}
-        }, "required": ["maxLength"]});
-        let g = grammar_schema(&s);
-        // A property may be called maxLength; only the keyword goes.
-        assert_eq!(
-            g["properties"]["maxLength"],
-            json!({"type": "string", "minLength": 1})
-        );
-        assert_eq!(g["properties"]["list"]["minItems"], json!(1));
-        assert!(g["properties"]["list"].get("maxItems").is_none());
-        assert_eq!(
-            g["properties"]["list"]["items"]["anyOf"][0],
-            json!({"type": "string"})
-        );
-        assert_eq!(g["required"], json!(["maxLength"]));
-    }
 
     #[test]
     fn rewrite_closes_objects_and_drops_length_bounds() {

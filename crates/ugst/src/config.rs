@@ -442,6 +442,24 @@ agent = "local"
 "#;
 
     #[test]
+    fn the_default_tracking_mode_follows_the_tracker_s_provider() {
+        use crate::model::TrackingMode;
+        assert_eq!(
+            Config::embedded_default().default_tracking(),
+            TrackingMode::Delta
+        );
+        let c = Config::parse("ugst.toml", GOOD).unwrap();
+        assert_eq!(c.default_tracking(), TrackingMode::PerComponent);
+        let local_judge = GOOD.replace(
+            "[models.judge]\nprovider = \"mock\"",
+            "[models.judge]\nprovider = \"embedded\"",
+        );
+        assert_ne!(local_judge, GOOD);
+        let c = Config::parse("ugst.toml", &local_judge).unwrap();
+        assert_eq!(c.default_tracking(), TrackingMode::Delta);
+    }
+
+    #[test]
     fn parses_and_resolves_roles() {
         let c = Config::parse("ugst.toml", GOOD).unwrap();
         assert_eq!(c.model_for("judge").unwrap(), "judge");

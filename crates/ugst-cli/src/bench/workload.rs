@@ -109,6 +109,7 @@ pub async fn workload(
     tasks: usize,
     max_turns: u32,
     concurrency: usize,
+    retrack: &[TrackingMode],
 ) -> Result<WorkloadResult> {
     let mut cfg = Config::embedded(model);
     cfg.cache.enabled = false;
@@ -160,7 +161,7 @@ pub async fn workload(
         .map(|r| r.model_s + r.cached_tokens as f64 / r.prompt_tok_s().max(1e-9))
         .sum();
     let mut retrack_wall_s = BTreeMap::new();
-    for mode in [TrackingMode::Batched, TrackingMode::PerComponent] {
+    for &mode in retrack {
         eprintln!("workload: the same conversations re-tracked {mode} …");
         let out = dir.path().join(mode.as_str());
         let s = ugst::runner::retrack_run(
@@ -236,4 +237,63 @@ pub fn table(r: &WorkloadResult) -> String {
         r.model_s_without_reuse_estimate / r.model_s_with_reuse.max(1e-9)
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ugst_llm::{CallRole, EngineFacts};
+
+    fn entry(
+        role: CallRole,
+        prompt: u64,
+        cached: u64,
+        completion: u64,
+        ms: u64,
+        ttft: u64,
+    ) -> (Option<String>, LedgerEntry) {
+        (
+            Some("g".into()),
+            LedgerEntry {
+                role,
+                backend: "embedded:m".into(),
+                model: "m".into(),
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                latency_ms: ms,
+                retries: 0,
+                repaired: false,
+                cache_hit: false,
+                ok: true,
+                error: None,
+                engine: Some(EngineFacts {
+                    cached_tokens: cached,
+                    first_token_ms: ttft,
+                    grammar_ms: ms / 10,
+                }),
+            },
+        )
+    }
+
+    #[test]
+    fn rows_sum_each_role_and_rates_use_only_new_prompt_tokens() {
+        let ledger = vec![
+            entry(CallRole::Agent, 1000, 0, 11, 12_000, 10_000),
+            entry(CallRole::Agent, 1100, 1000, 11, 4_000, 2_000),
+            entry(CallRole::Tracker, 500, 250, 6, 3_000, 2_500),
+        ];
+        let rows = rows_of(&ledger, None, "tracker delta");
+        assert_eq!(rows.len(), 2);
+        let agent = &rows[0];
+        assert_eq!((agent.role.as_str(), agent.calls), ("agent", 2));
+        // 1100 new prompt tokens in 12 s to first token; 20 tokens after the first in 4 s.
+        assert!((agent.prompt_tok_s() - 1100.0 / 12.0).abs() < 1e-9);
+        assert!((agent.gen_tok_s() - 5.0).abs() < 1e-9);
+        assert!((agent.reused_share() - 1000.0 / 2100.0).abs() < 1e-9);
+        assert!((agent.grammar_share() - 0.1).abs() < 1e-9);
+        assert_eq!(rows[1].role, "tracker delta");
+        let only = rows_of(&ledger, Some("tracker"), "tracker batched");
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].role, "tracker batched");
+    }
 }

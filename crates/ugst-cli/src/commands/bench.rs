@@ -61,14 +61,26 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
             tasks,
             max_turns,
             concurrency,
+            retrack,
             out,
         } => {
+            let retrack = retrack
+                .iter()
+                .filter(|m| !m.trim().is_empty())
+                .map(|m| {
+                    m.trim()
+                        .parse::<ugst::model::TrackingMode>()
+                        .map_err(|e| ugst::input_err!("--retrack {m:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let data = data.ok_or_else(|| {
                 ugst::input_err!(
                     "--workload ugst runs τ-retail tasks: pass --data with the τ-bench data folder (e.g. ../shared/data/tau_bench)"
                 )
             })?;
-            let r = bench::workload::workload(&model, &data, tasks, max_turns, concurrency).await?;
+            let r =
+                bench::workload::workload(&model, &data, tasks, max_turns, concurrency, &retrack)
+                    .await?;
             let out = out.unwrap_or_else(|| "bench-out/embedded-workload.json".into());
             save(&out, &r, bench::workload::table(&r))
         }

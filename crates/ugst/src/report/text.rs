@@ -346,3 +346,69 @@ pub fn turn_by_turn(c: &crate::model::Conversation, width: usize) -> String {
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ConvStatus, Conversation, EndReason, TurnRecord};
+    use ugst_state::{Decomposition, GoalState, Status, Update};
+
+    #[test]
+    fn a_conversation_is_told_turn_by_turn_with_each_change_and_its_reason() {
+        let d: Decomposition = serde_json::from_value(serde_json::json!({
+            "user_profile": ["You are Ada."], "user_policy": [],
+            "task_objectives": [{"text": "Book a table for two."}]
+        }))
+        .unwrap();
+        let s0 = GoalState::initial(&d);
+        let mut s1 = s0.clone();
+        s1.apply_turn(1, &[]);
+        let mut s2 = s1.clone();
+        s2.apply_turn(
+            2,
+            &[Update {
+                id: "obj-1".into(),
+                status: Status::Complete,
+                reason: "the agent confirmed the booking".into(),
+            }],
+        );
+        let turn = |index: u32, user: &str, agent: &str, state: &GoalState| TurnRecord {
+            index,
+            user: user.into(),
+            agent: Some(agent.into()),
+            agent_messages: Vec::new(),
+            steering: None,
+            rejected: Vec::new(),
+            reasoning: None,
+            state: state.clone(),
+        };
+        let c = Conversation {
+            goal: serde_json::from_value(serde_json::json!({"id": "g1", "goal": "Book a table."}))
+                .unwrap(),
+            status: ConvStatus::Finished,
+            end_reason: Some(EndReason::SimulatorStop),
+            error: None,
+            initial_state: Some(s0),
+            final_state: Some(s2.clone()),
+            turns: vec![
+                turn(1, "Hi, a table\nplease.", "For how many?", &s1),
+                turn(2, "Two.", "Booked for two.", &s2),
+            ],
+            task_reward: None,
+            closing_reasoning: None,
+        };
+        let text = turn_by_turn(&c, 80);
+        assert!(
+            text.contains("obj-1     INCOMPLETE  Book a table for two."),
+            "{text}"
+        );
+        assert!(text.contains("user:  Hi, a table please."), "{text}");
+        let (one, two) = text.split_once("  turn 2").unwrap();
+        assert!(one.contains("(no status changed)"), "{text}");
+        assert!(
+            two.contains("→ obj-1 INCOMPLETE → COMPLETE: the agent confirmed the booking"),
+            "{text}"
+        );
+        assert!(text.trim_end().ends_with("ended: simulator_stop"), "{text}");
+    }
+}
