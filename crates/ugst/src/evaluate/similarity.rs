@@ -271,8 +271,8 @@ fn embed_batches(
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<Option<Result<Vec<TokenEmbeddings>, EncoderError>>>> =
-        Mutex::new((0..batches.len()).map(|_| None).collect());
+    type Batch = Result<Vec<TokenEmbeddings>, EncoderError>;
+    let done: Mutex<Vec<Option<Batch>>> = Mutex::new((0..batches.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(batches.len().max(1));
