@@ -34,6 +34,11 @@ pub struct HarnessResult {
     pub peak_rss_mb: f64,
 }
 
+/// Turns stored over all of a run's conversations.
+pub fn turns_of(convs: &[ugst::model::Conversation]) -> u64 {
+    convs.iter().map(|c| c.turns.len() as u64).sum()
+}
+
 /// User + system CPU time of this process so far, and its peak RSS in MiB.
 pub fn cpu_and_rss() -> (Duration, f64) {
     // SAFETY: getrusage only writes into the struct we pass.
@@ -77,11 +82,7 @@ pub async fn harness(
     .await?;
     let (cpu1, rss) = cpu_and_rss();
     let ledger = store.ledger()?;
-    let turns: u64 = store
-        .conversations()?
-        .iter()
-        .map(|c| c.turns.len() as u64)
-        .sum();
+    let turns = turns_of(&store.conversations()?);
     let wall = summary.wall.as_secs_f64();
     let cpu = (cpu1 - cpu0).as_secs_f64();
     Ok(HarnessResult {

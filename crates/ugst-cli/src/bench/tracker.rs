@@ -104,7 +104,7 @@ pub async fn tracker(
         let mut row = TrackerRow {
             tracking: mode.as_str().into(),
             conversations: summary.finished,
-            turns: convs.iter().map(|c| c.turns.len() as u64).sum(),
+            turns: super::turns_of(&convs),
             judge_calls: 0,
             prompt_tokens: 0,
             completion_tokens: 0,

@@ -148,11 +148,7 @@ pub async fn workload(
     }
     let store = RunStore::open(&run_dir)?;
     let ledger = store.ledger()?;
-    let turns: u64 = store
-        .conversations()?
-        .iter()
-        .map(|c| c.turns.len() as u64)
-        .sum();
+    let turns = super::turns_of(&store.conversations()?);
     let mut roles = rows_of(&ledger, None, "tracker delta");
     // Without reuse every cached token would have been decoded at the role's prefill speed.
     let with: f64 = roles.iter().map(|r| r.model_s).sum();
