@@ -113,3 +113,51 @@ fn two_goals_two_turns_parse_and_repeat_exactly() {
         "same seed, same prompts, sequential requests: the conversations must repeat exactly"
     );
 }
+
+/// ugst's own JSON Schema → GBNF converter against llama.cpp's grammar parser and the real model:
+/// for every schema the project sends, llama.cpp must accept the grammar, and a greedy answer
+/// written under it must be valid against the schema.
+#[test]
+fn every_schema_becomes_a_grammar_whose_answers_validate() {
+    use ugst_embedded::chat::{Layout, Open};
+    use ugst_embedded::engine::{Engine, EngineOptions, GenParams, Prompt};
+    let engine = Engine::start(EngineOptions::new(model_path())).unwrap();
+    let (mut judged, mut cut) = (0, Vec::new());
+    for (name, schema) in ugst::prompts::schemas::examples() {
+        let grammar = ugst_embedded::grammar::schema_to_gbnf(&schema)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let layout = Layout {
+            messages: vec![(
+                "user".into(),
+                format!(
+                    "Answer with one short JSON value for this schema, with short strings:\n{schema}"
+                ),
+            )],
+            open: Open::Assistant,
+        };
+        let out = engine
+            .generate_blocking(
+                Prompt::Chat(layout),
+                GenParams {
+                    temperature: 0.0,
+                    top_p: 1.0,
+                    seed: 1,
+                    max_tokens: 512,
+                    grammar: Some(grammar.clone()),
+                },
+            )
+            .unwrap_or_else(|e| panic!("{name}: llama.cpp refused the grammar ({e}):\n{grammar}"));
+        if out.hit_limit {
+            // A cut answer cannot be judged; the grammar was still accepted and followed.
+            cut.push(name);
+            continue;
+        }
+        let value: Value = serde_json::from_str(&out.text)
+            .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}", out.text));
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}\n{}", out.text);
+        judged += 1;
+    }
+    assert!(cut.len() <= 2, "too many answers cut at 512 tokens to judge: {cut:?} ({judged} judged)");
+}

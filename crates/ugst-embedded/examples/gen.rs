@@ -9,7 +9,9 @@ fn main() {
     let schema = args.next().map(|p| std::fs::read_to_string(p).unwrap());
     let prompt = args.next().unwrap_or_else(|| "Split this goal into parts as JSON: You are Ana. You want to book a hotel for 2 nights. You prefer cheap.".into());
     let engine = Engine::start(EngineOptions::new(path)).unwrap();
-    let grammar = schema.map(|s| llama_cpp_2::json_schema_to_grammar(&s).unwrap());
+    let grammar = schema.map(|s| {
+        ugst_embedded::grammar::schema_to_gbnf(&serde_json::from_str(&s).unwrap()).unwrap()
+    });
     if let Some(g) = &grammar {
         eprintln!("grammar:\n{g}");
     }

@@ -518,7 +518,15 @@ fn step(
         let a = slot.active.as_mut().expect("active");
         slot.cached.extend(a.pending.drain(..take));
         let Some(idx) = logits_at else { continue };
-        let token = sample(ctx, a, idx);
+        let token = match sample(ctx, a, idx) {
+            Ok(t) => t,
+            Err(e) => {
+                let a = slot.active.take().expect("active");
+                let _ = a.reply.send(Err(e));
+                // The slot's cache holds the prompt and what was generated: still consistent.
+                continue;
+            }
+        };
         if a.first_token.is_none() {
             a.first_token = Some(a.picked_up.elapsed());
         }
@@ -549,11 +557,12 @@ fn step(
 }
 
 /// Sample first, check the one token against the grammar, and filter the whole vocabulary through
-/// the grammar only when that token is refused.
-fn sample(ctx: &LlamaContext, a: &mut Active, idx: i32) -> LlamaToken {
+/// the grammar only when that token is refused. `Err` when the grammar allows no token at all: the
+/// token is then never handed to the grammar, since llama.cpp's core aborts on a refused token.
+fn sample(ctx: &LlamaContext, a: &mut Active, idx: i32) -> Result<LlamaToken, String> {
     let token = a.chain.sample(ctx, idx);
     let Some(grammar) = a.grammar.as_mut() else {
-        return token;
+        return Ok(token);
     };
     let start = Instant::now();
     let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
@@ -564,18 +573,34 @@ fn sample(ctx: &LlamaContext, a: &mut Active, idx: i32) -> LlamaToken {
         a.grammar_fallbacks += 1;
         let mut all = ctx.token_data_array_ith(idx);
         grammar.apply(&mut all);
-        a.chain.apply(&mut all);
-        all.selected_token().unwrap_or_else(|| {
+        let allowed = |all: &LlamaTokenDataArray, t: LlamaToken| {
             all.data
                 .iter()
-                .max_by(|x, y| x.logit().total_cmp(&y.logit()))
-                .map(|d| d.id())
-                .unwrap_or(token)
-        })
+                .any(|d| d.id() == t && d.logit().is_finite())
+        };
+        let best = all
+            .data
+            .iter()
+            .filter(|d| d.logit().is_finite())
+            .max_by(|x, y| x.logit().total_cmp(&y.logit()))
+            .map(|d| d.id());
+        let Some(best) = best else {
+            a.grammar_time += start.elapsed();
+            return Err(
+                "the answer grammar allows no next token (the schema cannot be completed with this model's vocabulary)"
+                    .into(),
+            );
+        };
+        let filtered = all.clone();
+        a.chain.apply(&mut all);
+        match all.selected_token() {
+            Some(t) if allowed(&filtered, t) => t,
+            _ => best,
+        }
     };
     grammar.accept(token);
     a.grammar_time += start.elapsed();
-    token
+    Ok(token)
 }
 
 /// Timings of [`plain_generate`].

@@ -9,6 +9,7 @@
 pub mod chat;
 pub mod encoder;
 pub mod engine;
+pub mod grammar;
 pub mod install;
 
 use async_trait::async_trait;
@@ -97,7 +98,7 @@ impl Backend for EmbeddedBackend {
                 // The schema keeps its maxLength/maxItems bounds: they cost ≤ 2% of model time
                 // (bench embedded --workload ugst) and stop a greedy small model from looping
                 // inside the grammar.
-                llama_cpp_2::json_schema_to_grammar(&s.schema.to_string()).map_err(|e| {
+                grammar::schema_to_gbnf(&s.schema).map_err(|e| {
                     err(format!(
                         "cannot turn the JSON Schema {:?} into a grammar: {e}",
                         s.name
