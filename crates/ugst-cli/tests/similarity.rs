@@ -155,3 +155,33 @@ fn a_run_s_matches_are_stored_once_and_read_back_without_the_encoder() {
         "{text}"
     );
 }
+
+/// Our BERT forward pass (`ugst_embedded::bert`) against Hugging Face `transformers` 5.24's
+/// `BertModel` on the same checkpoint: the two texts run as one padded batch, and the first five
+/// values of the first and last word piece's unit embedding must agree. Reference values were
+/// computed with `BertModel.from_pretrained(dir)(**tokenizer(texts, padding=True))`.
+#[test]
+fn embeddings_match_hugging_face_transformers() {
+    let texts = [
+        GOAL,
+        "Hi, I need an inexpensive hotel up north in Cambridge, two nights starting Friday.",
+    ];
+    let e = encoder().embed(&texts).unwrap();
+    let reference: [(usize, usize, [f32; 5]); 4] = [
+        (0, 0, [0.11579, -0.01542, 0.06451, 0.05153, -0.10451]),
+        (0, 14, [0.07468, 0.02487, 0.0607, 0.08183, -0.00483]),
+        (1, 0, [-0.0114, -0.04348, 0.05303, 0.01398, -0.06381]),
+        (1, 16, [0.09784, -0.02863, 0.03953, 0.08479, 0.00999]),
+    ];
+    assert_eq!(e[0].ids.len(), 15);
+    assert_eq!(e[1].ids.len(), 17);
+    for (text, piece, want) in reference {
+        let got = &e[text].vectors[piece][..5];
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() < 2e-4,
+                "text {text} piece {piece}: {got:?} vs transformers {want:?}"
+            );
+        }
+    }
+}

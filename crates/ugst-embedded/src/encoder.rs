@@ -1,5 +1,5 @@
-//! The local sentence encoder (all-MiniLM-L6-v2, a 6-layer BERT) run on the CPU with candle:
-//! contextual embeddings of every word piece of a text, the input of BERTScore.
+//! The local sentence encoder (all-MiniLM-L6-v2, a 6-layer BERT; see [`crate::bert`]) run on the
+//! CPU with candle: contextual embeddings of every word piece of a text, the input of BERTScore.
 //!
 //! Texts are lower-cased and split into word pieces by the model's own `tokenizer.json`; the
 //! `[CLS]`/`[SEP]` markers are fed to the model but left out of the output. A text longer than
@@ -7,7 +7,8 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+
+use crate::bert::{Bert, BertConfig};
 use std::path::Path;
 use tokenizers::Tokenizer;
 
@@ -35,7 +36,7 @@ pub struct TokenEmbeddings {
 }
 
 pub struct Encoder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     device: Device,
     max_pieces: usize,
@@ -50,7 +51,7 @@ impl Encoder {
         };
         let config_text = std::fs::read_to_string(dir.join("config.json"))
             .map_err(|e| load_err("config.json", e.to_string()))?;
-        let config: Config = serde_json::from_str(&config_text)
+        let config: BertConfig = serde_json::from_str(&config_text)
             .map_err(|e| load_err("config.json", format!("not a BERT config: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
@@ -65,8 +66,8 @@ impl Encoder {
         // holds for the verified install folder.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
             .map_err(|e| load_err("model.safetensors", e.to_string()))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| load_err("model.safetensors", e.to_string()))?;
+        let model =
+            Bert::load(vb, &config).map_err(|e| load_err("model.safetensors", e.to_string()))?;
         Ok(Encoder {
             model,
             tokenizer,
@@ -113,11 +114,7 @@ impl Encoder {
         let shape = (rows.len(), width);
         let input = Tensor::from_vec(input, shape, &self.device).map_err(run_err)?;
         let mask = Tensor::from_vec(mask, shape, &self.device).map_err(run_err)?;
-        let types = input.zeros_like().map_err(run_err)?;
-        let hidden = self
-            .model
-            .forward(&input, &types, Some(&mask))
-            .map_err(run_err)?;
+        let hidden = self.model.forward(&input, &mask).map_err(run_err)?;
         let hidden: Vec<Vec<Vec<f32>>> = hidden.to_vec3().map_err(run_err)?;
         Ok(rows
             .into_iter()

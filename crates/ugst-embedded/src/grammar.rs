@@ -23,7 +23,10 @@ pub enum G {
     /// Exact text.
     Lit(String),
     /// One character from inclusive ranges (or, negated, outside them).
-    Class { ranges: Vec<(char, char)>, negated: bool },
+    Class {
+        ranges: Vec<(char, char)>,
+        negated: bool,
+    },
     Seq(Vec<G>),
     Alt(Vec<G>),
     /// `min` to `max` (`None`: unbounded) repetitions.
@@ -256,7 +259,12 @@ impl Conv<'_> {
         self.shared("char", |_| {
             G::Alt(vec![
                 G::Class {
-                    ranges: vec![('"', '"'), ('\\', '\\'), ('\0', '\u{1f}'), ('\u{7f}', '\u{7f}')],
+                    ranges: vec![
+                        ('"', '"'),
+                        ('\\', '\\'),
+                        ('\0', '\u{1f}'),
+                        ('\u{7f}', '\u{7f}'),
+                    ],
                     negated: true,
                 },
                 G::Seq(vec![
@@ -320,7 +328,10 @@ impl Conv<'_> {
     fn integer(&mut self, signed: bool) -> G {
         if signed {
             self.shared("integer", |_| {
-                G::Seq(vec![G::Rep(Box::new(lit("-")), 0, Some(1)), Self::natural()])
+                G::Seq(vec![
+                    G::Rep(Box::new(lit("-")), 0, Some(1)),
+                    Self::natural(),
+                ])
             })
         } else {
             self.shared("natural", |_| Self::natural())
@@ -370,14 +381,7 @@ impl Conv<'_> {
             let s = c.string(0, None);
             let n = c.number();
             let v = G::Rule("json-value".into());
-            let kv = G::Seq(vec![
-                s.clone(),
-                ws(),
-                lit(":"),
-                ws(),
-                v.clone(),
-                ws(),
-            ]);
+            let kv = G::Seq(vec![s.clone(), ws(), lit(":"), ws(), v.clone(), ws()]);
             G::Alt(vec![
                 object_of(kv),
                 array_of(G::Seq(vec![v, ws()]), 0, None),
@@ -494,7 +498,10 @@ impl Conv<'_> {
                 }
                 Ok(alt(alts))
             }
-            Some(_) => Err(err(path, "has a `type` that is neither a string nor a list")),
+            Some(_) => Err(err(
+                path,
+                "has a `type` that is neither a string nor a list",
+            )),
             None if m.contains_key("properties") || m.contains_key("required") => {
                 self.typed("object", m, path)
             }
@@ -523,8 +530,14 @@ impl Conv<'_> {
                 Ok(self.string(min, max))
             }
             "integer" => {
-                let lo = m.get("minimum").and_then(Value::as_f64).map(|x| x.ceil() as i64);
-                let hi = m.get("maximum").and_then(Value::as_f64).map(|x| x.floor() as i64);
+                let lo = m
+                    .get("minimum")
+                    .and_then(Value::as_f64)
+                    .map(|x| x.ceil() as i64);
+                let hi = m
+                    .get("maximum")
+                    .and_then(Value::as_f64)
+                    .map(|x| x.floor() as i64);
                 match (lo, hi) {
                     (Some(a), Some(b)) if b < a => Err(err(path, "has `maximum` below `minimum`")),
                     (Some(a), Some(b)) if b - a < ENUMERATED_RANGE => {
@@ -675,7 +688,10 @@ fn is_builtin(name: &str) -> bool {
 fn hint(path: &str, kind: &str) -> String {
     let last = path
         .rsplit('/')
-        .find(|s| !matches!(*s, "properties" | "items" | "#" | "anyOf" | "oneOf") && !s.chars().all(|c| c.is_ascii_digit()))
+        .find(|s| {
+            !matches!(*s, "properties" | "items" | "#" | "anyOf" | "oneOf")
+                && !s.chars().all(|c| c.is_ascii_digit())
+        })
         .unwrap_or("");
     if last.is_empty() {
         kind.to_string()
@@ -876,13 +892,29 @@ mod tests {
 
     #[test]
     fn bounded_strings_are_rules_so_enclosing_bounds_copy_only_a_name() {
-        let gr = g(json!({"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 400}, "maxItems": 12}));
+        let gr = g(
+            json!({"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 400}, "maxItems": 12}),
+        );
         let text = gr.to_gbnf();
-        assert!(text.contains("string-1-400 ::= \"\\\"\" char{1,400} \"\\\"\""), "{text}");
-        assert!(!text.lines().any(|l| l.contains("char{1,400}") && l.contains("{0,11}")), "{text}");
+        assert!(
+            text.contains("string-1-400 ::= \"\\\"\" char{1,400} \"\\\"\""),
+            "{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("char{1,400}") && l.contains("{0,11}")),
+            "{text}"
+        );
         assert!(gr.matches(r#"["a", "bc"]"#));
-        let named = g(json!({"type": "object", "properties": {"string-1-2": {"type": "object"}, "t": {"type": "string", "minLength": 1, "maxLength": 2}}, "required": ["string-1-2", "t"]}));
-        assert!(named.matches(r#"{"string-1-2": {}, "t": "ab"}"#), "{}", named.to_gbnf());
+        let named = g(
+            json!({"type": "object", "properties": {"string-1-2": {"type": "object"}, "t": {"type": "string", "minLength": 1, "maxLength": 2}}, "required": ["string-1-2", "t"]}),
+        );
+        assert!(
+            named.matches(r#"{"string-1-2": {}, "t": "ab"}"#),
+            "{}",
+            named.to_gbnf()
+        );
     }
 
     #[test]
@@ -895,24 +927,39 @@ mod tests {
         }));
         assert!(gr.matches(r#"{"reason": "turn 2", "status": "SUCCESS"}"#));
         assert!(gr.matches("{\n  \"reason\": \"x\",\n  \"status\": \"FAILED\"\n}\n"));
-        assert!(!gr.matches(r#"{"reason": "x"}"#), "a required key is missing");
+        assert!(
+            !gr.matches(r#"{"reason": "x"}"#),
+            "a required key is missing"
+        );
         assert!(!gr.matches(r#"{"reason": "x", "status": "MAYBE"}"#));
         assert!(!gr.matches(r#"{"reason": "x", "status": "FAILED", "extra": 1}"#));
     }
 
     #[test]
     fn optional_properties_may_each_be_left_out() {
-        let gr = g(json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "boolean"}}}));
-        for ok in [r#"{}"#, r#"{"a": 1}"#, r#"{"b": true}"#, r#"{"a": -3, "b": false}"#] {
+        let gr = g(
+            json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "boolean"}}}),
+        );
+        for ok in [
+            r#"{}"#,
+            r#"{"a": 1}"#,
+            r#"{"b": true}"#,
+            r#"{"a": -3, "b": false}"#,
+        ] {
             assert!(gr.matches(ok), "{ok}");
         }
         assert!(!gr.matches(r#"{, "b": true}"#));
-        assert!(!gr.matches(r#"{"b": true, "a": 1}"#), "order is the schema's");
+        assert!(
+            !gr.matches(r#"{"b": true, "a": 1}"#),
+            "order is the schema's"
+        );
     }
 
     #[test]
     fn arrays_keep_their_item_counts() {
-        let gr = g(json!({"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 5}, "minItems": 1, "maxItems": 2}));
+        let gr = g(
+            json!({"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 5}, "minItems": 1, "maxItems": 2}),
+        );
         assert!(gr.matches("[1]"));
         assert!(gr.matches("[1, 5]"));
         assert!(!gr.matches("[]"));
@@ -929,7 +976,11 @@ mod tests {
             "$defs": {"node": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "required": ["kids"]}},
             "anyOf": [{"$ref": "#/$defs/node"}, {"type": ["string", "null"]}]
         }));
-        assert!(gr.matches(r#"{"kids": [{"kids": []}]}"#), "{}", gr.to_gbnf());
+        assert!(
+            gr.matches(r#"{"kids": [{"kids": []}]}"#),
+            "{}",
+            gr.to_gbnf()
+        );
         assert!(gr.matches("null"));
         assert!(gr.matches(r#""leaf""#));
         assert!(!gr.matches("3"));
@@ -958,7 +1009,9 @@ mod tests {
     #[test]
     fn identical_sub_schemas_share_one_rule() {
         let status = json!({"type": "object", "properties": {"s": {"enum": ["A", "B"]}}, "required": ["s"], "additionalProperties": false});
-        let gr = g(json!({"type": "object", "properties": {"p1": status, "p2": status, "p3": status}, "required": ["p1", "p2", "p3"], "additionalProperties": false}));
+        let gr = g(
+            json!({"type": "object", "properties": {"p1": status, "p2": status, "p3": status}, "required": ["p1", "p2", "p3"], "additionalProperties": false}),
+        );
         let text = gr.to_gbnf();
         assert_eq!(text.matches("\"\\\"s\\\"\"").count(), 1, "{text}");
         assert!(gr.matches(r#"{"p1": {"s": "A"}, "p2": {"s": "B"}, "p3": {"s": "A"}}"#));

