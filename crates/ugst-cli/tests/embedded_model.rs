@@ -155,9 +155,15 @@ fn every_schema_becomes_a_grammar_whose_answers_validate() {
         let value: Value = serde_json::from_str(&out.text)
             .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}", out.text));
         let validator = jsonschema::validator_for(&schema).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{name}: {errors:?}\n{}", out.text);
         judged += 1;
     }
-    assert!(cut.len() <= 2, "too many answers cut at 512 tokens to judge: {cut:?} ({judged} judged)");
+    assert!(
+        cut.len() <= 2,
+        "too many answers cut at 512 tokens to judge: {cut:?} ({judged} judged)"
+    );
 }
