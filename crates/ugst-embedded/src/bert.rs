@@ -137,7 +137,7 @@ impl Bert {
                 c.hidden_act
             );
         }
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             candle_core::bail!("hidden_size is not a multiple of num_attention_heads");
         }
         let root = match &c.model_type {
@@ -262,10 +262,8 @@ mod tests {
         put("bert.embeddings.word_embeddings.weight", &[20, 8]);
         put("bert.embeddings.position_embeddings.weight", &[16, 8]);
         put("bert.embeddings.token_type_embeddings.weight", &[2, 8]);
-        for p in ["bert.embeddings.LayerNorm"] {
-            put(&format!("{p}.weight"), &[8]);
-            put(&format!("{p}.bias"), &[8]);
-        }
+        put("bert.embeddings.LayerNorm.weight", &[8]);
+        put("bert.embeddings.LayerNorm.bias", &[8]);
         for i in 0..2 {
             let l = format!("bert.encoder.layer.{i}");
             for m in ["query", "key", "value"] {
