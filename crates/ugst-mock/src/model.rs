@@ -107,19 +107,24 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
         Some(schemas::VERIFY_TURN) => Ok(verify(&all_text(req)).to_string()),
         Some(schemas::TURN_CHANGES) => Ok(changes(req).to_string()),
         Some(schemas::CLAUSE_KINDS) => Ok(clause_kinds(&all_text(req)).to_string()),
-        // The mock's delta verdicts are the other modes' verdicts: it stands by them.
+        // The mock's delta verdicts are the other modes' verdicts: it stands by them, so a
+        // check gets the answer that makes the change, however the question is put.
         Some(schemas::CHANGE_CHECK) => {
-            let yes = req.schema.as_ref().and_then(|s| {
+            let change = req.schema.as_ref().and_then(|s| {
                 s.schema
                     .pointer("/properties/answer/enum")?
                     .as_array()?
                     .iter()
                     .find_map(|a| {
-                        a.as_str()
-                            .filter(|a| a.starts_with("yes") || a.starts_with("done"))
+                        a.as_str().filter(|a| {
+                            a.starts_with("done")
+                                || ["goes against", "contradicts", "states it"]
+                                    .iter()
+                                    .any(|w| a.contains(w))
+                        })
                     })
             });
-            Ok(json!({"answer": yes.unwrap_or("yes")}).to_string())
+            Ok(json!({"answer": change.unwrap_or("yes")}).to_string())
         }
         Some(_) => Ok(judge(req).to_string()),
         None if req.user_simulation.is_some() => Ok(simulate(req)),

@@ -248,54 +248,94 @@ pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judg
     out
 }
 
-/// The narrow question that confirms a proposed change of delta mode, and its answers, each
-/// with the status it gives (`None`: no change). The answer that keeps the status comes first
-/// (a small model leans to the first and to "yes"). Profile, policy and preference questions are
-/// yes/no; an objective's or requirement's asks what the turn did to it, so the answer sets the
-/// status (a proposed COMPLETE may come back ATTEMPTED).
-pub fn check_options(category: Category) -> (&'static str, Vec<(&'static str, Option<Status>)>) {
-    match category {
-        Category::Preference => (
-            "In this turn, does the user state this preference or choose according to it?",
-            vec![
-                ("no, the user does not state it or act on it", None),
-                ("yes, the user states it or chooses by it", Some(Status::Aligned)),
-            ],
-        ),
-        Category::UserProfile | Category::UserPolicy => (
-            "In this turn, does the user say or do something that goes against this part of their goal? Leaving it unmentioned does not go against it.",
-            vec![
-                ("no, nothing the user says goes against it", None),
-                ("yes, the user goes against it", Some(Status::Misaligned)),
-            ],
-        ),
-        Category::TaskObjective | Category::Requirement => (
-            "What does this turn show about it?",
-            vec![
-                ("not settled: it is only asked about, discussed or still being worked on", None),
-                ("blocked: the agent refuses it, says it is not possible or not available, or it fails", Some(Status::Attempted)),
-                ("done: the agent confirms it is done or gives the answer asked for", Some(Status::Complete)),
-            ],
-        ),
+/// One narrow question that confirms a proposed change of delta mode: its text and its answers,
+/// each with the status it gives (`None`: no change), in the order they are offered.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub question: &'static str,
+    pub answers: Vec<(&'static str, Option<Status>)>,
+}
+
+impl Check {
+    fn new(question: &'static str, answers: Vec<(&'static str, Option<Status>)>) -> Check {
+        Check { question, answers }
+    }
+
+    fn reversed(mut self) -> Check {
+        self.answers.reverse();
+        self
+    }
+
+    /// The status the chosen answer gives; `None` for an answer that keeps it, or an unknown one.
+    pub fn verdict(&self, answer: &str) -> Option<Status> {
+        self.answers
+            .iter()
+            .find(|(a, _)| *a == answer)
+            .and_then(|(_, s)| *s)
     }
 }
 
-/// The check request for one proposed change: only the judged turn and the one part, so a small
-/// judge answers a narrow question instead of weighing every part at once; `yes_first` reverses
-/// the answers (the one that keeps the status last).
+/// The checks a proposed change of this category must pass, every one giving the same new
+/// status. A small judge leans to the first answer and to "yes". Profile and policy parts are
+/// almost always ALIGNED to the end, so their rare move is asked so that leaning either way
+/// cannot make it: "does it go against" in both answer orders, then the opposite question ("is
+/// it consistent"), whose "yes" keeps the status. A preference's move is the common one (a
+/// preference the user has occasion to state is usually stated), so one question suffices.
+/// An objective's or requirement's one question asks what the turn did to it, so its answer
+/// sets the status (a proposed COMPLETE may come back ATTEMPTED).
+pub fn checks(category: Category) -> Vec<Check> {
+    match category {
+        Category::Preference => vec![
+            Check::new(
+                "In this turn, does the user state this preference or choose according to it?",
+                vec![
+                    ("no, the user does not state it or act on it", None),
+                    ("yes, the user states it or chooses by it", Some(Status::Aligned)),
+                ],
+            ),
+        ],
+        Category::UserProfile | Category::UserPolicy => {
+            let against = Check::new(
+                "In this turn, does the user say or do something that goes against this part of their goal? Leaving it unmentioned does not go against it.",
+                vec![
+                    ("no, nothing the user says goes against it", None),
+                    ("yes, the user goes against it", Some(Status::Misaligned)),
+                ],
+            );
+            vec![
+                against.clone(),
+                against.reversed(),
+                Check::new(
+                    "In this turn, is what the user says consistent with this part of their goal, or unrelated to it?",
+                    vec![
+                        ("yes, it is consistent with it or unrelated to it", None),
+                        ("no, the user contradicts it or ignores it where it applies", Some(Status::Misaligned)),
+                    ],
+                ),
+            ]
+        }
+        Category::TaskObjective | Category::Requirement => vec![Check::new(
+            "What does this turn show about it?",
+            vec![
+                ("not settled: nothing is decided yet (the agent only asks, looks it up, lists options or explains)", None),
+                ("blocked: the agent refuses it, says it cannot be done or is not available, or it fails", Some(Status::Attempted)),
+                ("done: the agent says this very thing has now been done, or answers exactly this question", Some(Status::Complete)),
+            ],
+        )],
+    }
+}
+
+/// The request for one check of one proposed change: only the judged turn and the one part, so
+/// a small judge answers a narrow question instead of weighing every part at once.
 pub fn check_request(
     state: &GoalState,
     c: &SubComponent,
     last: &Exchange,
     turn: u32,
-    yes_first: bool,
+    check: &Check,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let (question, options) = check_options(c.category);
-    let mut answers: Vec<&str> = options.iter().map(|(a, _)| *a).collect();
-    if yes_first {
-        answers.reverse();
-    }
+    let answers: Vec<&str> = check.answers.iter().map(|(a, _)| *a).collect();
     let prompt = prompts::render(
         "track_check",
         context! {
@@ -305,13 +345,56 @@ pub fn check_request(
             category => category_label(c.category),
             text => c.text,
             objective => objective_text(state, c),
-            question => question,
+            question => check.question,
             answers => answers,
         },
     );
     ChatRequest::new(vec![Message::user(prompt)])
         .with_schema(schemas::CHANGE_CHECK, schemas::change_check(&answers))
         .with_sampling(sampling.clone())
+}
+
+/// The open parts that the latest exchange speaks of but the judge did not propose, each with
+/// the words it is checked on: a preference when the user's message shares two content words
+/// with it, an objective or requirement when the exchange (either side) shares two with its
+/// own text, or a requirement whose objective is proposed or swept. Small judges almost never
+/// propose a preference or a refusal, so without this sweep stated preferences stay MISALIGNED
+/// and blocked requests INCOMPLETE.
+fn sweep<'s>(
+    open: &[&'s SubComponent],
+    proposed: &[Update],
+    last: &Exchange,
+) -> Vec<(&'s SubComponent, String)> {
+    let agent = last.agent.as_deref().unwrap_or("");
+    let exchange = format!("{}\n{agent}", last.user);
+    let is_proposed = |id: &str| proposed.iter().any(|u| u.id == id);
+    let objectives: Vec<&str> = open
+        .iter()
+        .filter(|c| c.category == Category::TaskObjective)
+        .filter(|c| is_proposed(&c.id) || shared_content_words(&c.text, &exchange) >= 2)
+        .map(|c| c.id.as_str())
+        .collect();
+    let cut = |speaker: &str, s: &str| {
+        let head: String = s.chars().take(160).collect();
+        format!("{speaker}: \"{head}\"")
+    };
+    open.iter()
+        .copied()
+        .filter(|c| !is_proposed(&c.id))
+        .filter_map(|c| match c.category {
+            Category::Preference => (shared_content_words(&c.text, &last.user) >= 2)
+                .then(|| (c, cut("user", &last.user))),
+            Category::TaskObjective => objectives
+                .contains(&c.id.as_str())
+                .then(|| (c, cut("agent", agent))),
+            Category::Requirement => (shared_content_words(&c.text, &exchange) >= 2
+                || c.objective
+                    .as_deref()
+                    .is_some_and(|o| objectives.contains(&o)))
+            .then(|| (c, cut("agent", agent))),
+            Category::UserProfile | Category::UserPolicy => None,
+        })
+        .collect()
 }
 
 /// What the judge said about one turn: the updates to apply, and (delta mode) the changes the
@@ -393,7 +476,8 @@ impl Tracker {
     }
 
     /// Delta mode for one turn: the changes the judge names, kept when their evidence is in the
-    /// turn and a narrow check confirms them (see the module's top and `docs/tracking.md`).
+    /// turn and narrow checks confirm them, plus the parts the turn speaks of that the judge
+    /// passed over (see the module's top and `docs/tracking.md`).
     async fn judge_delta(
         &self,
         ledger: &Ledger,
@@ -403,71 +487,116 @@ impl Tracker {
         turn: u32,
     ) -> Result<Judgement, LlmError> {
         let (llm, sampling) = (&self.role.llm, &self.role.sampling);
-        let req = delta_request(state, open, history, turn, sampling);
-        let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-        let mut judged = parse_changes(&v, state, history);
         let Some(last) = history.last() else {
-            return Ok(judged);
+            return Ok(Judgement::default());
         };
-        // A preference the judge passed over is checked too when the user's message
-        // shares two content words with it (small judges rarely propose one).
-        for c in open {
-            let proposed = judged
-                .updates
-                .iter()
-                .chain(judged.refused.iter().map(|r| &r.0));
-            if c.category == Category::Preference
-                && !proposed.into_iter().any(|u| u.id == c.id)
-                && shared_content_words(&c.text, &last.user) >= 2
-            {
-                let quote: String = last.user.chars().take(200).collect();
-                judged.updates.push(Update {
-                    id: c.id.clone(),
-                    status: Status::Aligned,
-                    reason: format!("\"{quote}\""),
-                });
+        let req = delta_request(state, open, history, turn, sampling);
+        // An answer that stays unusable after the repair retry proposes nothing (the ledger
+        // counts the failed call); the sweep below still looks at the turn.
+        let mut judged = match llm.structured(CallRole::Tracker, ledger, &req).await {
+            Ok(v) => parse_changes(&v, state, history),
+            Err(LlmError::InvalidOutput { .. }) => Judgement::default(),
+            Err(e) => return Err(e),
+        };
+        let swept = sweep(open, &judged.updates, last);
+        for (c, quote) in &swept {
+            judged.updates.push(Update {
+                id: c.id.clone(),
+                // A placeholder: the checks set the status.
+                status: c.status,
+                reason: quote.clone(),
+            });
+        }
+        let proposed = std::mem::take(&mut judged.updates);
+        // Round one: everything but requirements. Round two: the requirements whose objective
+        // is no longer INCOMPLETE after round one; a requirement moves with or after its
+        // objective, never before it.
+        let (reqs, first): (Vec<Update>, Vec<Update>) = proposed
+            .into_iter()
+            .partition(|u| state.get(&u.id).map(|c| c.category) == Some(Category::Requirement));
+        let (mut kept, mut dropped) = self.confirm_all(ledger, state, first, last, turn).await?;
+        let objective_moved = |c: &SubComponent| {
+            c.objective.as_deref().is_some_and(|o| {
+                kept.iter().any(|u| u.id == o)
+                    || state.get(o).is_some_and(|o| o.status != Status::Incomplete)
+            })
+        };
+        let (reqs, blocked): (Vec<Update>, Vec<Update>) = reqs
+            .into_iter()
+            .partition(|u| state.get(&u.id).is_some_and(objective_moved));
+        dropped.extend(blocked);
+        let (more, not) = self.confirm_all(ledger, state, reqs, last, turn).await?;
+        kept.extend(more);
+        dropped.extend(not);
+        judged.updates = kept;
+        for u in dropped {
+            // A swept part the checks leave as it was is no refused proposal.
+            if !swept.iter().any(|(c, _)| c.id == u.id) {
+                judged.refused.push((u, IgnoreCause::NotConfirmed));
             }
         }
-        // Every change that has its evidence is confirmed by a narrow question. Profile
-        // and policy changes must be confirmed with the answers in both orders (the prior
-        // is strong and a judge that only picks a position confirms nothing); an
-        // objective's answer sets its status.
-        let checks = judged.updates.iter().map(|u| async move {
-            let Some(c) = state.get(&u.id) else {
-                return Ok::<_, LlmError>(None);
-            };
-            let orders: &[bool] = match c.category {
-                Category::UserProfile | Category::UserPolicy => &[false, true],
-                _ => &[false],
-            };
-            let (_, options) = check_options(c.category);
-            let mut verdict = None;
-            for &flip in orders {
-                let req = check_request(state, c, last, turn, flip, sampling);
-                let v = llm.structured(CallRole::Tracker, ledger, &req).await?;
-                let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
-                verdict = options
-                    .iter()
-                    .find(|(a, _)| *a == answer)
-                    .and_then(|(_, s)| *s);
-                if verdict.is_none() {
-                    return Ok(None);
-                }
-            }
-            Ok(verdict.filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
-        });
-        let verdicts = try_join_all(checks).await?;
-        let proposed = std::mem::take(&mut judged.updates);
+        Ok(judged)
+    }
+
+    /// Confirms proposed changes concurrently: those the checks confirm, with the status they
+    /// gave, and those they do not.
+    async fn confirm_all(
+        &self,
+        ledger: &Ledger,
+        state: &GoalState,
+        proposed: Vec<Update>,
+        last: &Exchange,
+        turn: u32,
+    ) -> Result<(Vec<Update>, Vec<Update>), LlmError> {
+        let verdicts = try_join_all(
+            proposed
+                .iter()
+                .map(|u| self.confirm(ledger, state, u, last, turn)),
+        )
+        .await?;
+        let (mut kept, mut dropped) = (Vec::new(), Vec::new());
         for (mut u, verdict) in proposed.into_iter().zip(verdicts) {
             match verdict {
                 Some(status) => {
                     u.status = status;
-                    judged.updates.push(u);
+                    kept.push(u);
                 }
-                None => judged.refused.push((u, IgnoreCause::NotConfirmed)),
+                None => dropped.push(u),
             }
         }
-        Ok(judged)
+        Ok((kept, dropped))
+    }
+
+    /// Asks the [`checks`] of one proposed change; the status every one of them gives, when it
+    /// is a forward move. A check answer that stays unusable confirms nothing.
+    async fn confirm(
+        &self,
+        ledger: &Ledger,
+        state: &GoalState,
+        u: &Update,
+        last: &Exchange,
+        turn: u32,
+    ) -> Result<Option<Status>, LlmError> {
+        let (llm, sampling) = (&self.role.llm, &self.role.sampling);
+        let Some(c) = state.get(&u.id) else {
+            return Ok(None);
+        };
+        let mut verdict = None;
+        for check in checks(c.category) {
+            let req = check_request(state, c, last, turn, &check, sampling);
+            let v = match llm.structured(CallRole::Tracker, ledger, &req).await {
+                Ok(v) => v,
+                Err(LlmError::InvalidOutput { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
+            match (check.verdict(answer), verdict) {
+                (None, _) => return Ok(None),
+                (Some(s), Some(before)) if s != before => return Ok(None),
+                (Some(s), _) => verdict = Some(s),
+            }
+        }
+        Ok(verdict.filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
     }
 
     /// Brings `state` up to date with `history`: judges exchanges `from..` in order, exchange i
@@ -664,20 +793,134 @@ mod tests {
         };
         assert_eq!(of("obj-1"), Some(json!(["COMPLETE"])));
         assert_eq!(of("prof-1"), Some(json!(["MISALIGNED"])));
-        // The check question can be asked with either answer first.
+        // A profile change is asked "goes against" with either answer first, then the
+        // opposite question, whose answer that keeps the status is a "yes".
         let c = state.get("prof-1").unwrap();
         let last = Exchange {
             user: "hi".into(),
             agent: None,
         };
-        let no_first = check_request(&state, c, &last, 1, false, &Sampling::default());
-        let yes_first = check_request(&state, c, &last, 1, true, &Sampling::default());
-        let first = |r: &ChatRequest| {
-            r.schema.as_ref().unwrap().schema["properties"]["answer"]["enum"][0]
-                .as_str()
-                .unwrap()
-                .to_string()
+        let firsts: Vec<String> = checks(c.category)
+            .iter()
+            .map(|check| {
+                let r = check_request(&state, c, &last, 1, check, &Sampling::default());
+                r.schema.as_ref().unwrap().schema["properties"]["answer"]["enum"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(firsts.len(), 3);
+        assert!(firsts[0].starts_with("no") && firsts[1].starts_with("yes"));
+        assert!(firsts[2].starts_with("yes"));
+        let keeps = |check: &Check, answer: &str| check.verdict(answer).is_none();
+        let opposite = &checks(c.category)[2];
+        assert!(keeps(opposite, opposite.answers[0].0) && !keeps(opposite, opposite.answers[1].0));
+    }
+}
+
+#[cfg(test)]
+mod delta_tests {
+    use super::*;
+    use std::sync::Arc;
+    use ugst_llm::{Cache, ChatResponse, Llm, ScriptedBackend};
+    use ugst_state::{Decomposition, ObjectiveSpec};
+
+    fn state() -> GoalState {
+        GoalState::initial(&Decomposition {
+            user_profile: vec!["You are ana_lopez_1234.".into()],
+            user_policy: vec![],
+            task_objectives: vec![ObjectiveSpec {
+                text: "You want to cancel your flights from MCO to CLT.".into(),
+                requirements: vec!["And get a refund.".into()],
+                preferences: vec!["You prefer a gift card refund.".into()],
+            }],
+        })
+    }
+
+    /// A judge that proposes only a profile change and answers every check with its first
+    /// "yes" answer, or else "blocked": a yes-leaning small model.
+    fn yes_judge() -> Tracker {
+        let backend = ScriptedBackend::new("yes", |req: &ChatRequest| {
+            let schema = req.schema.as_ref().expect("tracker calls carry a schema");
+            let answer = match schema.name.as_str() {
+                schemas::TURN_CHANGES => json!({"changes": [{"id": "prof-1",
+                    "evidence": "I need to cancel", "status": "MISALIGNED"}]}),
+                _ => {
+                    let answers = schema.schema["properties"]["answer"]["enum"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_string())
+                        .collect::<Vec<_>>();
+                    let pick = answers
+                        .iter()
+                        .find(|a| a.starts_with("yes") || a.starts_with("blocked"))
+                        .unwrap_or(&answers[0]);
+                    json!({"answer": pick})
+                }
+            };
+            Ok(ChatResponse::text(answer.to_string()))
+        });
+        let llm = Llm::new(Arc::new(backend), Arc::new(Cache::disabled()));
+        Tracker::new(
+            RoleModel {
+                llm,
+                sampling: Sampling::default(),
+                model: "yes".into(),
+                decompose: crate::model::DecomposeMethod::Free,
+            },
+            TrackingMode::Delta,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_refusal_the_judge_passed_over_is_swept_and_a_yes_leaning_judge_flips_no_profile() {
+        let mut st = state();
+        let history = [Exchange {
+            user: "Hi, I need to cancel my flights and get a refund, please.".into(),
+            agent: Some(
+                "I am sorry, but basic economy flights cannot be cancelled for a refund.".into(),
+            ),
+        }];
+        let ledger = Ledger::new();
+        let judged = yes_judge()
+            .judge_turn(&ledger, &st, &history, 1)
+            .await
+            .unwrap();
+        judged.apply(&mut st, 1);
+        let status = |id: &str| st.get(id).unwrap().status;
+        // The objective was never proposed; the sweep checked it and the check said blocked.
+        assert_eq!(status("obj-1"), Status::Attempted);
+        // Its requirement moves with it, in the second round.
+        assert_eq!(status("req-1.1"), Status::Attempted);
+        // "Goes against" said yes in both orders, but so did "is it consistent": no flip.
+        assert_eq!(status("prof-1"), Status::Aligned);
+        assert!(st
+            .ignored
+            .iter()
+            .any(|i| i.id == "prof-1" && i.cause == IgnoreCause::NotConfirmed));
+        // A preference the user's message does not speak of is not even asked about.
+        assert_eq!(status("pref-1.1"), Status::Misaligned);
+    }
+
+    #[test]
+    fn a_requirement_is_swept_with_its_objective_and_profiles_never_are() {
+        let st = state();
+        let open: Vec<&SubComponent> = st.open_components().collect();
+        let quiet = Exchange {
+            user: "Hello there.".into(),
+            agent: Some("How can I help you today?".into()),
         };
-        assert!(first(&no_first).starts_with("no") && first(&yes_first).starts_with("yes"));
+        assert!(sweep(&open, &[], &quiet).is_empty());
+        let on_topic = Exchange {
+            user: "Can I cancel the flights?".into(),
+            agent: Some("Let me look at the flights.".into()),
+        };
+        let ids: Vec<&str> = sweep(&open, &[], &on_topic)
+            .iter()
+            .map(|(c, _)| c.id.as_str())
+            .collect();
+        assert_eq!(ids, ["obj-1", "req-1.1"]);
     }
 }

@@ -112,8 +112,9 @@ pub fn turn_status<'a>(open: impl IntoIterator<Item = (&'a str, Category)>) -> V
 /// The changes one turn makes (delta tracking): a list of `{"id", "evidence", "status"}`, one
 /// alternative per open sub-component whose status list holds only the statuses it can still
 /// move to, so neither an unknown id nor a backward move can be written. Each alternative's
-/// description names the category. No length limits: the engine's token budget bounds the
-/// answer, and long `maxLength` bounds make very large grammars.
+/// description names the category. The evidence is at most 300 characters and the list at most
+/// one change per open part: without bounds a small model can loop inside a quote until its
+/// token budget runs out (2 048 tokens, minutes on a CPU, and JSON cut short).
 pub fn turn_changes<'a>(
     open: impl IntoIterator<Item = (&'a str, Category, ugst_state::Status)>,
 ) -> Value {
@@ -131,7 +132,7 @@ pub fn turn_changes<'a>(
                     "description": format!("category: {}", cat.as_str()),
                     "properties": {
                         "id": {"type": "string", "enum": [id]},
-                        "evidence": {"type": "string"},
+                        "evidence": {"type": "string", "maxLength": 300},
                         "status": {"type": "string", "enum": next}
                     },
                     "required": ["id", "evidence", "status"],
@@ -140,9 +141,10 @@ pub fn turn_changes<'a>(
             })
         })
         .collect();
+    let most = variants.len();
     json!({
         "type": "object",
-        "properties": {"changes": {"type": "array", "items": {"anyOf": variants}}},
+        "properties": {"changes": {"type": "array", "items": {"anyOf": variants}, "maxItems": most}},
         "required": ["changes"],
         "additionalProperties": false
     })
