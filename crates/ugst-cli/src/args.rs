@@ -126,6 +126,10 @@ pub enum Cmd {
         threshold: f64,
         #[arg(long)]
         json: bool,
+        /// Tracking: also list every disagreeing status (conversation, turn, component, gold →
+        /// predicted) after the table.
+        #[arg(long)]
+        items: bool,
     },
     /// Turn another harness's log into a run (conversations, end reasons and task rewards from
     /// the log; no goal state yet): then `ugst track RUN --config C --out TRACKED` decomposes and

@@ -81,7 +81,8 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             pred,
             threshold,
             json,
-        } => c::agree::run(&gold, &pred, threshold, json),
+            items,
+        } => c::agree::run(&gold, &pred, threshold, json, items),
         Cmd::Import {
             file,
             format,

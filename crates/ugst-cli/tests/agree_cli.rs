@@ -55,6 +55,22 @@ fn tracking_agreement_kappa_and_confusion() {
     close(&c["preference"]["kappa"], 1.0);
     assert_eq!(c["task_objective"]["confusion"]["ATTEMPTED"]["COMPLETE"], 1);
     assert_eq!(c["user_policy"]["confusion"]["MISALIGNED"]["ALIGNED"], 1);
+    // The 4 pairs that disagree are listed one by one, and `--items` prints them.
+    let d = v["disagreements"].as_array().unwrap();
+    assert_eq!(d.len(), 14 - 10);
+    assert!(d
+        .iter()
+        .any(|x| x["gold"] == "ATTEMPTED" && x["predicted"] == "COMPLETE"));
+    let out = ugst()
+        .args(["agree", "--items", "--gold"])
+        .arg(fixture("tracking_gold.jsonl"))
+        .arg("--pred")
+        .arg(fixture("tracking_pred.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4 disagreement(s)"), "{text}");
+    assert!(text.contains("ATTEMPTED → COMPLETE"), "{text}");
 }
 
 #[test]

@@ -132,6 +132,18 @@ pub struct TrackingAgreement {
     /// Per gold status that marks something going wrong or unfinished (MISALIGNED, INCOMPLETE,
     /// ATTEMPTED): the share of its labels the prediction also gives, and how many there are.
     pub recall: BTreeMap<String, (Option<f64>, usize)>,
+    /// Every labelled status the prediction gives differently, in (id, turn, component) order.
+    pub disagreements: Vec<Disagreement>,
+}
+
+/// One labelled status that the prediction does not share.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disagreement {
+    pub id: String,
+    pub turn: u64,
+    pub component: String,
+    pub gold: String,
+    pub predicted: String,
 }
 
 /// Cohen's κ of paired labels: (p_o − p_e) / (1 − p_e). When chance agreement is already 1
@@ -200,6 +212,7 @@ pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputErro
     let mut by_cat: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
     let mut all: Vec<Pair> = Vec::new();
     let mut missing = 0;
+    let mut disagreements = Vec::new();
     let mut keys: Vec<&Key> = g.keys().collect();
     keys.sort();
     for k in keys {
@@ -208,6 +221,15 @@ pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputErro
             continue;
         };
         let cat = category_of(&k.2).expect("checked on read");
+        if g[k] != *pl {
+            disagreements.push(Disagreement {
+                id: k.0.clone(),
+                turn: k.1,
+                component: k.2.clone(),
+                gold: g[k].clone(),
+                predicted: pl.clone(),
+            });
+        }
         let pair = (cat, g[k].clone(), pl.clone());
         by_cat
             .entry(cat.as_str().to_string())
@@ -240,6 +262,7 @@ pub fn tracking(gold: &Path, pred: &Path) -> Result<TrackingAgreement, InputErro
             .collect(),
         missing,
         unlabelled: p.keys().filter(|k| !g.contains_key(*k)).count(),
+        disagreements,
     })
 }
 
@@ -441,6 +464,21 @@ pub fn tracking_table(t: &TrackingAgreement) -> String {
     }
     if t.missing > 0 || t.unlabelled > 0 {
         out.push_str(&format!("\n{} gold label(s) without a prediction, {} prediction(s) without a gold label (left out)\n", t.missing, t.unlabelled));
+    }
+    out
+}
+
+/// One line per disagreement: conversation, turn, component, gold → predicted.
+pub fn disagreement_lines(t: &TrackingAgreement) -> String {
+    let mut out = format!(
+        "\n{} disagreement(s) (gold → predicted):\n",
+        t.disagreements.len()
+    );
+    for d in &t.disagreements {
+        out.push_str(&format!(
+            "  {:<10} turn {:<3} {:<10} {} → {}\n",
+            d.id, d.turn, d.component, d.gold, d.predicted
+        ));
     }
     out
 }

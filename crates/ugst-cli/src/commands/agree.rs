@@ -32,7 +32,7 @@ fn labels_of_run(run: &Path, kind: &str) -> Result<tempfile::NamedTempFile> {
     Ok(f)
 }
 
-pub fn run(gold: &Path, pred: &Path, threshold: f64, json: bool) -> Result<()> {
+pub fn run(gold: &Path, pred: &Path, threshold: f64, json: bool, items: bool) -> Result<()> {
     if !(0.0..=1.0).contains(&threshold) {
         return Err(ugst::input_err!("--threshold must be between 0 and 1"));
     }
@@ -54,6 +54,7 @@ pub fn run(gold: &Path, pred: &Path, threshold: f64, json: bool) -> Result<()> {
         let t = agree::tracking(gold, pred)?;
         match json {
             true => serde_json::to_string_pretty(&t)? + "\n",
+            false if items => agree::tracking_table(&t) + &agree::disagreement_lines(&t),
             false => agree::tracking_table(&t),
         }
     } else {
