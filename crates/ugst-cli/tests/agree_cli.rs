@@ -13,14 +13,21 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn agree_json(gold: &str, pred: &str) -> Value {
-    let out = ugst()
-        .args(["agree", "--json", "--gold"])
+/// `ugst agree FLAGS --gold G --pred P` on two fixtures.
+fn agree(flags: &[&str], gold: &str, pred: &str) -> std::process::Output {
+    ugst()
+        .arg("agree")
+        .args(flags)
+        .arg("--gold")
         .arg(fixture(gold))
         .arg("--pred")
         .arg(fixture(pred))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn agree_json(gold: &str, pred: &str) -> Value {
+    let out = agree(&["--json"], gold, pred);
     assert!(
         out.status.success(),
         "{}",
@@ -61,13 +68,7 @@ fn tracking_agreement_kappa_and_confusion() {
     assert!(d
         .iter()
         .any(|x| x["gold"] == "ATTEMPTED" && x["predicted"] == "COMPLETE"));
-    let out = ugst()
-        .args(["agree", "--items", "--gold"])
-        .arg(fixture("tracking_gold.jsonl"))
-        .arg("--pred")
-        .arg(fixture("tracking_pred.jsonl"))
-        .output()
-        .unwrap();
+    let out = agree(&["--items"], "tracking_gold.jsonl", "tracking_pred.jsonl");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("4 disagreement(s)"), "{text}");
     assert!(text.contains("ATTEMPTED → COMPLETE"), "{text}");
@@ -135,13 +136,7 @@ fn mixed_or_broken_files_are_input_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("compare files of one kind"));
     // The text tables print too.
-    let out = ugst()
-        .args(["agree", "--gold"])
-        .arg(fixture("tracking_gold.jsonl"))
-        .arg("--pred")
-        .arg(fixture("tracking_pred.jsonl"))
-        .output()
-        .unwrap();
+    let out = agree(&[], "tracking_gold.jsonl", "tracking_pred.jsonl");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("overall") && text.contains("confusion, requirement"),

@@ -397,6 +397,17 @@ fn sweep<'s>(
         .collect()
 }
 
+/// A judge answer, or `None` when it stayed unusable after the repair retry (the ledger counts
+/// the failed call): delta mode then proposes or confirms nothing instead of failing the
+/// conversation. Every other error stands.
+fn usable(answer: Result<Value, LlmError>) -> Result<Option<Value>, LlmError> {
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(LlmError::InvalidOutput { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the judge said about one turn: the updates to apply, and (delta mode) the changes the
 /// tracker refused because their evidence is not in the conversation.
 #[derive(Debug, Clone, Default)]
@@ -493,21 +504,17 @@ impl Tracker {
         let req = delta_request(state, open, history, turn, sampling);
         // An answer that stays unusable after the repair retry proposes nothing (the ledger
         // counts the failed call); the sweep below still looks at the turn.
-        let mut judged = match llm.structured(CallRole::Tracker, ledger, &req).await {
-            Ok(v) => parse_changes(&v, state, history),
-            Err(LlmError::InvalidOutput { .. }) => Judgement::default(),
-            Err(e) => return Err(e),
-        };
+        let answer = usable(llm.structured(CallRole::Tracker, ledger, &req).await)?;
+        let mut judged =
+            answer.map_or_else(Judgement::default, |v| parse_changes(&v, state, history));
         let swept = sweep(open, &judged.updates, last);
-        for (c, quote) in &swept {
-            judged.updates.push(Update {
-                id: c.id.clone(),
-                // A placeholder: the checks set the status.
-                status: c.status,
-                reason: quote.clone(),
-            });
-        }
-        let proposed = std::mem::take(&mut judged.updates);
+        let mut proposed = std::mem::take(&mut judged.updates);
+        proposed.extend(swept.iter().map(|(c, quote)| Update {
+            id: c.id.clone(),
+            // A placeholder: the checks set the status.
+            status: c.status,
+            reason: quote.clone(),
+        }));
         // Round one: everything but requirements. Round two: the requirements whose objective
         // is no longer INCOMPLETE after round one; a requirement moves with or after its
         // objective, never before it.
@@ -584,10 +591,8 @@ impl Tracker {
         let mut verdict = None;
         for check in checks(c.category) {
             let req = check_request(state, c, last, turn, &check, sampling);
-            let v = match llm.structured(CallRole::Tracker, ledger, &req).await {
-                Ok(v) => v,
-                Err(LlmError::InvalidOutput { .. }) => return Ok(None),
-                Err(e) => return Err(e),
+            let Some(v) = usable(llm.structured(CallRole::Tracker, ledger, &req).await)? else {
+                return Ok(None);
             };
             let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
             match (check.verdict(answer), verdict) {
@@ -817,14 +822,9 @@ mod tests {
         let opposite = &checks(c.category)[2];
         assert!(keeps(opposite, opposite.answers[0].0) && !keeps(opposite, opposite.answers[1].0));
     }
-}
 
-#[cfg(test)]
-mod delta_tests {
-    use super::*;
     use std::sync::Arc;
     use ugst_llm::{Cache, ChatResponse, Llm, ScriptedBackend};
-    use ugst_state::{Decomposition, ObjectiveSpec};
 
     fn state() -> GoalState {
         GoalState::initial(&Decomposition {
