@@ -128,6 +128,31 @@ fn the_devset_tracks_in_delta_mode_and_agrees_from_a_run_directory() {
         .arg(&tracked)
         .assert()
         .success();
+    // The closing pass ran: its two rules found the withheld user id (16#0) and the charge over
+    // the $100 cap (22#0) in the real log, and each last stored turn holds the final state.
+    let convs = ugst::store::RunStore::open(&tracked)
+        .unwrap()
+        .conversations()
+        .unwrap();
+    for c in &convs {
+        let last = &c.turns.last().expect("turns").state;
+        let fin = c.final_state.as_ref().expect("tracked");
+        assert_eq!(
+            serde_json::to_value(last).unwrap(),
+            serde_json::to_value(fin).unwrap(),
+            "{}",
+            c.goal.id
+        );
+    }
+    let part = |goal: &str, id: &str| {
+        let c = convs.iter().find(|c| c.goal.id == goal).unwrap();
+        c.final_state.as_ref().unwrap().get(id).unwrap().clone()
+    };
+    for (goal, id) in [("16#0", "prof-1"), ("22#0", "pol-1")] {
+        let p = part(goal, id);
+        assert_eq!(p.status, Status::Misaligned, "{goal} {id}: {p:?}");
+        assert!(p.reason.starts_with("closing rule"), "{goal} {id}: {p:?}");
+    }
     // Gold decompositions were used: the decomposer was never called and the run's
     // decompositions agree with the labels exactly.
     let eval = ugst()

@@ -118,6 +118,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
                     .find_map(|a| {
                         a.as_str().filter(|a| {
                             a.starts_with("done")
+                                || a.starts_with("yes, the user")
                                 || ["goes against", "contradicts", "states it"]
                                     .iter()
                                     .any(|w| a.contains(w))

@@ -273,7 +273,8 @@ impl RunStore {
         Ok(())
     }
 
-    /// Stores one finished turn and the ledger of the calls that made it, atomically.
+    /// Stores one finished turn and the ledger of the calls that made it, atomically. A turn
+    /// stored again (the tracker's closing pass changed its state) replaces the record.
     pub fn commit_turn(
         &self,
         goal_id: &str,
@@ -283,7 +284,8 @@ impl RunStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO turns (goal_id, idx, record) VALUES (?1, ?2, ?3)",
+            "INSERT INTO turns (goal_id, idx, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (goal_id, idx) DO UPDATE SET record = excluded.record",
             params![goal_id, rec.index, to_json(rec)],
         )?;
         tx.execute(

@@ -25,6 +25,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("track_delta", include_str!("../../prompts/track_delta.j2")),
     ("track_check", include_str!("../../prompts/track_check.j2")),
+    ("track_close", include_str!("../../prompts/track_close.j2")),
     (
         "simulator_system",
         include_str!("../../prompts/simulator_system.j2"),
@@ -110,6 +111,7 @@ mod tests {
             "track_batched",
             "track_delta",
             "track_check",
+            "track_close",
         ] {
             let _ = render(name, context! { components => Vec::<u8>::new() });
         }

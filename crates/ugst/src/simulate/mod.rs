@@ -79,6 +79,7 @@ pub async fn run_conversation(
     let mut agent = Agent::new(env.agent_policy(goal), env.tools(), settings.agent_steps);
     let (mut history, mut state, mut replies) = (Vec::<Exchange>::new(), s0, Vec::new());
     let (mut end, mut closing_reasoning) = (EndReason::MaxTurns, None);
+    let mut last: Option<TurnRecord> = None;
     for turn in 1..=max_turns {
         // 1. The simulated user writes its turn, steered by S_{turn-1}.
         let msg = p
@@ -112,12 +113,28 @@ pub async fn run_conversation(
         // 5. The turn is committed before the next begins.
         let record = turn_record(turn, msg, answer.as_ref(), &state);
         commit(&record).map_err(|source| RunError::Store { turn, source })?;
-        match (record.agent.is_none(), answer.is_some_and(|a| a.ended)) {
-            (true, _) => end = EndReason::SimulatorStop,
-            (_, true) => end = EndReason::AgentTransfer,
-            _ => continue,
+        let stop = match (record.agent.is_none(), answer.is_some_and(|a| a.ended)) {
+            (true, _) => Some(EndReason::SimulatorStop),
+            (_, true) => Some(EndReason::AgentTransfer),
+            _ => None,
+        };
+        last = Some(record);
+        if let Some(stop) = stop {
+            end = stop;
+            break;
         }
-        break;
+    }
+    // 6. The conversation has ended: the closing pass (delta mode), committed as the last turn's
+    //    state again so that the stored turns and the final state agree.
+    if let Some(mut record) = last {
+        let turn = record.index;
+        let closing = (p.tracker.close(ledger, &state, &history).await)
+            .map_err(RunError::model(turn, CallRole::Tracker))?;
+        if !closing.updates.is_empty() {
+            closing.apply(&mut state, turn);
+            record.state = state.clone();
+            commit(&record).map_err(|source| RunError::Store { turn, source })?;
+        }
     }
     Ok(Ending {
         closing_reasoning,
@@ -166,8 +183,24 @@ pub async fn retrack(
         .track(ledger, &mut state, &history, 0, on_turn)
         .await
     {
-        Ok(()) => Ok(state),
-        Err(TrackError::Judge(turn, e)) => Err(RunError::model(turn, CallRole::Tracker)(e)),
-        Err(TrackError::Commit(turn, source)) => Err(RunError::Store { turn, source }),
+        Ok(()) => {}
+        Err(TrackError::Judge(turn, e)) => return Err(RunError::model(turn, CallRole::Tracker)(e)),
+        Err(TrackError::Commit(turn, source)) => return Err(RunError::Store { turn, source }),
     }
+    // The stored conversation has ended: the closing pass, as in `run_conversation`.
+    let Some(last) = turns.last() else {
+        return Ok(state);
+    };
+    let closing = (tracker.close(ledger, &state, &history).await)
+        .map_err(RunError::model(last.index, CallRole::Tracker))?;
+    if !closing.updates.is_empty() {
+        closing.apply(&mut state, last.index);
+        let mut record = last.clone();
+        record.state = state.clone();
+        commit(&record).map_err(|source| RunError::Store {
+            turn: last.index,
+            source,
+        })?;
+    }
+    Ok(state)
 }

@@ -4,12 +4,16 @@
 //! Three modes: `per-component` (one judge call per open sub-component per turn, as in the paper),
 //! `batched` (one call per turn that answers every open sub-component) and `delta` (one call per
 //! turn that names only the sub-components whose status changes, each with words quoted from the
-//! conversation; a change whose quote is not in the conversation is refused).
+//! conversation; a change whose quote is not in the conversation is refused, and a closing pass,
+//! [`close`], looks at the parts still at their starting status once the conversation ended).
+
+mod close;
 
 pub use crate::model::transcript::transcript;
 use crate::model::{Exchange, TrackingMode};
 use crate::prompts::{self, schemas};
 use crate::roles::RoleModel;
+pub use close::{charge_over_cap, closing_question, withheld_identifier};
 use futures::future::try_join_all;
 use minijinja::context;
 use serde_json::{json, Value};
@@ -841,7 +845,18 @@ mod tests {
     /// A judge that proposes only a profile change and answers every check with its first
     /// "yes" answer, or else "blocked": a yes-leaning small model.
     fn yes_judge() -> Tracker {
-        let backend = ScriptedBackend::new("yes", |req: &ChatRequest| {
+        judge(|answers| {
+            answers
+                .iter()
+                .find(|a| a.starts_with("yes") || a.starts_with("blocked"))
+                .unwrap_or(&answers[0])
+                .clone()
+        })
+    }
+
+    /// A judge that proposes only a profile change and answers every check with `pick`.
+    fn judge(pick: fn(&[String]) -> String) -> Tracker {
+        let backend = ScriptedBackend::new("yes", move |req: &ChatRequest| {
             let schema = req.schema.as_ref().expect("tracker calls carry a schema");
             let answer = match schema.name.as_str() {
                 schemas::TURN_CHANGES => json!({"changes": [{"id": "prof-1",
@@ -853,11 +868,7 @@ mod tests {
                         .iter()
                         .map(|a| a.as_str().unwrap().to_string())
                         .collect::<Vec<_>>();
-                    let pick = answers
-                        .iter()
-                        .find(|a| a.starts_with("yes") || a.starts_with("blocked"))
-                        .unwrap_or(&answers[0]);
-                    json!({"answer": pick})
+                    json!({"answer": pick(&answers)})
                 }
             };
             Ok(ChatResponse::text(answer.to_string()))
@@ -902,6 +913,53 @@ mod tests {
             .any(|i| i.id == "prof-1" && i.cause == IgnoreCause::NotConfirmed));
         // A preference the user's message does not speak of is not even asked about.
         assert_eq!(status("pref-1.1"), Status::Misaligned);
+    }
+
+    #[tokio::test]
+    async fn the_closing_pass_moves_what_both_answer_orders_confirm_and_applies_its_rules() {
+        let st = state();
+        let history = [
+            Exchange {
+                user: "I want to cancel my flights from MCO to CLT and get a refund.".into(),
+                agent: Some("Could you give me your user ID?".into()),
+            },
+            Exchange {
+                user: "I don't have it. Gift card is fine.".into(),
+                agent: Some("Without your user ID I cannot look up the booking.".into()),
+            },
+        ];
+        let ledger = Ledger::new();
+        let closed = yes_judge().close(&ledger, &st, &history).await.unwrap();
+        let moved: Vec<(&str, Status)> = closed
+            .updates
+            .iter()
+            .map(|u| (u.id.as_str(), u.status))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                ("prof-1", Status::Misaligned),
+                ("obj-1", Status::Attempted),
+                ("pref-1.1", Status::Aligned),
+                ("req-1.1", Status::Attempted),
+            ]
+        );
+        // Two calls per asked part (both answer orders), none for the rule.
+        assert_eq!(ledger.drain().len(), 6);
+        // A judge that always takes the first answer offered moves nothing it is asked about.
+        let first = judge(|answers| answers[0].clone());
+        let closed = first.close(&ledger, &st, &history).await.unwrap();
+        let ids: Vec<&str> = closed.updates.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["prof-1"]);
+        // Other modes have no closing pass.
+        let mut batched = yes_judge();
+        batched.mode = TrackingMode::Batched;
+        assert!(batched
+            .close(&ledger, &st, &history)
+            .await
+            .unwrap()
+            .updates
+            .is_empty());
     }
 
     #[test]
