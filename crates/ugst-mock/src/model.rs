@@ -119,7 +119,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
                         a.as_str().filter(|a| {
                             a.starts_with("done")
                                 || a.starts_with("yes, the user")
-                                || ["goes against", "contradicts", "states it"]
+                                || ["goes against", "contradicts", "states it", "already done"]
                                     .iter()
                                     .any(|w| a.contains(w))
                         })

@@ -258,11 +258,22 @@ pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judg
 pub struct Check {
     pub question: &'static str,
     pub answers: Vec<(&'static str, Option<Status>)>,
+    /// Asked only when the checks before it gave this status (a confirmation of one verdict).
+    pub only_after: Option<Status>,
 }
 
 impl Check {
     fn new(question: &'static str, answers: Vec<(&'static str, Option<Status>)>) -> Check {
-        Check { question, answers }
+        Check {
+            question,
+            answers,
+            only_after: None,
+        }
+    }
+
+    fn only_after(mut self, status: Status) -> Check {
+        self.only_after = Some(status);
+        self
     }
 
     fn reversed(mut self) -> Check {
@@ -285,19 +296,23 @@ impl Check {
 /// cannot make it: "does it go against" in both answer orders, then the opposite question ("is
 /// it consistent"), whose "yes" keeps the status. A preference's move is the common one (a
 /// preference the user has occasion to state is usually stated), so one question suffices.
-/// An objective's or requirement's one question asks what the turn did to it, so its answer
-/// sets the status (a proposed COMPLETE may come back ATTEMPTED).
+/// An objective's or requirement's question asks what the turn did to it, so its answer sets the
+/// status (a proposed COMPLETE may come back ATTEMPTED); a "done" must then survive "is it
+/// already carried out, not only offered or asked about?" in both answer orders (the 1.5B says
+/// "done" to "I can help you cancel; what is your user id?"). A done that fails it stays open,
+/// and the closing pass still sees the request.
 pub fn checks(category: Category) -> Vec<Check> {
     match category {
-        Category::Preference => vec![
-            Check::new(
-                "In this turn, does the user state this preference or choose according to it?",
-                vec![
-                    ("no, the user does not state it or act on it", None),
-                    ("yes, the user states it or chooses by it", Some(Status::Aligned)),
-                ],
-            ),
-        ],
+        Category::Preference => vec![Check::new(
+            "In this turn, does the user state this preference or choose according to it?",
+            vec![
+                ("no, the user does not state it or act on it", None),
+                (
+                    "yes, the user states it or chooses by it",
+                    Some(Status::Aligned),
+                ),
+            ],
+        )],
         Category::UserProfile | Category::UserPolicy => {
             let against = Check::new(
                 "In this turn, does the user say or do something that goes against this part of their goal? Leaving it unmentioned does not go against it.",
@@ -318,14 +333,28 @@ pub fn checks(category: Category) -> Vec<Check> {
                 ),
             ]
         }
-        Category::TaskObjective | Category::Requirement => vec![Check::new(
-            "What does this turn show about it?",
+        Category::TaskObjective | Category::Requirement => {
+            let done = Check::new(
+                "Does the agent's reply say that this has already been carried out, or give the answer asked for? Offering to do it, asking for details, listing options or summarising what would be done is not carrying it out.",
+                vec![
+                    ("no, it is only offered, asked about or planned", None),
+                    ("yes, the reply says it is already done", Some(Status::Complete)),
+                ],
+            )
+            .only_after(Status::Complete);
             vec![
-                ("not settled: nothing is decided yet (the agent only asks, looks it up, lists options or explains)", None),
-                ("blocked: the agent refuses it, says it cannot be done or is not available, or it fails", Some(Status::Attempted)),
-                ("done: the agent says this very thing has now been done, or answers exactly this question", Some(Status::Complete)),
-            ],
-        )],
+                Check::new(
+                    "What does this turn show about it?",
+                    vec![
+                        ("not settled: nothing is decided yet (the agent only asks, looks it up, lists options or explains)", None),
+                        ("blocked: the agent refuses it, says it cannot be done or is not available, or it fails", Some(Status::Attempted)),
+                        ("done: the agent says this very thing has now been done, or answers exactly this question", Some(Status::Complete)),
+                    ],
+                ),
+                done.clone(),
+                done.reversed(),
+            ]
+        }
     }
 }
 
@@ -594,6 +623,9 @@ impl Tracker {
         };
         let mut verdict = None;
         for check in checks(c.category) {
+            if check.only_after.is_some() && check.only_after != verdict {
+                continue;
+            }
             let req = check_request(state, c, last, turn, &check, sampling);
             let Some(v) = usable(llm.structured(CallRole::Tracker, ledger, &req).await)? else {
                 return Ok(None);
@@ -913,6 +945,42 @@ mod tests {
             .any(|i| i.id == "prof-1" && i.cause == IgnoreCause::NotConfirmed));
         // A preference the user's message does not speak of is not even asked about.
         assert_eq!(status("pref-1.1"), Status::Misaligned);
+    }
+
+    #[tokio::test]
+    async fn a_done_must_survive_the_already_carried_out_question_in_both_orders() {
+        let history = [Exchange {
+            user: "I need to cancel my flights from MCO to CLT.".into(),
+            agent: Some("I can help you cancel the flights. What is your user ID?".into()),
+        }];
+        let ledger = Ledger::new();
+        let after = |t: Tracker| {
+            let (st, history, ledger) = (state(), history.clone(), &ledger);
+            async move {
+                let mut st2 = st.clone();
+                t.judge_turn(ledger, &st, &history, 1)
+                    .await
+                    .unwrap()
+                    .apply(&mut st2, 1);
+                st2.get("obj-1").unwrap().status
+            }
+        };
+        // Says "done", then takes whichever answer comes first: the offer stays open.
+        let leaning = judge(|a| {
+            a.iter()
+                .find(|x| x.starts_with("done"))
+                .unwrap_or(&a[0])
+                .clone()
+        });
+        assert_eq!(after(leaning).await, Status::Incomplete);
+        // Says "done" and "already done" whatever the order: COMPLETE.
+        let sure = judge(|a| {
+            a.iter()
+                .find(|x| x.starts_with("done") || x.starts_with("yes"))
+                .unwrap_or(&a[0])
+                .clone()
+        });
+        assert_eq!(after(sure).await, Status::Complete);
     }
 
     #[tokio::test]
