@@ -9,6 +9,8 @@ use crate::prompts;
 use crate::roles::RoleModel;
 use crate::track::steering_components;
 use minijinja::context;
+use regex::Regex;
+use std::sync::LazyLock;
 use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, UserSimulation};
 use ugst_state::GoalState;
 
@@ -67,14 +69,46 @@ pub struct UserTurn {
     pub stop: bool,
 }
 
-/// Reads the simulator's raw answer: strips role prefixes the model may add and finds the stop signal.
-pub fn parse(raw: &str) -> UserTurn {
-    let mut text = raw.trim();
-    for prefix in ["User:", "Customer:", "user:", "customer:"] {
-        if let Some(rest) = text.strip_prefix(prefix) {
-            text = rest.trim_start();
+/// A line that starts a speaker's part of a written-out dialogue: `Agent:`, `[Customer: ...`,
+/// `**User:**`. Small simulators sometimes script both sides of the conversation in one answer.
+static SPEAKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?mi)^[ \t]*[\[*]*[ \t]*(agent|assistant|representative|customer|user)[ \t]*\**:\**[ \t]*")
+        .expect("a valid pattern")
+});
+
+/// The customer's own words of an answer that may script several speakers: the text before the
+/// first speaker label if there is any, else the first part labelled as the customer's (empty
+/// when only the agent's lines were written). Brackets around a part are removed.
+fn own_words(text: &str) -> &str {
+    let labels: Vec<_> = SPEAKER.captures_iter(text).collect();
+    let Some(first) = labels.first() else {
+        return text;
+    };
+    let start = first.get(0).map_or(0, |m| m.start());
+    if !text[..start].trim().is_empty() {
+        return text[..start].trim();
+    }
+    for (i, c) in labels.iter().enumerate() {
+        let speaker = c[1].to_ascii_lowercase();
+        if speaker == "customer" || speaker == "user" {
+            let from = c.get(0).map_or(0, |m| m.end());
+            let to = labels
+                .get(i + 1)
+                .map_or(text.len(), |n| n.get(0).map_or(0, |m| m.start()));
+            return text[from..to]
+                .trim()
+                .trim_end_matches(']')
+                .trim_end_matches('*')
+                .trim();
         }
     }
+    ""
+}
+
+/// Reads the simulator's raw answer: keeps the customer's own words (role prefixes and any
+/// scripted lines of the agent removed, see [`own_words`]) and finds the stop signal in them.
+pub fn parse(raw: &str) -> UserTurn {
+    let text = own_words(raw.trim());
     let stop = text.contains(STOP);
     // Removing one signal can join the text around it into another
     // (`END_END_CONVERSATIONCONVERSATION`): remove until none is left (found by fuzzing).
@@ -151,6 +185,7 @@ impl UserSimulator {
         let mut layout_retry = self.mode == SimMode::Reasoning;
         let mut sampling = self.role.sampling.clone();
         let mut more_room = true;
+        let mut speaker_retry = true;
         loop {
             let req = request(&goal.goal, max_turns, history, note.as_deref())
                 .with_sampling(sampling.clone());
@@ -191,6 +226,14 @@ impl UserSimulator {
                     }
                 },
             };
+            // An answer that wrote only the agent's lines is asked again once, the problem named.
+            if draft.text.is_empty() && !draft.stop && speaker_retry {
+                speaker_retry = false;
+                let reason = "it held only lines for the agent; write only your own next message \
+                              as the customer, without speaker labels";
+                note = Some(verify::feedback(steer.as_deref(), reason));
+                continue;
+            }
             // Past the verifier's budget (or without one) the draft is sent as it is.
             let verdict = if rejected.len() as u32 >= self.verify {
                 verify::Verdict::Accept
@@ -261,6 +304,37 @@ mod tests {
                 text: "Bye".into(),
                 stop: true
             }
+        );
+    }
+
+    #[test]
+    fn scripted_dialogues_keep_only_the_customers_words() {
+        // What the 1.5B wrote in the demo: both sides, in brackets.
+        let raw = "[Agent: Got it! Please provide the requested information.]\n\
+                   [Customer: Sure thing! I'll give you the details you need.]\n\
+                   [Agent: Great! Once you have provided this information, I'll help.";
+        assert_eq!(
+            parse(raw).text,
+            "Sure thing! I'll give you the details you need."
+        );
+        // The message first, then an imagined reply: the message is kept.
+        let raw = "I need a train to Norwich on Friday.\nAgent: Sure, when?\nUser: After 17:00.";
+        assert_eq!(parse(raw).text, "I need a train to Norwich on Friday.");
+        // Markdown labels; the stop signal counts only in the customer's part.
+        let raw = "**Customer:** Thanks, that is all.\n**Agent:** Bye! END_CONVERSATION";
+        assert_eq!(
+            parse(raw),
+            UserTurn {
+                text: "Thanks, that is all.".into(),
+                stop: false
+            }
+        );
+        // Only the agent's lines: nothing to send (the simulator asks again).
+        assert_eq!(parse("Agent: How can I help?").text, "");
+        // A label-like word inside a line is not a speaker.
+        assert_eq!(
+            parse("My user: id is mia_li_3668").text,
+            "My user: id is mia_li_3668"
         );
     }
 
