@@ -16,7 +16,6 @@
 use super::{category_label, objective_text, usable, Judgement, Tracker};
 use crate::model::{Exchange, TrackingMode};
 use crate::prompts::{self, schemas};
-use futures::future::try_join_all;
 use minijinja::context;
 use regex::Regex;
 use serde_json::Value;
@@ -243,8 +242,9 @@ impl Tracker {
         Ok(updates.into())
     }
 
-    /// Asks the closing question of each part concurrently; the updates of those both answer
-    /// orders move.
+    /// Asks the closing question of each part, one after another so that every call after the
+    /// first re-reads only its part (they share the user's messages at the start; see
+    /// `confirm_all`); the updates of those both answer orders move.
     async fn ask_all(
         &self,
         ledger: &Ledger,
@@ -252,8 +252,11 @@ impl Tracker {
         parts: &[&SubComponent],
         history: &[Exchange],
     ) -> Result<Vec<Update>, LlmError> {
-        let asked = parts.iter().map(|c| self.ask(ledger, state, c, history));
-        Ok(try_join_all(asked).await?.into_iter().flatten().collect())
+        let mut updates = Vec::new();
+        for c in parts {
+            updates.extend(self.ask(ledger, state, c, history).await?);
+        }
+        Ok(updates)
     }
 
     async fn ask(

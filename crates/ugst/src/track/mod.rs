@@ -297,10 +297,11 @@ impl Check {
 /// it consistent"), whose "yes" keeps the status. A preference's move is the common one (a
 /// preference the user has occasion to state is usually stated), so one question suffices.
 /// An objective's or requirement's question asks what the turn did to it, so its answer sets the
-/// status (a proposed COMPLETE may come back ATTEMPTED); a "done" must then survive "is it
-/// already carried out, not only offered or asked about?" in both answer orders (the 1.5B says
-/// "done" to "I can help you cancel; what is your user id?"). A done that fails it stays open,
-/// and the closing pass still sees the request.
+/// status (a proposed COMPLETE may come back ATTEMPTED); a "done" is then asked "is it already
+/// carried out, not only offered or asked about?" in both answer orders and stands unless both
+/// say no (the 1.5B says "done" to "I can help you cancel; what is your user id?"; requiring a
+/// yes in both orders kept almost every real completion open, see `docs/tracking.md`). A done
+/// that fails it stays open, and the closing pass still sees the request.
 pub fn checks(category: Category) -> Vec<Check> {
     match category {
         Category::Preference => vec![Check::new(
@@ -578,8 +579,11 @@ impl Tracker {
         Ok(judged)
     }
 
-    /// Confirms proposed changes concurrently: those the checks confirm, with the status they
-    /// gave, and those they do not.
+    /// Confirms proposed changes one after another: those the checks confirm, with the status
+    /// they gave, and those they do not. Not concurrently: every check of a turn starts with the
+    /// same instructions and exchange, and a model that keeps one prompt per sequence (the
+    /// embedded engine's slots, most servers' prefix caches) decodes that start once only when
+    /// the first check has finished before the next begins (measured in `docs/tracking.md`).
     async fn confirm_all(
         &self,
         ledger: &Ledger,
@@ -588,15 +592,9 @@ impl Tracker {
         last: &Exchange,
         turn: u32,
     ) -> Result<(Vec<Update>, Vec<Update>), LlmError> {
-        let verdicts = try_join_all(
-            proposed
-                .iter()
-                .map(|u| self.confirm(ledger, state, u, last, turn)),
-        )
-        .await?;
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
-        for (mut u, verdict) in proposed.into_iter().zip(verdicts) {
-            match verdict {
+        for mut u in proposed {
+            match self.confirm(ledger, state, &u, last, turn).await? {
                 Some(status) => {
                     u.status = status;
                     kept.push(u);
@@ -622,20 +620,32 @@ impl Tracker {
             return Ok(None);
         };
         let mut verdict = None;
+        // Confirmations asked and confirmations that agreed: a verdict with confirmations stands
+        // when any of them agrees (in either answer order), so a lean to one answer cannot
+        // overturn it alone; only a "no" in every order does.
+        let (mut asked, mut agreed) = (0, 0);
         for check in checks(c.category) {
-            if check.only_after.is_some() && check.only_after != verdict {
+            let confirming = check.only_after.is_some();
+            if confirming && check.only_after != verdict {
                 continue;
             }
             let req = check_request(state, c, last, turn, &check, sampling);
-            let Some(v) = usable(llm.structured(CallRole::Tracker, ledger, &req).await)? else {
-                return Ok(None);
-            };
-            let answer = v.get("answer").and_then(Value::as_str).unwrap_or("");
-            match (check.verdict(answer), verdict) {
+            let answer = usable(llm.structured(CallRole::Tracker, ledger, &req).await)?;
+            let answer = answer.as_ref().and_then(|v| v.get("answer")?.as_str());
+            let given = answer.and_then(|a| check.verdict(a));
+            if confirming {
+                asked += 1;
+                agreed += usize::from(given.is_some() && given == verdict);
+                continue;
+            }
+            match (given, verdict) {
                 (None, _) => return Ok(None),
                 (Some(s), Some(before)) if s != before => return Ok(None),
                 (Some(s), _) => verdict = Some(s),
             }
+        }
+        if asked > 0 && agreed == 0 {
+            return Ok(None);
         }
         Ok(verdict.filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
     }
@@ -948,7 +958,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_done_must_survive_the_already_carried_out_question_in_both_orders() {
+    async fn a_done_stands_unless_already_carried_out_is_denied_in_both_orders() {
         let history = [Exchange {
             user: "I need to cancel my flights from MCO to CLT.".into(),
             agent: Some("I can help you cancel the flights. What is your user ID?".into()),
@@ -965,14 +975,22 @@ mod tests {
                 st2.get("obj-1").unwrap().status
             }
         };
-        // Says "done", then takes whichever answer comes first: the offer stays open.
+        // Says "done", then "only offered" whatever the order: the offer stays open.
+        let denied = judge(|a| {
+            a.iter()
+                .find(|x| x.starts_with("done") || x.starts_with("no, it is only"))
+                .unwrap_or(&a[0])
+                .clone()
+        });
+        assert_eq!(after(denied).await, Status::Incomplete);
+        // Says "done", then takes whichever answer comes first: one order agrees, COMPLETE.
         let leaning = judge(|a| {
             a.iter()
                 .find(|x| x.starts_with("done"))
                 .unwrap_or(&a[0])
                 .clone()
         });
-        assert_eq!(after(leaning).await, Status::Incomplete);
+        assert_eq!(after(leaning).await, Status::Complete);
         // Says "done" and "already done" whatever the order: COMPLETE.
         let sure = judge(|a| {
             a.iter()
