@@ -29,7 +29,9 @@ pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError
                 opts.n_seq = p;
             }
             opts.n_threads = spec.threads;
-            let b = EmbeddedBackend::new(model, opts).map_err(|e| at(e.to_string()))?;
+            let b = EmbeddedBackend::new(model, opts)
+                .map_err(|e| at(e.to_string()))?
+                .ranking(spec.rank_answers.unwrap_or(true));
             Ok(Arc::new(b))
         }
         Provider::Mock => Ok(Arc::new(ugst_mock::MockBackend::new(

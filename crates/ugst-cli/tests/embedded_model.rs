@@ -144,6 +144,7 @@ fn every_schema_becomes_a_grammar_whose_answers_validate() {
                     seed: 1,
                     max_tokens: 512,
                     grammar: Some(grammar.clone()),
+                    score: Vec::new(),
                 },
             )
             .unwrap_or_else(|e| panic!("{name}: llama.cpp refused the grammar ({e}):\n{grammar}"));
@@ -166,4 +167,77 @@ fn every_schema_becomes_a_grammar_whose_answers_validate() {
         cut.len() <= 2,
         "too many answers cut at 512 tokens to judge: {cut:?} ({judged} judged)"
     );
+}
+
+/// Ranking candidate answers (what the tracker's closed questions use): every score is a
+/// finite log-probability, the answer a question rules out scores lower, the text is the
+/// likeliest candidate, the same ranking repeats from a fully cached prompt, and scoring leaves
+/// the slot's cache as it was, so the next greedy answer on the same prompt is unchanged.
+#[test]
+fn ranking_candidates_gives_log_probabilities_and_keeps_the_cache_intact() {
+    use ugst_embedded::chat::{Layout, Open};
+    use ugst_embedded::engine::{Engine, EngineOptions, GenParams, Prompt};
+    let mut opts = EngineOptions::new(model_path());
+    opts.n_seq = 1;
+    opts.n_ctx = 2048;
+    let engine = Engine::start(opts).unwrap();
+    let prompt = || {
+        Prompt::Chat(Layout {
+            messages: vec![(
+                "user".into(),
+                "Which city is the capital of France? Answer with one of: \"Berlin\" or \"Paris\". Answer in JSON: {\"answer\": ...}".into(),
+            )],
+            open: Open::Assistant,
+        })
+    };
+    let greedy = GenParams {
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: 1,
+        max_tokens: 24,
+        grammar: None,
+        score: Vec::new(),
+    };
+    let first = engine.generate_blocking(prompt(), greedy.clone()).unwrap();
+    let candidates = vec![
+        "{\"answer\": \"Berlin\"}".to_string(),
+        "{\"answer\": \"Paris\"}".to_string(),
+    ];
+    let rank = || {
+        engine
+            .generate_blocking(
+                prompt(),
+                GenParams {
+                    score: candidates.clone(),
+                    ..greedy.clone()
+                },
+            )
+            .unwrap()
+    };
+    let ranked = rank();
+    assert_eq!(ranked.scores.len(), 2);
+    assert!(
+        ranked.scores.iter().all(|s| s.is_finite() && *s < 0.0),
+        "{:?}",
+        ranked.scores
+    );
+    assert!(
+        ranked.scores[1] > ranked.scores[0],
+        "Paris must outrank Berlin: {:?}",
+        ranked.scores
+    );
+    assert_eq!(ranked.text, candidates[1]);
+    let again = rank();
+    assert_eq!(again.reused_tokens, again.prompt_tokens - 1);
+    for (a, b) in ranked.scores.iter().zip(&again.scores) {
+        assert!(
+            (a - b).abs() < 1e-3,
+            "{:?} vs {:?}",
+            ranked.scores,
+            again.scores
+        );
+    }
+    // Nothing of the candidates was left in the slot: the same greedy answer comes back.
+    let after = engine.generate_blocking(prompt(), greedy).unwrap();
+    assert_eq!(after.text, first.text);
 }

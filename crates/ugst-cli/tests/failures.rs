@@ -174,6 +174,7 @@ async fn the_judge_adds_confusion_and_being_stuck() {
             tool_calls: vec![],
             usage: Usage::default(),
             finish_reason: Some("stop".into()),
+            scores: Vec::new(),
         })
     });
     let llm = Llm::new(Arc::new(backend), Arc::new(Cache::disabled()));

@@ -29,6 +29,7 @@ fn main() {
                 seed: 0,
                 max_tokens: 300,
                 grammar,
+                score: Vec::new(),
             },
         )
         .unwrap();

@@ -70,6 +70,10 @@ pub struct GenParams {
     pub max_tokens: u32,
     /// GBNF grammar the answer must follow.
     pub grammar: Option<String>,
+    /// Candidate answers to score instead of generating: when not empty, nothing is sampled;
+    /// each candidate's log-probability after the prompt is computed ([`Generated::scores`])
+    /// and the likeliest one is the answer's text.
+    pub score: Vec<String>,
 }
 
 /// What the model wrote, with its token accounting.
@@ -89,6 +93,9 @@ pub struct Generated {
     pub grammar_time: Duration,
     /// Sampled tokens the grammar refused, so the whole vocabulary had to be filtered.
     pub grammar_fallbacks: u32,
+    /// For a scoring request ([`GenParams::score`]): each candidate's log-probability (natural
+    /// log, summed over its tokens) in the order given; empty otherwise.
+    pub scores: Vec<f64>,
 }
 
 pub enum Prompt {
@@ -433,6 +440,43 @@ fn assign(
     let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
     slot.cached.truncate(keep);
     slot.last_used = clock;
+    if !job.params.score.is_empty() {
+        let out = score_now(
+            model,
+            ctx,
+            slot,
+            &tokens,
+            &job.params.score,
+            opts.n_batch as usize,
+        )
+        .map(|scores| {
+            let best = scores
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i);
+            let elapsed = picked_up.elapsed();
+            Generated {
+                text: job.params.score[best].clone(),
+                prompt_tokens: tokens.len() as u32,
+                reused_tokens: keep as u32,
+                completion_tokens: job
+                    .params
+                    .score
+                    .iter()
+                    .map(|c| tokenize_piece(model, c).len() as u32)
+                    .sum(),
+                hit_limit: false,
+                time_to_first_token: elapsed,
+                total: elapsed,
+                grammar_time: Duration::ZERO,
+                grammar_fallbacks: 0,
+                scores,
+            }
+        });
+        let _ = job.reply.send(out);
+        return;
+    }
     slot.active = Some(Active {
         reply: job.reply,
         pending: tokens[keep..].to_vec(),
@@ -448,6 +492,94 @@ fn assign(
         grammar_time,
         grammar_fallbacks: 0,
     });
+}
+
+/// Tokens of a continuation (no BOS, special tokens not parsed: an answer's text is plain text).
+fn tokenize_piece(model: &LlamaModel, text: &str) -> Vec<LlamaToken> {
+    model.vocab().tokenize(text.as_bytes(), false, false)
+}
+
+/// `ln softmax(logits)[token]`.
+fn log_prob(logits: &[f32], token: LlamaToken) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|l| f64::from(l - max).exp()).sum();
+    let t = usize::try_from(token.0).unwrap_or(usize::MAX);
+    logits
+        .get(t)
+        .map_or(f64::NEG_INFINITY, |l| f64::from(l - max) - sum.ln())
+}
+
+/// Scores candidate continuations of `tokens` on `slot` at once (between decode steps of the
+/// other slots, which keep their caches): decodes the prompt's uncached part, then each
+/// candidate teacher-forced, summing the log-probabilities of its tokens. The slot keeps the
+/// prompt cached (the candidates are cut off again), so the next call on the same prompt start
+/// decodes only what is new.
+fn score_now(
+    model: &LlamaModel,
+    ctx: &mut LlamaContext,
+    slot: &mut Slot,
+    tokens: &[LlamaToken],
+    candidates: &[String],
+    n_batch: usize,
+) -> Result<Vec<f64>, String> {
+    let seq = slot.seq;
+    let fail = |slot: &mut Slot, ctx: &mut LlamaContext, e: String| {
+        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+        slot.cached.clear();
+        Err(format!("llama.cpp decode failed while scoring: {e}"))
+    };
+    let mut batch = LlamaBatch::new(n_batch, 1);
+    let start = slot.cached.len();
+    // The prompt: logits only at its last token.
+    let mut last_logits: Vec<f32> = Vec::new();
+    for (c, chunk) in tokens[start..].chunks(n_batch).enumerate() {
+        batch.clear();
+        let base = start + c * n_batch;
+        for (k, t) in chunk.iter().enumerate() {
+            let pos = base + k;
+            if let Err(e) = batch.add(*t, pos as i32, &[seq], pos + 1 == tokens.len()) {
+                return fail(slot, ctx, e.to_string());
+            }
+        }
+        if let Err(e) = ctx.decode(&mut batch) {
+            return fail(slot, ctx, e.to_string());
+        }
+        slot.cached.extend_from_slice(chunk);
+        if base + chunk.len() == tokens.len() {
+            last_logits = ctx.get_logits_ith(batch.n_tokens() - 1).to_vec();
+        }
+    }
+    let p = tokens.len();
+    let mut scores = Vec::with_capacity(candidates.len());
+    for cand in candidates {
+        let toks = tokenize_piece(model, cand);
+        let Some(first) = toks.first() else {
+            scores.push(0.0);
+            continue;
+        };
+        let mut lp = log_prob(&last_logits, *first);
+        // Feed every candidate token but the last; each row predicts the next one.
+        let feed = &toks[..toks.len() - 1];
+        for (c, chunk) in feed.chunks(n_batch).enumerate() {
+            batch.clear();
+            for (k, t) in chunk.iter().enumerate() {
+                if let Err(e) = batch.add(*t, (p + c * n_batch + k) as i32, &[seq], true) {
+                    return fail(slot, ctx, e.to_string());
+                }
+            }
+            if let Err(e) = ctx.decode(&mut batch) {
+                return fail(slot, ctx, e.to_string());
+            }
+            for k in 0..chunk.len() {
+                let next = toks[c * n_batch + k + 1];
+                lp += log_prob(ctx.get_logits_ith(k as i32), next);
+            }
+        }
+        // Back to the prompt alone for the next candidate.
+        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
+        scores.push(lp);
+    }
+    Ok(scores)
 }
 
 /// One decode call over every active slot, then sampling for the slots that reached a logit.
@@ -550,6 +682,7 @@ fn step(
                 total: a.picked_up.elapsed(),
                 grammar_time: a.grammar_time,
                 grammar_fallbacks: a.grammar_fallbacks,
+                scores: Vec::new(),
             };
             let _ = a.reply.send(Ok(out));
         }

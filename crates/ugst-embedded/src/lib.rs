@@ -46,6 +46,9 @@ pub struct EmbeddedBackend {
     engine: Arc<Engine>,
     /// sha256 of the GGUF: the cache key's identity of the weights.
     weights: String,
+    /// Rank the candidate answers a request offers ([`ChatRequest::score`]) instead of
+    /// generating one.
+    rank: bool,
 }
 
 impl EmbeddedBackend {
@@ -64,7 +67,15 @@ impl EmbeddedBackend {
             name,
             engine,
             weights,
+            rank: true,
         })
+    }
+
+    /// Whether requests that offer candidate answers get them ranked (the default) or answered
+    /// by generation as any other request.
+    pub fn ranking(mut self, rank: bool) -> Self {
+        self.rank = rank;
+        self
     }
 }
 
@@ -80,8 +91,11 @@ impl Backend for EmbeddedBackend {
 
     /// The GGUF's sha256: the same file under another name shares answers, a changed file
     /// under the same name does not.
+    /// Without ranking, answers to requests that offer candidates differ, so they are cached
+    /// apart.
     fn identity(&self) -> String {
-        format!("embedded-gguf:{}", self.weights)
+        let written = if self.rank { "" } else { "|written" };
+        format!("embedded-gguf:{}{written}", self.weights)
     }
 
     async fn complete(
@@ -94,7 +108,13 @@ impl Backend for EmbeddedBackend {
             detail,
         };
         let convert = std::time::Instant::now();
-        let grammar = match &req.schema {
+        // A scoring request samples nothing, so it needs no grammar.
+        let score = if self.rank {
+            req.score.clone()
+        } else {
+            Vec::new()
+        };
+        let grammar = match req.schema.as_ref().filter(|_| score.is_empty()) {
             Some(s) => Some(
                 // The schema keeps its maxLength/maxItems bounds: they cost ≤ 2% of model time
                 // (bench embedded --workload ugst) and stop a greedy small model from looping
@@ -118,6 +138,7 @@ impl Backend for EmbeddedBackend {
                 .max_tokens
                 .unwrap_or(if grammar.is_some() { 1024 } else { 400 }),
             grammar,
+            score,
         };
         let out = self
             .engine
@@ -147,6 +168,7 @@ impl Backend for EmbeddedBackend {
             usage,
             // Reported honestly: a caller must know when an answer was cut at the limit.
             finish_reason: Some(if out.hit_limit { "length" } else { "stop" }.into()),
+            scores: out.scores,
         })
     }
 }

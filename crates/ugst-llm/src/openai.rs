@@ -613,6 +613,7 @@ pub fn parse_completion(text: &str) -> Result<ChatResponse, String> {
             .get("finish_reason")
             .and_then(Value::as_str)
             .map(str::to_string),
+        scores: Vec::new(),
     })
 }
 

@@ -204,6 +204,12 @@ pub struct ChatRequest {
     pub schema: Option<JsonSchemaSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
+    /// Complete answers to rank instead of writing one (each a valid answer to `schema`). A
+    /// backend that can score continuations (the embedded model) returns the likeliest as the
+    /// content and every candidate's log-probability in [`ChatResponse::scores`]; any other
+    /// backend ignores the list and answers as usual.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub score: Vec<String>,
 }
 
 impl ChatRequest {
@@ -258,6 +264,11 @@ impl ChatRequest {
         });
         self
     }
+    /// See [`ChatRequest::score`].
+    pub fn with_score(mut self, candidates: Vec<String>) -> Self {
+        self.score = candidates;
+        self
+    }
     pub fn with_tools(mut self, tools: Vec<ToolSpec>) -> Self {
         self.tools = tools;
         self
@@ -285,6 +296,10 @@ pub struct ChatResponse {
     pub usage: Usage,
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// For a request with [`ChatRequest::score`] answered by a backend that scores: the natural
+    /// log-probability of each candidate, in the request's order. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<f64>,
 }
 
 impl ChatResponse {

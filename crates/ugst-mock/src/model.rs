@@ -145,6 +145,7 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
             completion_tokens: (completion_chars / 4 + 1) as u64,
         },
         finish_reason: Some("stop".into()),
+        scores: Vec::new(),
     }
 }
 

@@ -270,6 +270,9 @@ pub enum IgnoreCause {
     NoEvidence,
     /// A second, narrow question about the change was answered no (delta tracking).
     NotConfirmed,
+    /// A rule on the whole conversation decides this part, not a judge's reading of one turn
+    /// (delta tracking: whether the user withheld an identifier of their profile).
+    ByRule,
 }
 
 /// A judge answer the state machine refused, kept for inspection.

@@ -58,6 +58,10 @@ pub struct ModelSpec {
     /// Embedded models: CPU threads (default: all cores).
     #[serde(default)]
     pub threads: Option<i32>,
+    /// Embedded models: answer the tracker's closed questions by ranking the offered answers
+    /// (each one's probability from the model, default `true`) instead of writing one.
+    #[serde(default)]
+    pub rank_answers: Option<bool>,
     /// How this model decomposes goals when it is the decomposer: `free` (it writes the whole
     /// decomposition) or `clauses` (ugst splits the goal into clauses and the model only names
     /// each clause's category). Default: `clauses` for embedded models, `free` otherwise.
@@ -91,6 +95,7 @@ impl ModelSpec {
             context: None,
             parallel: None,
             threads: None,
+            rank_answers: None,
             decompose: None,
             structured: None,
             revision: None,

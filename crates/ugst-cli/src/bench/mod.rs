@@ -225,6 +225,7 @@ pub fn embedded(model: &str) -> Result<EmbeddedResult> {
         seed: 0,
         max_tokens: max,
         grammar: None,
+        score: Vec::new(),
     };
     let mut opts = EngineOptions::new(path.clone());
     opts.n_seq = 1;

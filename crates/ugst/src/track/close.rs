@@ -13,14 +13,14 @@
 //!   that never appears while the agent asks for an id in two replies, and a charge the agent
 //!   reports above the amount a policy caps.
 
-use super::{category_label, objective_text, usable, Judgement, Tracker};
+use super::{category_label, objective_text, Judgement, Tracker};
 use crate::model::{Exchange, TrackingMode};
 use crate::prompts::{self, schemas};
 use minijinja::context;
 use regex::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
-use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, Sampling};
+use ugst_llm::{ChatRequest, Ledger, LlmError, Message, Sampling};
 use ugst_state::{Category, GoalState, Status, SubComponent, Update};
 
 /// The closing question of a category: its text, the answer that moves the part, the answer
@@ -90,6 +90,12 @@ fn identifiers(text: &str) -> Vec<&str> {
         .filter(|w| w.chars().count() >= 5)
         .filter(|w| w.chars().any(|ch| ch.is_ascii_digit()) && w.chars().any(char::is_alphabetic))
         .collect()
+}
+
+/// Whether a part's status is left to a closing rule instead of the per-turn judge: a profile
+/// part that names an identifier (see [`withheld_identifier`]).
+pub fn decided_by_rule(c: &SubComponent) -> bool {
+    c.category == Category::UserProfile && !identifiers(&c.text).is_empty()
 }
 
 /// The withheld-identifier rule: a profile part naming an identifier that appears nowhere in
@@ -237,7 +243,29 @@ impl Tracker {
             .filter(|c| c.category == Category::Requirement)
             .filter(|c| c.objective.as_deref().is_some_and(moved))
             .collect();
-        let more = self.ask_all(ledger, state, &reqs, history).await?;
+        // A requirement the user asked for shares its objective's outcome: COMPLETE when the
+        // objective was carried out (the annotation guide counts a requirement the outcome
+        // satisfies as COMPLETE), ATTEMPTED when it was blocked or only asked for.
+        let objective_status = |o: &str| {
+            updates
+                .iter()
+                .find(|u| u.id == o)
+                .map(|u| u.status)
+                .or_else(|| state.get(o).map(|o| o.status))
+        };
+        let more: Vec<Update> = self
+            .ask_all(ledger, state, &reqs, history)
+            .await?
+            .into_iter()
+            .map(|mut u| {
+                let o = state.get(&u.id).and_then(|c| c.objective.clone());
+                if o.as_deref().and_then(objective_status) == Some(Status::Complete) {
+                    u.status = Status::Complete;
+                    u.reason.push_str("; its objective is COMPLETE");
+                }
+                u
+            })
+            .collect();
         updates.extend(more);
         Ok(updates.into())
     }
@@ -269,22 +297,20 @@ impl Tracker {
         let Some((question, yes, no, to)) = closing_question(c.category) else {
             return Ok(None);
         };
+        // P(yes) over both answer orders; the part moves when it is more likely than not.
+        let mut p_yes = Vec::new();
         for answers in [[no, yes], [yes, no]] {
             let req = close_request(state, c, history, question, answers, &self.role.sampling);
-            let answer = usable(
-                self.role
-                    .llm
-                    .structured(CallRole::Tracker, ledger, &req)
-                    .await,
-            )?;
-            if answer.as_ref().and_then(|v| v.get("answer")?.as_str()) != Some(yes) {
+            let Some(p) = self.answer_probs(ledger, req, &answers).await? else {
                 return Ok(None);
-            }
+            };
+            p_yes.push(if answers[0] == yes { p[0] } else { p[1] });
         }
-        Ok(Some(Update {
+        let p = p_yes.iter().sum::<f64>() / p_yes.len() as f64;
+        Ok((p > 0.5).then(|| Update {
             id: c.id.clone(),
             status: to,
-            reason: format!("closing pass: {yes} (both answer orders)"),
+            reason: format!("closing pass: {yes} (p = {p:.2} over both answer orders)"),
         }))
     }
 }

@@ -281,6 +281,21 @@ impl Check {
         self
     }
 
+    /// The answers' texts in the order offered.
+    pub fn answer_texts(&self) -> Vec<&'static str> {
+        self.answers.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// The probability that the answer gives `status`, from the probability of each answer.
+    pub fn probability_of(&self, probs: &[f64], status: Option<Status>) -> f64 {
+        self.answers
+            .iter()
+            .zip(probs)
+            .filter(|((_, s), _)| *s == status)
+            .map(|(_, p)| p)
+            .sum()
+    }
+
     /// The status the chosen answer gives; `None` for an answer that keeps it, or an unknown one.
     pub fn verdict(&self, answer: &str) -> Option<Status> {
         self.answers
@@ -290,30 +305,33 @@ impl Check {
     }
 }
 
-/// The checks a proposed change of this category must pass, every one giving the same new
-/// status. A small judge leans to the first answer and to "yes". Profile and policy parts are
-/// almost always ALIGNED to the end, so their rare move is asked so that leaning either way
-/// cannot make it: "does it go against" in both answer orders, then the opposite question ("is
-/// it consistent"), whose "yes" keeps the status. A preference's move is the common one (a
+/// The checks asked about a proposed change of this category; [`decide`] weighs their answers.
+/// A small judge leans to the first answer and to "yes", so every question is asked in both
+/// answer orders. Profile and policy parts are almost always ALIGNED to the end, so their rare
+/// move is also asked the opposite way round ("is it consistent?", whose "yes" keeps the
+/// status): a lean to "yes" then cancels out. A preference's move is the common one (a
 /// preference the user has occasion to state is usually stated), so one question suffices.
 /// An objective's or requirement's question asks what the turn did to it, so its answer sets the
 /// status (a proposed COMPLETE may come back ATTEMPTED); a "done" is then asked "is it already
-/// carried out, not only offered or asked about?" in both answer orders and stands unless both
-/// say no (the 1.5B says "done" to "I can help you cancel; what is your user id?"; requiring a
-/// yes in both orders kept almost every real completion open, see `docs/tracking.md`). A done
-/// that fails it stays open, and the closing pass still sees the request.
+/// carried out, not only offered or asked about?" and stands unless that is denied on average
+/// (the 1.5B says "done" to "I can help you cancel; what is your user id?"; requiring a clear
+/// yes kept almost every real completion open, see `docs/tracking.md`). A done that fails it
+/// stays open, and the closing pass still sees the request.
 pub fn checks(category: Category) -> Vec<Check> {
     match category {
-        Category::Preference => vec![Check::new(
-            "In this turn, does the user state this preference or choose according to it?",
-            vec![
-                ("no, the user does not state it or act on it", None),
-                (
-                    "yes, the user states it or chooses by it",
-                    Some(Status::Aligned),
-                ),
-            ],
-        )],
+        Category::Preference => {
+            let stated = Check::new(
+                "In this turn, does the user state this preference or choose according to it?",
+                vec![
+                    ("no, the user does not state it or act on it", None),
+                    (
+                        "yes, the user states it or chooses by it",
+                        Some(Status::Aligned),
+                    ),
+                ],
+            );
+            vec![stated.clone(), stated.reversed()]
+        }
         Category::UserProfile | Category::UserPolicy => {
             let against = Check::new(
                 "In this turn, does the user say or do something that goes against this part of their goal? Leaving it unmentioned does not go against it.",
@@ -322,16 +340,18 @@ pub fn checks(category: Category) -> Vec<Check> {
                     ("yes, the user goes against it", Some(Status::Misaligned)),
                 ],
             );
+            let consistent = Check::new(
+                "In this turn, is what the user says consistent with this part of their goal, or unrelated to it?",
+                vec![
+                    ("yes, it is consistent with it or unrelated to it", None),
+                    ("no, the user contradicts it or ignores it where it applies", Some(Status::Misaligned)),
+                ],
+            );
             vec![
                 against.clone(),
                 against.reversed(),
-                Check::new(
-                    "In this turn, is what the user says consistent with this part of their goal, or unrelated to it?",
-                    vec![
-                        ("yes, it is consistent with it or unrelated to it", None),
-                        ("no, the user contradicts it or ignores it where it applies", Some(Status::Misaligned)),
-                    ],
-                ),
+                consistent.clone(),
+                consistent.reversed(),
             ]
         }
         Category::TaskObjective | Category::Requirement => {
@@ -343,20 +363,76 @@ pub fn checks(category: Category) -> Vec<Check> {
                 ],
             )
             .only_after(Status::Complete);
-            vec![
-                Check::new(
-                    "What does this turn show about it?",
-                    vec![
-                        ("not settled: nothing is decided yet (the agent only asks, looks it up, lists options or explains)", None),
-                        ("blocked: the agent refuses it, says it cannot be done or is not available, or it fails", Some(Status::Attempted)),
-                        ("done: the agent says this very thing has now been done, or answers exactly this question", Some(Status::Complete)),
-                    ],
-                ),
-                done.clone(),
-                done.reversed(),
-            ]
+            let what = Check::new(
+                "What does this turn show about it?",
+                vec![
+                    ("not settled: nothing is decided yet (the agent only asks, looks it up, lists options or explains)", None),
+                    ("blocked: the agent refuses it, says it cannot be done or is not available, or it fails", Some(Status::Attempted)),
+                    ("done: the agent says this very thing has now been done, or answers exactly this question", Some(Status::Complete)),
+                ],
+            );
+            vec![what.clone(), what.reversed(), done.clone(), done.reversed()]
         }
     }
+}
+
+/// `exp(x) / Σ exp` of log-probabilities, computed stably.
+fn softmax(scores: &[f64]) -> Vec<f64> {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len().max(1) as f64
+}
+
+/// The verdict of the checks asked about one change, each with the probability of each of its
+/// answers. The answer orders of one question are averaged first, then the questions, each
+/// question weighing the same: a judge that leans to the first answer is cancelled by the
+/// reversed order, one that leans to "yes" by the opposite question. The outcome (no change,
+/// or a status) with the highest probability wins; a tie keeps the status, and a tie between
+/// two moves takes the smaller one.
+pub fn decide(asked: &[(&Check, Vec<f64>)]) -> Option<Status> {
+    let mut questions: Vec<&str> = Vec::new();
+    for (check, _) in asked {
+        if !questions.contains(&check.question) {
+            questions.push(check.question);
+        }
+    }
+    let mut outcomes: Vec<Option<Status>> = vec![None];
+    for (check, _) in asked {
+        for (_, s) in &check.answers {
+            if !outcomes.contains(s) {
+                outcomes.push(*s);
+            }
+        }
+    }
+    let weight = |outcome: Option<Status>| -> f64 {
+        let per_question: Vec<f64> = questions
+            .iter()
+            .map(|q| {
+                let orders: Vec<f64> = asked
+                    .iter()
+                    .filter(|(c, _)| c.question == *q)
+                    .map(|(c, p)| c.probability_of(p, outcome))
+                    .collect();
+                mean(&orders)
+            })
+            .collect();
+        mean(&per_question)
+    };
+    let stay = weight(None);
+    let mut best: Option<(Status, f64)> = None;
+    for s in outcomes.into_iter().flatten() {
+        let w = weight(Some(s));
+        // Outcomes come in the answers' order, the smaller move first.
+        if w > stay && best.is_none_or(|(_, b)| w > b + 1e-9) {
+            best = Some((s, w));
+        }
+    }
+    best.map(|(s, _)| s)
 }
 
 /// The request for one check of one proposed change: only the judged turn and the one part, so
@@ -541,6 +617,17 @@ impl Tracker {
         let answer = usable(llm.structured(CallRole::Tracker, ledger, &req).await)?;
         let mut judged =
             answer.map_or_else(Judgement::default, |v| parse_changes(&v, state, history));
+        // A profile part naming an identifier ("You are ana_lopez_1234") is decided by the
+        // closing rule on the whole conversation (withheld though asked for), as the annotation
+        // guide defines it; a judge reading one turn took "I don't remember my reservation id",
+        // or even the turn giving the user id, for a contradiction.
+        let (by_rule, proposed): (Vec<Update>, Vec<Update>) = std::mem::take(&mut judged.updates)
+            .into_iter()
+            .partition(|u| state.get(&u.id).is_some_and(close::decided_by_rule));
+        judged.updates = proposed;
+        judged
+            .refused
+            .extend(by_rule.into_iter().map(|u| (u, IgnoreCause::ByRule)));
         let swept = sweep(open, &judged.updates, last);
         let mut proposed = std::mem::take(&mut judged.updates);
         proposed.extend(swept.iter().map(|(c, quote)| Update {
@@ -605,8 +692,9 @@ impl Tracker {
         Ok((kept, dropped))
     }
 
-    /// Asks the [`checks`] of one proposed change; the status every one of them gives, when it
-    /// is a forward move. A check answer that stays unusable confirms nothing.
+    /// Asks the [`checks`] of one proposed change and weighs their answers (see [`decide`]):
+    /// the status they give, when it is a forward move. A check answer that stays unusable
+    /// confirms nothing.
     async fn confirm(
         &self,
         ledger: &Ledger,
@@ -615,39 +703,77 @@ impl Tracker {
         last: &Exchange,
         turn: u32,
     ) -> Result<Option<Status>, LlmError> {
-        let (llm, sampling) = (&self.role.llm, &self.role.sampling);
+        let sampling = &self.role.sampling;
         let Some(c) = state.get(&u.id) else {
             return Ok(None);
         };
-        let mut verdict = None;
-        // Confirmations asked and confirmations that agreed: a verdict with confirmations stands
-        // when any of them agrees (in either answer order), so a lean to one answer cannot
-        // overturn it alone; only a "no" in every order does.
-        let (mut asked, mut agreed) = (0, 0);
-        for check in checks(c.category) {
-            let confirming = check.only_after.is_some();
-            if confirming && check.only_after != verdict {
-                continue;
-            }
-            let req = check_request(state, c, last, turn, &check, sampling);
-            let answer = usable(llm.structured(CallRole::Tracker, ledger, &req).await)?;
-            let answer = answer.as_ref().and_then(|v| v.get("answer")?.as_str());
-            let given = answer.and_then(|a| check.verdict(a));
-            if confirming {
-                asked += 1;
-                agreed += usize::from(given.is_some() && given == verdict);
-                continue;
-            }
-            match (given, verdict) {
-                (None, _) => return Ok(None),
-                (Some(s), Some(before)) if s != before => return Ok(None),
-                (Some(s), _) => verdict = Some(s),
+        let all = checks(c.category);
+        let mut asked: Vec<(&Check, Vec<f64>)> = Vec::new();
+        for check in all.iter().filter(|k| k.only_after.is_none()) {
+            let req = check_request(state, c, last, turn, check, sampling);
+            match self
+                .answer_probs(ledger, req, &check.answer_texts())
+                .await?
+            {
+                Some(p) => asked.push((check, p)),
+                None => return Ok(None),
             }
         }
-        if asked > 0 && agreed == 0 {
+        let Some(verdict) = decide(&asked) else {
+            return Ok(None);
+        };
+        // Confirmations of that verdict, in both answer orders: it stands unless they deny it
+        // on average (a lean to one answer cannot overturn it alone).
+        let mut confirmed = Vec::new();
+        for check in all.iter().filter(|k| k.only_after == Some(verdict)) {
+            let req = check_request(state, c, last, turn, check, sampling);
+            if let Some(p) = self
+                .answer_probs(ledger, req, &check.answer_texts())
+                .await?
+            {
+                confirmed.push(check.probability_of(&p, Some(verdict)));
+            }
+        }
+        if !confirmed.is_empty() && mean(&confirmed) < 0.5 {
             return Ok(None);
         }
-        Ok(verdict.filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
+        Ok(Some(verdict).filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
+    }
+
+    /// The judge's probability of each answer (in the order given) to the closed question of
+    /// `req`, whose schema is `{"answer": <one of answers>}`. A backend that ranks answers (the
+    /// embedded model) gives each one's probability — the softmax of their log-probabilities —
+    /// so a lean to "yes" or to the first answer shows as a shift that the other order or the
+    /// opposite question cancels; any other backend's written answer counts as certain. `None`
+    /// when the answer stays unusable after the repair retry (the ledger counts the call).
+    pub(crate) async fn answer_probs(
+        &self,
+        ledger: &Ledger,
+        req: ChatRequest,
+        answers: &[&str],
+    ) -> Result<Option<Vec<f64>>, LlmError> {
+        let candidates = answers
+            .iter()
+            .map(|a| json!({ "answer": a }).to_string())
+            .collect();
+        let req = req.with_score(candidates);
+        let resp = match self.role.llm.chat(CallRole::Tracker, ledger, &req).await {
+            Ok(r) => r,
+            Err(LlmError::InvalidOutput { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if resp.scores.len() == answers.len() {
+            return Ok(Some(softmax(&resp.scores)));
+        }
+        let given: Option<String> = serde_json::from_str::<Value>(resp.content_str())
+            .ok()
+            .and_then(|v| Some(v.get("answer")?.as_str()?.to_string()));
+        Ok(given.map(|g| {
+            answers
+                .iter()
+                .map(|a| f64::from(u8::from(*a == g)))
+                .collect()
+        }))
     }
 
     /// Brings `state` up to date with `history`: judges exchanges `from..` in order, exchange i
@@ -861,12 +987,86 @@ mod tests {
                     .to_string()
             })
             .collect();
-        assert_eq!(firsts.len(), 3);
+        assert_eq!(firsts.len(), 4);
         assert!(firsts[0].starts_with("no") && firsts[1].starts_with("yes"));
-        assert!(firsts[2].starts_with("yes"));
+        assert!(firsts[2].starts_with("yes") && firsts[3].starts_with("no"));
         let keeps = |check: &Check, answer: &str| check.verdict(answer).is_none();
         let opposite = &checks(c.category)[2];
         assert!(keeps(opposite, opposite.answers[0].0) && !keeps(opposite, opposite.answers[1].0));
+    }
+
+    #[test]
+    fn decide_weighs_answer_orders_then_questions_so_leans_cancel() {
+        let policy = checks(Category::UserPolicy);
+        let with = |p: [[f64; 2]; 4]| -> Vec<(&Check, Vec<f64>)> {
+            policy.iter().zip(p).map(|(c, p)| (c, p.to_vec())).collect()
+        };
+        // Orders: "against" no-first, yes-first; "consistent" yes-first, no-first.
+        // A judge that says "yes" to everything, more so when it comes first: "against" gives
+        // P(break) 0.6 and 0.8, "consistent" 0.3 and 0.1 — it cancels, nothing moves.
+        let yes_leaning = with([[0.4, 0.6], [0.8, 0.2], [0.7, 0.3], [0.1, 0.9]]);
+        assert_eq!(decide(&yes_leaning), None);
+        // A judge that sees the break on both questions moves the policy.
+        let sees_it = with([[0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.3, 0.7]]);
+        assert_eq!(decide(&sees_it), Some(Status::Misaligned));
+        // An exact tie keeps the status.
+        let torn = with([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]);
+        assert_eq!(decide(&torn), None);
+        // Objectives: three outcomes; the likeliest wins, a tie of two moves takes the smaller.
+        let objective = checks(Category::TaskObjective);
+        let asked = |a: [f64; 3], b: [f64; 3]| {
+            vec![(&objective[0], a.to_vec()), (&objective[1], b.to_vec())]
+        };
+        // Second order reversed: [done, blocked, not settled].
+        assert_eq!(
+            decide(&asked([0.2, 0.5, 0.3], [0.3, 0.4, 0.3])),
+            Some(Status::Attempted)
+        );
+        assert_eq!(
+            decide(&asked([0.1, 0.2, 0.7], [0.6, 0.3, 0.1])),
+            Some(Status::Complete)
+        );
+        assert_eq!(decide(&asked([0.6, 0.2, 0.2], [0.2, 0.2, 0.6])), None);
+        assert_eq!(
+            decide(&asked([0.0, 0.5, 0.5], [0.5, 0.5, 0.0])),
+            Some(Status::Attempted)
+        );
+        assert_eq!(softmax(&[0.0, 0.0]), vec![0.5, 0.5]);
+        let p = softmax(&[-1.0, -3.0]);
+        assert!((p[0] - 0.8808).abs() < 1e-3 && (p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_ranks_answers_gives_probabilities_and_one_that_writes_gives_certainty()
+    {
+        // A ranking backend (as the embedded model): the log-probability of each candidate.
+        let ranking = ScriptedBackend::new("ranks", |req: &ChatRequest| {
+            assert_eq!(req.score.len(), 2, "the candidates travel with the request");
+            assert!(req.score[0].contains("\"answer\""), "{:?}", req.score);
+            Ok(ChatResponse {
+                scores: vec![-0.2, -1.8],
+                ..ChatResponse::text(req.score[0].clone())
+            })
+        });
+        let writing = ScriptedBackend::new("writes", |_: &ChatRequest| {
+            Ok(ChatResponse::text(json!({"answer": "b"}).to_string()))
+        });
+        let ledger = Ledger::new();
+        for (backend, expect) in [(ranking, [0.832, 0.168]), (writing, [0.0, 1.0])] {
+            let mut t = yes_judge();
+            t.role.llm = Llm::new(Arc::new(backend), Arc::new(Cache::disabled()));
+            let req = ChatRequest::new(vec![ugst_llm::Message::user("a or b?")])
+                .with_schema(schemas::CHANGE_CHECK, schemas::change_check(&["a", "b"]));
+            let p = t
+                .answer_probs(&ledger, req, &["a", "b"])
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                (p[0] - expect[0]).abs() < 1e-3 && (p[1] - expect[1]).abs() < 1e-3,
+                "{p:?}"
+            );
+        }
     }
 
     use std::sync::Arc;
@@ -874,7 +1074,10 @@ mod tests {
 
     fn state() -> GoalState {
         GoalState::initial(&Decomposition {
-            user_profile: vec!["You are ana_lopez_1234.".into()],
+            user_profile: vec![
+                "You are ana_lopez_1234.".into(),
+                "You are in a hurry.".into(),
+            ],
             user_policy: vec![],
             task_objectives: vec![ObjectiveSpec {
                 text: "You want to cancel your flights from MCO to CLT.".into(),
@@ -901,8 +1104,9 @@ mod tests {
         let backend = ScriptedBackend::new("yes", move |req: &ChatRequest| {
             let schema = req.schema.as_ref().expect("tracker calls carry a schema");
             let answer = match schema.name.as_str() {
-                schemas::TURN_CHANGES => json!({"changes": [{"id": "prof-1",
-                    "evidence": "I need to cancel", "status": "MISALIGNED"}]}),
+                schemas::TURN_CHANGES => json!({"changes": [
+                    {"id": "prof-1", "evidence": "I need to cancel", "status": "MISALIGNED"},
+                    {"id": "prof-2", "evidence": "I need to cancel", "status": "MISALIGNED"}]}),
                 _ => {
                     let answers = schema.schema["properties"]["answer"]["enum"]
                         .as_array()
@@ -948,11 +1152,12 @@ mod tests {
         // Its requirement moves with it, in the second round.
         assert_eq!(status("req-1.1"), Status::Attempted);
         // "Goes against" said yes in both orders, but so did "is it consistent": no flip.
+        assert_eq!(status("prof-2"), Status::Aligned);
+        let cause = |id: &str| st.ignored.iter().find(|i| i.id == id).map(|i| i.cause);
+        assert_eq!(cause("prof-2"), Some(IgnoreCause::NotConfirmed));
+        // The user id is left to the closing rule: not even checked.
         assert_eq!(status("prof-1"), Status::Aligned);
-        assert!(st
-            .ignored
-            .iter()
-            .any(|i| i.id == "prof-1" && i.cause == IgnoreCause::NotConfirmed));
+        assert_eq!(cause("prof-1"), Some(IgnoreCause::ByRule));
         // A preference the user's message does not speak of is not even asked about.
         assert_eq!(status("pref-1.1"), Status::Misaligned);
     }
@@ -1037,6 +1242,19 @@ mod tests {
         let closed = first.close(&ledger, &st, &history).await.unwrap();
         let ids: Vec<&str> = closed.updates.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids, ["prof-1"]);
+        // A requirement asked for under an objective carried out shares its outcome.
+        let mut done = st.clone();
+        done.apply_turn(
+            1,
+            &[Update {
+                id: "obj-1".into(),
+                status: Status::Complete,
+                reason: String::new(),
+            }],
+        );
+        let closed = yes_judge().close(&ledger, &done, &history).await.unwrap();
+        let req = closed.updates.iter().find(|u| u.id == "req-1.1").unwrap();
+        assert_eq!(req.status, Status::Complete, "{}", req.reason);
         // Other modes have no closing pass.
         let mut batched = yes_judge();
         batched.mode = TrackingMode::Batched;
