@@ -510,7 +510,7 @@ fn sweep<'s>(
 /// A judge answer, or `None` when it stayed unusable after the repair retry (the ledger counts
 /// the failed call): delta mode then proposes or confirms nothing instead of failing the
 /// conversation. Every other error stands.
-fn usable(answer: Result<Value, LlmError>) -> Result<Option<Value>, LlmError> {
+fn usable<T>(answer: Result<T, LlmError>) -> Result<Option<T>, LlmError> {
     match answer {
         Ok(v) => Ok(Some(v)),
         Err(LlmError::InvalidOutput { .. }) => Ok(None),
@@ -757,10 +757,8 @@ impl Tracker {
             .map(|a| json!({ "answer": a }).to_string())
             .collect();
         let req = req.with_score(candidates);
-        let resp = match self.role.llm.chat(CallRole::Tracker, ledger, &req).await {
-            Ok(r) => r,
-            Err(LlmError::InvalidOutput { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(resp) = usable(self.role.llm.chat(CallRole::Tracker, ledger, &req).await)? else {
+            return Ok(None);
         };
         if resp.scores.len() == answers.len() {
             return Ok(Some(softmax(&resp.scores)));
