@@ -449,7 +449,7 @@ fn assign(
             &job.params.score,
             opts.n_batch as usize,
         )
-        .map(|scores| {
+        .map(|(scores, fed)| {
             let best = scores
                 .iter()
                 .enumerate()
@@ -460,12 +460,7 @@ fn assign(
                 text: job.params.score[best].clone(),
                 prompt_tokens: tokens.len() as u32,
                 reused_tokens: keep as u32,
-                completion_tokens: job
-                    .params
-                    .score
-                    .iter()
-                    .map(|c| tokenize_piece(model, c).len() as u32)
-                    .sum(),
+                completion_tokens: fed,
                 hit_limit: false,
                 time_to_first_token: elapsed,
                 total: elapsed,
@@ -509,11 +504,39 @@ fn log_prob(logits: &[f32], token: LlamaToken) -> f64 {
         .map_or(f64::NEG_INFINITY, |l| f64::from(l - max) - sum.ln())
 }
 
+/// Feeds `tokens` to sequence `seq` from position `first`, `n_batch` at a time, calling
+/// `row(k, logits)` for every token `k` whose logits `want(k)` asks for.
+fn feed(
+    ctx: &mut LlamaContext,
+    batch: &mut LlamaBatch,
+    n_batch: usize,
+    seq: i32,
+    (tokens, first): (&[LlamaToken], usize),
+    want: impl Fn(usize) -> bool,
+    mut row: impl FnMut(usize, &[f32]),
+) -> Result<(), String> {
+    for (c, chunk) in tokens.chunks(n_batch).enumerate() {
+        batch.clear();
+        for (k, t) in chunk.iter().enumerate() {
+            let at = c * n_batch + k;
+            batch
+                .add(*t, (first + at) as i32, &[seq], want(at))
+                .map_err(|e| e.to_string())?;
+        }
+        ctx.decode(batch).map_err(|e| e.to_string())?;
+        for k in (0..chunk.len()).filter(|k| want(c * n_batch + k)) {
+            row(c * n_batch + k, ctx.get_logits_ith(k as i32));
+        }
+    }
+    Ok(())
+}
+
 /// Scores candidate continuations of `tokens` on `slot` at once (between decode steps of the
 /// other slots, which keep their caches): decodes the prompt's uncached part, then each
-/// candidate teacher-forced, summing the log-probabilities of its tokens. The slot keeps the
-/// prompt cached (the candidates are cut off again), so the next call on the same prompt start
-/// decodes only what is new.
+/// candidate teacher-forced, summing the log-probabilities of its tokens. Returns the scores
+/// and the number of candidate tokens. The slot keeps the prompt cached (the candidates are cut
+/// off again), so the next call on the same prompt start decodes only what is new; after a
+/// failed decode it holds nothing.
 fn score_now(
     model: &LlamaModel,
     ctx: &mut LlamaContext,
@@ -521,65 +544,64 @@ fn score_now(
     tokens: &[LlamaToken],
     candidates: &[String],
     n_batch: usize,
-) -> Result<Vec<f64>, String> {
+) -> Result<(Vec<f64>, u32), String> {
     let seq = slot.seq;
-    let fail = |slot: &mut Slot, ctx: &mut LlamaContext, e: String| {
+    let scored = score_all(model, ctx, slot, tokens, candidates, n_batch);
+    if scored.is_err() {
         let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
         slot.cached.clear();
-        Err(format!("llama.cpp decode failed while scoring: {e}"))
-    };
+    }
+    scored.map_err(|e| format!("llama.cpp decode failed while scoring: {e}"))
+}
+
+fn score_all(
+    model: &LlamaModel,
+    ctx: &mut LlamaContext,
+    slot: &mut Slot,
+    tokens: &[LlamaToken],
+    candidates: &[String],
+    n_batch: usize,
+) -> Result<(Vec<f64>, u32), String> {
+    let (seq, start, p) = (slot.seq, slot.cached.len(), tokens.len());
     let mut batch = LlamaBatch::new(n_batch, 1);
-    let start = slot.cached.len();
     // The prompt: logits only at its last token.
     let mut last_logits: Vec<f32> = Vec::new();
-    for (c, chunk) in tokens[start..].chunks(n_batch).enumerate() {
-        batch.clear();
-        let base = start + c * n_batch;
-        for (k, t) in chunk.iter().enumerate() {
-            let pos = base + k;
-            if let Err(e) = batch.add(*t, pos as i32, &[seq], pos + 1 == tokens.len()) {
-                return fail(slot, ctx, e.to_string());
-            }
-        }
-        if let Err(e) = ctx.decode(&mut batch) {
-            return fail(slot, ctx, e.to_string());
-        }
-        slot.cached.extend_from_slice(chunk);
-        if base + chunk.len() == tokens.len() {
-            last_logits = ctx.get_logits_ith(batch.n_tokens() - 1).to_vec();
-        }
-    }
-    let p = tokens.len();
-    let mut scores = Vec::with_capacity(candidates.len());
+    let new = &tokens[start..];
+    feed(
+        ctx,
+        &mut batch,
+        n_batch,
+        seq,
+        (new, start),
+        |k| k + 1 == new.len(),
+        |_, logits| last_logits = logits.to_vec(),
+    )?;
+    slot.cached.extend_from_slice(new);
+    let (mut scores, mut fed) = (Vec::with_capacity(candidates.len()), 0u32);
     for cand in candidates {
         let toks = tokenize_piece(model, cand);
+        fed += toks.len() as u32;
         let Some(first) = toks.first() else {
             scores.push(0.0);
             continue;
         };
         let mut lp = log_prob(&last_logits, *first);
         // Feed every candidate token but the last; each row predicts the next one.
-        let feed = &toks[..toks.len() - 1];
-        for (c, chunk) in feed.chunks(n_batch).enumerate() {
-            batch.clear();
-            for (k, t) in chunk.iter().enumerate() {
-                if let Err(e) = batch.add(*t, (p + c * n_batch + k) as i32, &[seq], true) {
-                    return fail(slot, ctx, e.to_string());
-                }
-            }
-            if let Err(e) = ctx.decode(&mut batch) {
-                return fail(slot, ctx, e.to_string());
-            }
-            for k in 0..chunk.len() {
-                let next = toks[c * n_batch + k + 1];
-                lp += log_prob(ctx.get_logits_ith(k as i32), next);
-            }
-        }
+        let result = feed(
+            ctx,
+            &mut batch,
+            n_batch,
+            seq,
+            (&toks[..toks.len() - 1], p),
+            |_| true,
+            |k, logits| lp += log_prob(logits, toks[k + 1]),
+        );
         // Back to the prompt alone for the next candidate.
         let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
+        result?;
         scores.push(lp);
     }
-    Ok(scores)
+    Ok((scores, fed))
 }
 
 /// One decode call over every active slot, then sampling for the slots that reached a logit.

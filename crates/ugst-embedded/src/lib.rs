@@ -91,6 +91,7 @@ impl Backend for EmbeddedBackend {
 
     /// The GGUF's sha256: the same file under another name shares answers, a changed file
     /// under the same name does not.
+    ///
     /// Without ranking, answers to requests that offer candidates differ, so they are cached
     /// apart.
     fn identity(&self) -> String {

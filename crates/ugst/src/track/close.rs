@@ -13,7 +13,7 @@
 //!   that never appears while the agent asks for an id in two replies, and a charge the agent
 //!   reports above the amount a policy caps.
 
-use super::{category_label, objective_text, Judgement, Tracker};
+use super::{category_label, mean, objective_text, Judgement, Tracker};
 use crate::model::{Exchange, TrackingMode};
 use crate::prompts::{self, schemas};
 use minijinja::context;
@@ -306,7 +306,7 @@ impl Tracker {
             };
             p_yes.push(if answers[0] == yes { p[0] } else { p[1] });
         }
-        let p = p_yes.iter().sum::<f64>() / p_yes.len() as f64;
+        let p = mean(&p_yes);
         Ok((p > 0.5).then(|| Update {
             id: c.id.clone(),
             status: to,

@@ -707,14 +707,15 @@ impl Tracker {
         let Some(c) = state.get(&u.id) else {
             return Ok(None);
         };
+        let ask = |check: &Check| {
+            let req = check_request(state, c, last, turn, check, sampling);
+            let answers = check.answer_texts();
+            async move { self.answer_probs(ledger, req, &answers).await }
+        };
         let all = checks(c.category);
         let mut asked: Vec<(&Check, Vec<f64>)> = Vec::new();
         for check in all.iter().filter(|k| k.only_after.is_none()) {
-            let req = check_request(state, c, last, turn, check, sampling);
-            match self
-                .answer_probs(ledger, req, &check.answer_texts())
-                .await?
-            {
+            match ask(check).await? {
                 Some(p) => asked.push((check, p)),
                 None => return Ok(None),
             }
@@ -726,11 +727,7 @@ impl Tracker {
         // on average (a lean to one answer cannot overturn it alone).
         let mut confirmed = Vec::new();
         for check in all.iter().filter(|k| k.only_after == Some(verdict)) {
-            let req = check_request(state, c, last, turn, check, sampling);
-            if let Some(p) = self
-                .answer_probs(ledger, req, &check.answer_texts())
-                .await?
-            {
+            if let Some(p) = ask(check).await? {
                 confirmed.push(check.probability_of(&p, Some(verdict)));
             }
         }
