@@ -119,8 +119,16 @@ pub fn layout(req: &ChatRequest) -> Layout {
 
 /// Splits a model's text into its prose and the tool calls it wrote. Blocks whose JSON cannot be
 /// read are passed on as calls with the raw text as arguments, so the agent loop can report the
-/// error back to the model instead of silently dropping the call.
+/// error back to the model instead of silently dropping the call. Without any tagged block, the
+/// first `{"name": …, "arguments": {…}}` object in the text (bare or in a code fence) is the call
+/// — see [`untagged_call`].
 pub fn parse_tool_calls(text: &str) -> (Option<String>, Vec<ToolCall>) {
+    if !text.contains("<tool_call>") {
+        if let Some((before, call)) = untagged_call(text) {
+            let prose = before.trim();
+            return ((!prose.is_empty()).then(|| prose.to_string()), vec![call]);
+        }
+    }
     let mut calls = Vec::new();
     let mut prose = String::new();
     let mut rest = text;
@@ -155,6 +163,38 @@ pub fn parse_tool_calls(text: &str) -> (Option<String>, Vec<ToolCall>) {
     ((!prose.is_empty()).then(|| prose.to_string()), calls)
 }
 
+/// A call written without the tags: the first JSON object in `text` that has a string `name` and
+/// an object `arguments` (or `parameters`). Small models (the 1.5B coder) often write the call in
+/// a ```json fence and then go on to invent its result; everything after the call is dropped, so
+/// the real tool answers instead. Returns the text before the call (its fence opener removed)
+/// and the call. An unknown name still counts as a call: the agent loop answers it with an error
+/// that lists the real tools, which teaches more than passing invented results to the user.
+pub fn untagged_call(text: &str) -> Option<(&str, ToolCall)> {
+    for (i, _) in text.match_indices('{') {
+        let mut values = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Value>();
+        let Some(Ok(v)) = values.next() else {
+            continue;
+        };
+        let Some(name) = v.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(args) = v
+            .get("arguments")
+            .or_else(|| v.get("parameters"))
+            .filter(|a| a.is_object())
+        else {
+            continue;
+        };
+        let before = text[..i].trim_end();
+        let before = before
+            .strip_suffix("```json")
+            .or_else(|| before.strip_suffix("```"))
+            .unwrap_or(before);
+        return Some((before, ToolCall::new("call_1", name, args.to_string())));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +209,25 @@ mod tests {
         let (_, broken) = parse_tool_calls("<tool_call>{oops</tool_call>");
         assert_eq!(broken[0].function.arguments, "{oops");
         assert_eq!(parse_tool_calls("plain").0.as_deref(), Some("plain"));
+    }
+
+    #[test]
+    fn a_fenced_call_is_taken_and_the_invented_result_after_it_dropped() {
+        // What the 1.5B coder wrote as a MultiWOZ agent: the call in a fence, then a made-up result.
+        let text = "Let's search now:\n```json\n{\"name\": \"find_train\", \"arguments\": {\"departure\": \"cambridge\", \"day\": \"friday\"}}\n```\n\nThe results:\n```json\n{\"name\": \"Cambridge to Norwich train\", \"price\": \"20.00\"}\n```\nThe price is £20.00.";
+        let (prose, calls) = parse_tool_calls(text);
+        assert_eq!(prose.as_deref(), Some("Let's search now:"));
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].function.name, "find_train");
+        let args: Value = serde_json::from_str(&calls[0].function.arguments).unwrap();
+        assert_eq!(args, json!({"departure": "cambridge", "day": "friday"}));
+        // A JSON object that is not a call (no arguments) stays prose; so does a bare answer.
+        let (prose, calls) = parse_tool_calls("Found it: {\"name\": \"Pizza Hut\", \"area\": \"east\"}");
+        assert!(calls.is_empty());
+        assert!(prose.unwrap().contains("Pizza Hut"));
+        // `parameters` is read like `arguments`; the first call wins.
+        let (_, calls) = parse_tool_calls("{\"name\": \"a\", \"parameters\": {}} {\"name\": \"b\", \"arguments\": {}}");
+        assert_eq!((calls.len(), calls[0].function.name.as_str()), (1, "a"));
     }
 
     #[test]
