@@ -6,8 +6,9 @@
 //! are looked at once more:
 //!
 //! - objectives, requirements (whose objective moved) and preferences: one question over
-//!   everything the user wrote, asked in both answer orders; the part moves only when both
-//!   answers say so (a small judge leans to the first answer and to "yes");
+//!   everything the user wrote, asked in both answer orders (a small judge leans to the first
+//!   answer); the part moves when "yes" is likelier than not over the two orders (ranked
+//!   answers; written answers count as certain, so both must say yes);
 //! - profile and policy parts: two rules on the text, no judge call (the 1.5B judge cannot tell
 //!   a true contradiction from a mention, see `docs/tracking.md`): an identifier of the profile
 //!   that never appears while the agent asks for an id in two replies, and a charge the agent
