@@ -222,11 +222,14 @@ mod tests {
         let args: Value = serde_json::from_str(&calls[0].function.arguments).unwrap();
         assert_eq!(args, json!({"departure": "cambridge", "day": "friday"}));
         // A JSON object that is not a call (no arguments) stays prose; so does a bare answer.
-        let (prose, calls) = parse_tool_calls("Found it: {\"name\": \"Pizza Hut\", \"area\": \"east\"}");
+        let (prose, calls) =
+            parse_tool_calls("Found it: {\"name\": \"Pizza Hut\", \"area\": \"east\"}");
         assert!(calls.is_empty());
         assert!(prose.unwrap().contains("Pizza Hut"));
         // `parameters` is read like `arguments`; the first call wins.
-        let (_, calls) = parse_tool_calls("{\"name\": \"a\", \"parameters\": {}} {\"name\": \"b\", \"arguments\": {}}");
+        let (_, calls) = parse_tool_calls(
+            "{\"name\": \"a\", \"parameters\": {}} {\"name\": \"b\", \"arguments\": {}}",
+        );
         assert_eq!((calls.len(), calls[0].function.name.as_str()), (1, "a"));
     }
 
