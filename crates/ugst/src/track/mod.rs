@@ -395,6 +395,12 @@ fn mean(xs: &[f64]) -> f64 {
 /// or a status) with the highest probability wins; a tie keeps the status, and a tie between
 /// two moves takes the smaller one.
 pub fn decide(asked: &[(&Check, Vec<f64>)]) -> Option<Status> {
+    weigh(asked).map(|(s, _)| s)
+}
+
+/// [`decide`]'s verdict with its weight: the mean probability, over the questions, of the
+/// winning outcome.
+pub fn weigh(asked: &[(&Check, Vec<f64>)]) -> Option<(Status, f64)> {
     let mut questions: Vec<&str> = Vec::new();
     for (check, _) in asked {
         if !questions.contains(&check.question) {
@@ -432,7 +438,22 @@ pub fn decide(asked: &[(&Check, Vec<f64>)]) -> Option<Status> {
             best = Some((s, w));
         }
     }
-    best.map(|(s, _)| s)
+    best
+}
+
+/// The weight a profile or policy break needs from the checks: a clear lean, not a coin flip.
+/// On the dev set every break the 1.5B's ranked checks gave at 0.51–0.63 was false (7 of 7
+/// policies, e.g. "I'm really insistent" read as breaking "insist persistently"), and no true
+/// break is decided turn by turn there (the closing rules catch them). With written answers
+/// (weights in quarters) a break still needs three of the four answers, as before.
+pub const BREAK_BAR: f64 = 0.7;
+
+/// Whether a verdict of the checks is clear enough to move the part: a profile or policy break
+/// needs [`BREAK_BAR`]; any other move only has to beat staying (see [`decide`]).
+pub fn clear_enough(category: Category, verdict: Status, p: f64) -> bool {
+    let breaks = matches!(category, Category::UserProfile | Category::UserPolicy)
+        && verdict == Status::Misaligned;
+    !breaks || p >= BREAK_BAR
 }
 
 /// The request for one check of one proposed change: only the judged turn and the one part, so
@@ -682,8 +703,9 @@ impl Tracker {
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
         for mut u in proposed {
             match self.confirm(ledger, state, &u, last, turn).await? {
-                Some(status) => {
+                Some((status, p)) => {
                     u.status = status;
+                    u.reason = format!("{} (checks: p = {p:.2})", u.reason);
                     kept.push(u);
                 }
                 None => dropped.push(u),
@@ -702,7 +724,7 @@ impl Tracker {
         u: &Update,
         last: &Exchange,
         turn: u32,
-    ) -> Result<Option<Status>, LlmError> {
+    ) -> Result<Option<(Status, f64)>, LlmError> {
         let sampling = &self.role.sampling;
         let Some(c) = state.get(&u.id) else {
             return Ok(None);
@@ -720,7 +742,8 @@ impl Tracker {
                 None => return Ok(None),
             }
         }
-        let Some(verdict) = decide(&asked) else {
+        let Some((verdict, p)) = weigh(&asked).filter(|(s, p)| clear_enough(c.category, *s, *p))
+        else {
             return Ok(None);
         };
         // Confirmations of that verdict, in both answer orders: it stands unless they deny it
@@ -734,7 +757,7 @@ impl Tracker {
         if !confirmed.is_empty() && mean(&confirmed) < 0.5 {
             return Ok(None);
         }
-        Ok(Some(verdict).filter(|s| c.category.rank(*s) > c.category.rank(c.status)))
+        Ok(Some((verdict, p)).filter(|(s, _)| c.category.rank(*s) > c.category.rank(c.status)))
     }
 
     /// The judge's probability of each answer (in the order given) to the closed question of
@@ -988,6 +1011,29 @@ mod tests {
         let keeps = |check: &Check, answer: &str| check.verdict(answer).is_none();
         let opposite = &checks(c.category)[2];
         assert!(keeps(opposite, opposite.answers[0].0) && !keeps(opposite, opposite.answers[1].0));
+    }
+
+    #[test]
+    fn a_break_needs_a_clear_lean_and_other_moves_only_to_beat_staying() {
+        use Category::*;
+        assert!(!clear_enough(UserPolicy, Status::Misaligned, 0.63));
+        assert!(!clear_enough(UserProfile, Status::Misaligned, 0.51));
+        assert!(clear_enough(UserPolicy, Status::Misaligned, 0.75));
+        assert!(clear_enough(Preference, Status::Aligned, 0.52));
+        assert!(clear_enough(TaskObjective, Status::Complete, 0.47));
+        // Written answers weigh in quarters: three of four "breaks" still move, two do not.
+        let against = &checks(UserPolicy)[0];
+        let consistent = &checks(UserPolicy)[2];
+        let yes = vec![0.0, 1.0];
+        let asked = [
+            (against, yes.clone()),
+            (against, yes.clone()),
+            (consistent, vec![0.0, 1.0]),
+            (consistent, vec![1.0, 0.0]),
+        ];
+        let (s, p) = weigh(&asked).unwrap();
+        assert_eq!((s, p), (Status::Misaligned, 0.75));
+        assert!(clear_enough(UserPolicy, s, p));
     }
 
     #[test]
