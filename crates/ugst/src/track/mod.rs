@@ -393,14 +393,9 @@ fn mean(xs: &[f64]) -> f64 {
 /// question weighing the same: a judge that leans to the first answer is cancelled by the
 /// reversed order, one that leans to "yes" by the opposite question. The outcome (no change,
 /// or a status) with the highest probability wins; a tie keeps the status, and a tie between
-/// two moves takes the smaller one.
-pub fn decide(asked: &[(&Check, Vec<f64>)]) -> Option<Status> {
-    weigh(asked).map(|(s, _)| s)
-}
-
-/// [`decide`]'s verdict with its weight: the mean probability, over the questions, of the
-/// winning outcome.
-pub fn weigh(asked: &[(&Check, Vec<f64>)]) -> Option<(Status, f64)> {
+/// two moves takes the smaller one. The verdict comes with its weight: the winning outcome's
+/// mean probability over the questions.
+pub fn decide(asked: &[(&Check, Vec<f64>)]) -> Option<(Status, f64)> {
     let mut questions: Vec<&str> = Vec::new();
     for (check, _) in asked {
         if !questions.contains(&check.question) {
@@ -742,7 +737,7 @@ impl Tracker {
                 None => return Ok(None),
             }
         }
-        let Some((verdict, p)) = weigh(&asked).filter(|(s, p)| clear_enough(c.category, *s, *p))
+        let Some((verdict, p)) = decide(&asked).filter(|(s, p)| clear_enough(c.category, *s, *p))
         else {
             return Ok(None);
         };
@@ -1013,6 +1008,11 @@ mod tests {
         assert!(keeps(opposite, opposite.answers[0].0) && !keeps(opposite, opposite.answers[1].0));
     }
 
+    /// [`decide`]'s status alone.
+    fn verdict(asked: &[(&Check, Vec<f64>)]) -> Option<Status> {
+        decide(asked).map(|(s, _)| s)
+    }
+
     #[test]
     fn a_break_needs_a_clear_lean_and_other_moves_only_to_beat_staying() {
         use Category::*;
@@ -1024,16 +1024,23 @@ mod tests {
         // Written answers weigh in quarters: three of four "breaks" still move, two do not.
         let against = &checks(UserPolicy)[0];
         let consistent = &checks(UserPolicy)[2];
-        let yes = vec![0.0, 1.0];
+        let (breaks, stays) = (vec![0.0, 1.0], vec![1.0, 0.0]);
         let asked = [
-            (against, yes.clone()),
-            (against, yes.clone()),
-            (consistent, vec![0.0, 1.0]),
-            (consistent, vec![1.0, 0.0]),
+            (against, breaks.clone()),
+            (against, breaks.clone()),
+            (consistent, breaks.clone()),
+            (consistent, stays.clone()),
         ];
-        let (s, p) = weigh(&asked).unwrap();
+        let (s, p) = decide(&asked).unwrap();
         assert_eq!((s, p), (Status::Misaligned, 0.75));
         assert!(clear_enough(UserPolicy, s, p));
+        let two = [
+            (against, breaks.clone()),
+            (against, breaks),
+            (consistent, stays.clone()),
+            (consistent, stays),
+        ];
+        assert_eq!(decide(&two), None);
     }
 
     #[test]
@@ -1046,13 +1053,13 @@ mod tests {
         // A judge that says "yes" to everything, more so when it comes first: "against" gives
         // P(break) 0.6 and 0.8, "consistent" 0.3 and 0.1 — it cancels, nothing moves.
         let yes_leaning = with([[0.4, 0.6], [0.8, 0.2], [0.7, 0.3], [0.1, 0.9]]);
-        assert_eq!(decide(&yes_leaning), None);
+        assert_eq!(verdict(&yes_leaning), None);
         // A judge that sees the break on both questions moves the policy.
         let sees_it = with([[0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.3, 0.7]]);
-        assert_eq!(decide(&sees_it), Some(Status::Misaligned));
+        assert_eq!(verdict(&sees_it), Some(Status::Misaligned));
         // An exact tie keeps the status.
         let torn = with([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]);
-        assert_eq!(decide(&torn), None);
+        assert_eq!(verdict(&torn), None);
         // Objectives: three outcomes; the likeliest wins, a tie of two moves takes the smaller.
         let objective = checks(Category::TaskObjective);
         let asked = |a: [f64; 3], b: [f64; 3]| {
@@ -1060,16 +1067,16 @@ mod tests {
         };
         // Second order reversed: [done, blocked, not settled].
         assert_eq!(
-            decide(&asked([0.2, 0.5, 0.3], [0.3, 0.4, 0.3])),
+            verdict(&asked([0.2, 0.5, 0.3], [0.3, 0.4, 0.3])),
             Some(Status::Attempted)
         );
         assert_eq!(
-            decide(&asked([0.1, 0.2, 0.7], [0.6, 0.3, 0.1])),
+            verdict(&asked([0.1, 0.2, 0.7], [0.6, 0.3, 0.1])),
             Some(Status::Complete)
         );
-        assert_eq!(decide(&asked([0.6, 0.2, 0.2], [0.2, 0.2, 0.6])), None);
+        assert_eq!(verdict(&asked([0.6, 0.2, 0.2], [0.2, 0.2, 0.6])), None);
         assert_eq!(
-            decide(&asked([0.0, 0.5, 0.5], [0.5, 0.5, 0.0])),
+            verdict(&asked([0.0, 0.5, 0.5], [0.5, 0.5, 0.0])),
             Some(Status::Attempted)
         );
         assert_eq!(softmax(&[0.0, 0.0]), vec![0.5, 0.5]);
