@@ -1,8 +1,10 @@
-//! Text utilities shared by every stage: sentences, words and the token-F1 similarity. One
-//! tokenizer for diversity, realism, agreement and persona deduplication, so their numbers are
-//! about the same words.
+//! Text utilities shared by every stage: sentences, words, content-word stems and the token-F1
+//! similarity. One tokenizer for diversity, realism, agreement and persona deduplication, so
+//! their numbers are about the same words.
 
-use std::collections::HashMap;
+use rust_stemmers::{Algorithm, Stemmer};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
 
 /// Splits text into sentences at `.`, `!`, `?` followed by whitespace or the end.
 pub fn sentences(text: &str) -> Vec<String> {
@@ -64,4 +66,46 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     let p = common as f64 / tb.len() as f64;
     let r = common as f64 / ta.len() as f64;
     2.0 * p * r / (p + r)
+}
+
+/// Function words and the goal texts' own framing ("you want to …"), which say nothing about
+/// what a sub-component asks for.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
+    "been", "before", "both", "but", "by", "can", "could", "did", "do", "does", "for", "from",
+    "get", "had", "has", "have", "how", "i", "i'm", "if", "in", "into", "is", "it", "it's", "its",
+    "just", "let", "like", "me", "my", "need", "not", "of", "on", "only", "or", "our", "please",
+    "so", "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "those", "to", "too", "up", "us", "want", "wants", "was", "we", "were", "what", "when",
+    "which", "while", "who", "will", "with", "would", "you", "you're", "your", "yours",
+];
+
+/// The content words of a text as English stems ("canceled", "canceling" and "cancel" are one
+/// word; "flights" and "flight" too): lower-cased words without function words and one-letter
+/// words, stemmed with the Snowball English stemmer.
+pub fn content_stems(text: &str) -> BTreeSet<String> {
+    static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+    words(text)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 2 && !STOPWORDS.contains(&w.as_str()))
+        .map(|w| STEMMER.stem(&w).into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_stems_drop_function_words_and_join_inflections() {
+        let a = content_stems("You want to cancel all of your upcoming flights.");
+        let b = content_stems("Both reservations have been canceled; the flight was cancelled.");
+        assert_eq!(
+            a.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["cancel", "flight", "upcom"]
+        );
+        assert!(b.contains("cancel") && b.contains("flight") && b.contains("reserv"));
+        assert!(!b.contains("the") && !b.contains("been"));
+        assert!(content_stems("To nonstop flights from DTW to JFK").contains("jfk"));
+    }
 }

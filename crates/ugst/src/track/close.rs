@@ -5,10 +5,10 @@
 //! conversation is over. When a conversation has ended, the parts still at their starting status
 //! are looked at once more:
 //!
-//! - objectives, requirements (whose objective moved) and preferences: one question over
-//!   everything the user wrote, asked in both answer orders (a small judge leans to the first
-//!   answer); the part moves when "yes" is likelier than not over the two orders (ranked
-//!   answers; written answers count as certain, so both must say yes);
+//! - objectives, requirements (whose objective moved and most of whose words the user used) and
+//!   preferences: one question over everything the user wrote, asked in both answer orders (a
+//!   small judge leans to the first answer); the part moves when "yes" is likelier than not over
+//!   the two orders (ranked answers; written answers count as certain, so both must say yes);
 //! - profile and policy parts: two rules on the text, no judge call (the 1.5B judge cannot tell
 //!   a true contradiction from a mention, see `docs/tracking.md`): an identifier of the profile
 //!   that never appears while the agent asks for an id in two replies, and a charge the agent
@@ -17,6 +17,7 @@
 use super::{category_label, mean, objective_text, Judgement, Tracker};
 use crate::model::{Exchange, TrackingMode};
 use crate::prompts::{self, schemas};
+use crate::text;
 use minijinja::context;
 use regex::Regex;
 use serde_json::Value;
@@ -197,6 +198,19 @@ pub fn charge_over_cap(c: &SubComponent, history: &[Exchange]) -> Option<String>
     })
 }
 
+/// Whether most of a requirement's content words (more than half of its stems) occur in what
+/// the user wrote. A requirement is a detail (a date, a cabin, "nonstop", "fees waived"): a user
+/// who raised it used most of its words. The closing question alone cannot tell: the 1.5B judge
+/// answered "asked for" at p 0.58–0.70 for every detail of a conversation in which the user only
+/// said "some changes" before a transfer, as it did for details truly asked for. Only
+/// requirements that pass are asked.
+pub fn in_users_words(c: &SubComponent, history: &[Exchange]) -> bool {
+    let own = text::content_stems(&c.text);
+    let user: String = history.iter().map(|e| format!("{}\n", e.user)).collect();
+    let said = text::content_stems(&user);
+    2 * own.intersection(&said).count() > own.len()
+}
+
 impl Tracker {
     /// The closing pass (delta mode only; the other modes judge every turn against the whole
     /// conversation already): the updates for the parts still at their starting status once the
@@ -243,6 +257,7 @@ impl Tracker {
             .filter(starting)
             .filter(|c| c.category == Category::Requirement)
             .filter(|c| c.objective.as_deref().is_some_and(moved))
+            .filter(|c| in_users_words(c, history))
             .collect();
         // A requirement the user asked for shares its objective's outcome: COMPLETE when the
         // objective was carried out (the annotation guide counts a requirement the outcome
@@ -337,6 +352,38 @@ mod tests {
             user: user.into(),
             agent: Some(agent.into()),
         }
+    }
+
+    #[test]
+    fn a_requirement_is_asked_only_when_the_user_used_most_of_its_words() {
+        let vague = [
+            ex(
+                "I need to make some changes to my upcoming reservation.",
+                "Your user id?",
+            ),
+            ex(
+                "Can you connect me with a human agent?",
+                "Transferring you now.",
+            ),
+        ];
+        let exact = [ex(
+            "Please change it to a nonstop flight on the next day.",
+            "Here are the nonstop options.",
+        )];
+        let nonstop = part(Category::Requirement, "To a nonstop flight.");
+        let waived = part(Category::Requirement, "You want change fees waived.");
+        let same_dates = part(
+            Category::Requirement,
+            "On the same dates as the current reservation.",
+        );
+        assert!(in_users_words(&nonstop, &exact));
+        assert!(!in_users_words(&nonstop, &vague));
+        // "change" alone is one word of three ("change", "fee", "waiv"): not most of them.
+        assert!(!in_users_words(&waived, &vague));
+        assert!(!in_users_words(&same_dates, &vague));
+        // The agent's words do not count: only what the user wrote.
+        let agent_only = [ex("Any news?", "The change fees are waived for you.")];
+        assert!(!in_users_words(&waived, &agent_only));
     }
 
     #[test]
