@@ -213,9 +213,17 @@ fn shared_content_words(a: &str, b: &str) -> usize {
     words(a).intersection(&words(b)).count()
 }
 
+/// Whether a user message shares a content word (stem) with a preference. A user who states a
+/// preference names some of it ("the original payment", "a voucher"); the 1.5B judge proposed
+/// "You prefer gift card payment" for a message about the passenger's name.
+fn states_in_words(c: &SubComponent, user: &str) -> bool {
+    !crate::text::content_stems(&c.text).is_disjoint(&crate::text::content_stems(user))
+}
+
 /// A delta answer `{"changes": [{"id", "evidence", "status"}]}` checked against the turn it is
 /// about (the last of `history`): returns the updates whose evidence is there and the changes
-/// refused because it is not.
+/// refused because it is not (for a preference, also when the user's message shares no content
+/// word with it).
 pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judgement {
     let mut out = Judgement::default();
     let Some(last) = history.last() else {
@@ -241,9 +249,10 @@ pub fn parse_changes(v: &Value, state: &GoalState, history: &[Exchange]) -> Judg
             status,
             reason: format!("\"{evidence}\""),
         };
-        let found = state
-            .get(id)
-            .is_some_and(|c| quoted_in(evidence, &evidence_source(c.category, last)));
+        let found = state.get(id).is_some_and(|c| {
+            quoted_in(evidence, &evidence_source(c.category, last))
+                && (c.category != Category::Preference || states_in_words(c, &last.user))
+        });
         match found {
             true => out.updates.push(update),
             false => out.refused.push((update, IgnoreCause::NoEvidence)),
@@ -482,10 +491,10 @@ pub fn check_request(
 
 /// The open parts that the latest exchange speaks of but the judge did not propose, each with
 /// the words it is checked on: a preference when the user's message shares two content words
-/// with it, an objective or requirement when the exchange (either side) shares two with its
-/// own text, or a requirement whose objective is proposed or swept. Small judges almost never
-/// propose a preference or a refusal, so without this sweep stated preferences stay MISALIGNED
-/// and blocked requests INCOMPLETE.
+/// with it; an objective when the exchange (either side) shares two with its text or one of its
+/// requirements is proposed; a requirement when the exchange shares two with its text or its
+/// objective is proposed or swept. Small judges almost never propose a preference or a refusal,
+/// so without this sweep stated preferences stay MISALIGNED and blocked requests INCOMPLETE.
 fn sweep<'s>(
     open: &[&'s SubComponent],
     proposed: &[Update],
@@ -494,10 +503,21 @@ fn sweep<'s>(
     let agent = last.agent.as_deref().unwrap_or("");
     let exchange = format!("{}\n{agent}", last.user);
     let is_proposed = |id: &str| proposed.iter().any(|u| u.id == id);
+    // A requirement proposed without its objective speaks of the objective too (the 1.5B
+    // proposed "only the one-passenger reservations" on the turn that cancelled them, and
+    // not the cancellation): the objective is checked as well.
+    let requirement_proposed = |o: &str| {
+        open.iter()
+            .any(|r| r.objective.as_deref() == Some(o) && is_proposed(&r.id))
+    };
     let objectives: Vec<&str> = open
         .iter()
         .filter(|c| c.category == Category::TaskObjective)
-        .filter(|c| is_proposed(&c.id) || shared_content_words(&c.text, &exchange) >= 2)
+        .filter(|c| {
+            is_proposed(&c.id)
+                || requirement_proposed(&c.id)
+                || shared_content_words(&c.text, &exchange) >= 2
+        })
         .map(|c| c.id.as_str())
         .collect();
     let cut = |speaker: &str, s: &str| {
@@ -948,6 +968,21 @@ mod tests {
     }
 
     #[test]
+    fn a_preference_moves_only_on_a_message_that_names_some_of_it() {
+        let state = state();
+        let said = |user: &str| {
+            let h = [Exchange {
+                user: user.into(),
+                agent: Some("Sure.".into()),
+            }];
+            let v = json!({"changes": [{"id": "pref-1.1", "evidence": user, "status": "ALIGNED"}]});
+            parse_changes(&v, &state, &h).updates.len()
+        };
+        assert_eq!(said("A gift card is fine for the refund."), 1);
+        assert_eq!(said("I need the passenger changed to my name."), 0);
+    }
+
+    #[test]
     fn the_delta_schema_offers_only_forward_moves() {
         let mut state = one_objective_state();
         state.apply_turn(
@@ -1332,5 +1367,21 @@ mod tests {
             .map(|(c, _)| c.id.as_str())
             .collect();
         assert_eq!(ids, ["obj-1", "req-1.1"]);
+        // A proposed requirement brings its objective along, even on a turn that does not
+        // share its words.
+        let done = Exchange {
+            user: "Yes, go ahead with both.".into(),
+            agent: Some("Both reservations are cancelled.".into()),
+        };
+        let proposed = [Update {
+            id: "req-1.1".into(),
+            status: Status::Complete,
+            reason: String::new(),
+        }];
+        let ids: Vec<&str> = sweep(&open, &proposed, &done)
+            .iter()
+            .map(|(c, _)| c.id.as_str())
+            .collect();
+        assert_eq!(ids, ["obj-1"]);
     }
 }
