@@ -303,8 +303,9 @@ pub struct GoalSource {
     /// Goal file (JSONL). Not needed with --resume, or with --env's own tasks.
     #[arg(long)]
     pub goals: Option<PathBuf>,
-    /// Environment the agent acts in: chat, tau-airline, tau-retail, tau2-airline, tau2-retail,
-    /// multiwoz. Goals come from its tasks unless --goals is given.
+    /// Environment the agent acts in: chat, desk (a booking desk without data that takes any
+    /// booking, as in `ugst demo`), tau-airline, tau-retail, tau2-airline, tau2-retail, multiwoz.
+    /// Goals come from its tasks unless --goals is given.
     #[arg(long)]
     pub env: Option<String>,
     /// Data folder of the environment (τ-bench checkout, τ² domain folder, MultiWOZ db).

@@ -92,6 +92,16 @@ pub fn content_stems(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The share (0 to 1) of `part`'s content stems that occur in `said`; 0 when `part` has none.
+pub fn share_of_stems(part: &str, said: &str) -> f64 {
+    let own = content_stems(part);
+    if own.is_empty() {
+        return 0.0;
+    }
+    let said = content_stems(said);
+    own.intersection(&said).count() as f64 / own.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +117,10 @@ mod tests {
         assert!(b.contains("cancel") && b.contains("flight") && b.contains("reserv"));
         assert!(!b.contains("the") && !b.contains("been"));
         assert!(content_stems("To nonstop flights from DTW to JFK").contains("jfk"));
+        assert_eq!(
+            share_of_stems("a nonstop flight to JFK", "any nonstop flights?"),
+            2.0 / 3.0
+        );
+        assert_eq!(share_of_stems("the", "the"), 0.0);
     }
 }

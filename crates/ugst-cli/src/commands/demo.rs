@@ -10,8 +10,9 @@ use ugst::model::{RunMeta, Settings, SimMode, TrackingMode};
 use ugst::simulate::env;
 use ugst::store::RunStore;
 
-/// The built-in goals the demo runs first: short, chat-only tasks whose objectives a chat agent
-/// can settle within a few turns (a booking to confirm, facts to ask for).
+/// The built-in goals the demo runs first: short tasks whose objectives the booking desk (the
+/// demo's agent, `env::Desk`) can settle within a few turns (a booking to confirm, facts to ask
+/// for).
 const DEMO_ORDER: &[&str] = &["restaurant-3", "train-2", "attraction-2", "restaurant-1"];
 
 fn demo_set(n: usize) -> Vec<ugst::model::Goal> {
@@ -57,7 +58,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let cfg = Config::embedded(&a.model);
     let set = demo_set(a.goals);
     eprintln!(
-        "demo: {} goal(s), up to {} turns, simulator mode {}, tracking {}, model {} on this machine (answers are cached in $UGST_HOME)",
+        "demo: {} goal(s), up to {} turns, simulator mode {}, tracking {}, model {} on this machine (answers are cached in $UGST_HOME); the agent is a booking desk without data that takes any booking (`--env desk`)",
         set.len(),
         a.max_turns,
         a.mode,
@@ -70,7 +71,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         max_turns: a.max_turns,
         ..Settings::default()
     };
-    let environment: Arc<dyn env::Environment> = Arc::new(env::ChatOnly);
+    let environment: Arc<dyn env::Environment> = Arc::new(env::Desk);
     let meta = RunMeta::new(settings, environment.name(), cfg.describe());
     let limits = super::run::Limits {
         concurrency: 4,

@@ -52,6 +52,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "agent_system",
         include_str!("../../prompts/agent_system.j2"),
     ),
+    ("agent_desk", include_str!("../../prompts/agent_desk.j2")),
     ("verify_turn", include_str!("../../prompts/verify_turn.j2")),
     ("judge_role", include_str!("../../prompts/judge_role.j2")),
     (
@@ -107,6 +108,7 @@ mod tests {
             "steer_state",
             "steer_reasoning",
             "agent_system",
+            "agent_desk",
             "track_component",
             "track_batched",
             "track_delta",

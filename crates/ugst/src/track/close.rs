@@ -6,9 +6,10 @@
 //! are looked at once more:
 //!
 //! - objectives, requirements (whose objective moved and most of whose words the user used) and
-//!   preferences: one question over everything the user wrote, asked in both answer orders (a
-//!   small judge leans to the first answer); the part moves when "yes" is likelier than not over
-//!   the two orders (ranked answers; written answers count as certain, so both must say yes);
+//!   preferences (some of whose words the user used): one question over everything the user
+//!   wrote, asked in both answer orders (a small judge leans to the first answer); the part
+//!   moves when "yes" is likelier than not over the two orders (ranked answers; written answers
+//!   count as certain, so both must say yes);
 //! - profile and policy parts: two rules on the text, no judge call (the 1.5B judge cannot tell
 //!   a true contradiction from a mention, see `docs/tracking.md`): an identifier of the profile
 //!   that never appears while the agent asks for an id in two replies, and a charge the agent
@@ -198,17 +199,21 @@ pub fn charge_over_cap(c: &SubComponent, history: &[Exchange]) -> Option<String>
     })
 }
 
-/// Whether most of a requirement's content words (more than half of its stems) occur in what
-/// the user wrote. A requirement is a detail (a date, a cabin, "nonstop", "fees waived"): a user
-/// who raised it used most of its words. The closing question alone cannot tell: the 1.5B judge
-/// answered "asked for" at p 0.58–0.70 for every detail of a conversation in which the user only
-/// said "some changes" before a transfer, as it did for details truly asked for. Only
-/// requirements that pass are asked.
+/// Whether the user's words can carry the closing pass's "asked for / stated" for this part,
+/// before any judge call. A requirement is a detail (a date, a cabin, "nonstop", "fees waived"):
+/// a user who raised it used most of its content words (more than half of its stems). A
+/// preference the user stated or chose by shares at least one (as in the per-turn rule). The
+/// closing question alone cannot tell: the 1.5B judge answered "asked for" at p 0.58–0.70 for
+/// every detail of a conversation in which the user only said "some changes" before a transfer,
+/// as it did for details truly asked for, and "stated" for a gift-card preference the user never
+/// named. Objectives have no such bar (a request is often worded quite unlike the goal).
 pub fn in_users_words(c: &SubComponent, history: &[Exchange]) -> bool {
-    let own = text::content_stems(&c.text);
     let user: String = history.iter().map(|e| format!("{}\n", e.user)).collect();
-    let said = text::content_stems(&user);
-    2 * own.intersection(&said).count() > own.len()
+    match c.category {
+        Category::Requirement => text::share_of_stems(&c.text, &user) > 0.5,
+        Category::Preference => super::states_in_words(c, &user),
+        _ => true,
+    }
 }
 
 impl Tracker {
@@ -245,6 +250,7 @@ impl Tracker {
             .iter()
             .filter(starting)
             .filter(|c| matches!(c.category, Category::TaskObjective | Category::Preference))
+            .filter(|c| in_users_words(c, history))
             .collect();
         updates.extend(self.ask_all(ledger, state, &first, history).await?);
         let moved = |o: &str| {
@@ -355,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn a_requirement_is_asked_only_when_the_user_used_most_of_its_words() {
+    fn requirements_and_preferences_are_asked_only_when_the_user_used_their_words() {
         let vague = [
             ex(
                 "I need to make some changes to my upcoming reservation.",
@@ -384,6 +390,12 @@ mod tests {
         // The agent's words do not count: only what the user wrote.
         let agent_only = [ex("Any news?", "The change fees are waived for you.")];
         assert!(!in_users_words(&waived, &agent_only));
+        // A preference needs one of its words; an objective needs none.
+        let gift = part(Category::Preference, "You prefer gift card payment.");
+        assert!(!in_users_words(&gift, &vague));
+        assert!(in_users_words(&gift, &[ex("Can I pay by card?", "Yes.")]));
+        let change = part(Category::TaskObjective, "You want to rebook your trip.");
+        assert!(in_users_words(&change, &vague));
     }
 
     #[test]

@@ -216,8 +216,8 @@ fn shared_content_words(a: &str, b: &str) -> usize {
 /// Whether a user message shares a content word (stem) with a preference. A user who states a
 /// preference names some of it ("the original payment", "a voucher"); the 1.5B judge proposed
 /// "You prefer gift card payment" for a message about the passenger's name.
-fn states_in_words(c: &SubComponent, user: &str) -> bool {
-    !crate::text::content_stems(&c.text).is_disjoint(&crate::text::content_stems(user))
+pub(crate) fn states_in_words(c: &SubComponent, user: &str) -> bool {
+    crate::text::share_of_stems(&c.text, user) > 0.0
 }
 
 /// A delta answer `{"changes": [{"id", "evidence", "status"}]}` checked against the turn it is

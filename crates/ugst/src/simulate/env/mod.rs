@@ -2,8 +2,8 @@
 //! text and tools; each conversation gets its own [`Session`] (its own copy of any database),
 //! which runs the agent's tool calls and, for benchmarks that define one, scores the task.
 //!
-//! [`open`] maps the names used on the command line (`chat`, `tau-airline`, `tau-retail`,
-//! `tau2-airline`, `tau2-retail`, `multiwoz`) to environments read from a data path.
+//! [`open`] maps the names used on the command line (`chat`, `desk`, `tau-airline`,
+//! `tau-retail`, `tau2-airline`, `tau2-retail`, `multiwoz`) to environments read from a data path.
 
 mod multiwoz;
 mod tau;
@@ -20,8 +20,9 @@ use ugst_envs::tau::{Domain, Flavor, TauEnv};
 use ugst_llm::ToolSpec;
 
 /// Names accepted by `--env`.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "chat",
+    "desk",
     "tau-airline",
     "tau-retail",
     "tau2-airline",
@@ -125,6 +126,7 @@ pub fn open(name: &str, data: Option<&Path>) -> Result<Arc<dyn Environment>, Inp
     };
     match name {
         "chat" => Ok(Arc::new(ChatOnly)),
+        "desk" => Ok(Arc::new(Desk)),
         "tau-airline" => tau(Flavor::Tau, Domain::Airline),
         "tau-retail" => tau(Flavor::Tau, Domain::Retail),
         "tau2-airline" => tau(Flavor::Tau2, Domain::Airline),
@@ -155,7 +157,7 @@ pub fn goals_for(
     let environment = open(name, data)?;
     let mut list = match goals {
         Some(p) => crate::goals::read_goals(p)?,
-        None if name == "chat" => return Err(InputError::new(
+        None if matches!(name, "chat" | "desk") => return Err(InputError::new(
             "--goals FILE is needed (or --env with tasks of its own; or --resume to finish a run)",
         )),
         None => environment.goals(split)?,
@@ -184,6 +186,28 @@ impl Environment for ChatOnly {
     }
     fn agent_policy(&self, goal: &Goal) -> String {
         prompts::render("agent_system", context! { domain => goal.domain })
+    }
+    fn tools(&self) -> Vec<ToolSpec> {
+        Vec::new()
+    }
+    fn start(&self, _goal: &Goal) -> Box<dyn Session> {
+        Box::new(NoTools)
+    }
+}
+
+/// A booking desk without tools or data: the agent takes any booking itself and makes up
+/// indicative facts, so a conversation can run to its end (a confirmed booking with a reference
+/// number) without a database. `ugst demo` talks to it: the demo shows the tracker following
+/// objectives to COMPLETE, which an agent that has nothing to book with never allows. Not a
+/// benchmark: there is no task to score, and its facts are invented.
+pub struct Desk;
+
+impl Environment for Desk {
+    fn name(&self) -> &str {
+        "desk"
+    }
+    fn agent_policy(&self, goal: &Goal) -> String {
+        prompts::render("agent_desk", context! { domain => goal.domain })
     }
     fn tools(&self) -> Vec<ToolSpec> {
         Vec::new()
