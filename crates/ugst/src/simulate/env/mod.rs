@@ -239,6 +239,20 @@ mod tests {
     }
 
     #[test]
+    fn the_desk_takes_bookings_without_tools_and_needs_a_goal_file() {
+        let desk = open("desk", None).unwrap();
+        assert_eq!(desk.name(), "desk");
+        assert!(desk.tools().is_empty());
+        let goal = crate::goals::demo_goals().remove(0);
+        let policy = desk.agent_policy(&goal);
+        assert!(policy.contains("reference number") && policy.contains("available"));
+        let e = goals_for(Some("desk"), None, None, "test", None)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("--goals FILE"), "{e}");
+    }
+
+    #[test]
     fn a_panicking_tool_is_an_error_observation() {
         let e = call_guarded(&mut Panics, "book", &Value::Null).unwrap_err();
         assert!(
