@@ -226,11 +226,22 @@ impl UserSimulator {
                     }
                 },
             };
-            // An answer that wrote only the agent's lines is asked again once, the problem named.
-            if draft.text.is_empty() && !draft.stop && speaker_retry {
+            // An answer that wrote only the agent's lines, or no words at all ("[]", which the
+            // 1.5B coder model once opened a demo with before stopping), is asked again once,
+            // the problem named. A stop without words ends the chat only once something was said.
+            let wordless = !draft.text.chars().any(char::is_alphabetic);
+            if wordless && (!draft.stop || history.is_empty()) && speaker_retry {
                 speaker_retry = false;
-                let reason = "it held only lines for the agent; write only your own next message \
-                              as the customer, without speaker labels";
+                let reason = match draft.text.is_empty() && !draft.stop {
+                    true => {
+                        "it held only lines for the agent; write only your own next message \
+                             as the customer, without speaker labels"
+                    }
+                    false => {
+                        "it held no words for the agent; write your next message as the \
+                              customer, in plain words"
+                    }
+                };
                 note = Some(verify::feedback(steer.as_deref(), reason));
                 continue;
             }
@@ -353,5 +364,40 @@ mod tests {
         // Without steering the same history renders the same prefix.
         let plain = request("g", 5, &h, None).wire_messages();
         assert_eq!(plain[..3], m[..3]);
+    }
+
+    #[tokio::test]
+    async fn a_wordless_opening_is_asked_again_and_never_ends_the_chat() {
+        use std::sync::Arc;
+        use ugst_llm::{Cache, ChatResponse, Llm, Sampling, ScriptedBackend};
+        let answers = vec![
+            ChatResponse::text("[] END_CONVERSATION"),
+            ChatResponse::text("Hi, I need a table for 8 on Monday."),
+        ];
+        let backend = ScriptedBackend::queue("sim", answers);
+        let role = RoleModel {
+            llm: Llm::new(Arc::new(backend), Arc::new(Cache::disabled())),
+            sampling: Sampling::default(),
+            model: "sim".into(),
+            decompose: crate::model::DecomposeMethod::Free,
+        };
+        let sim = UserSimulator {
+            role: role.clone(),
+            mode: SimMode::Prompt,
+            verify: 0,
+            verifier: role,
+        };
+        let goal = crate::goals::demo_goals().remove(0);
+        let state = GoalState::initial(&ugst_state::Decomposition {
+            user_profile: Vec::new(),
+            user_policy: Vec::new(),
+            task_objectives: Vec::new(),
+        });
+        let next = sim
+            .next_message(&Ledger::default(), &goal, &state, &[], 1, 4)
+            .await
+            .unwrap();
+        assert_eq!(next.user.text, "Hi, I need a table for 8 on Monday.");
+        assert!(!next.user.stop);
     }
 }
