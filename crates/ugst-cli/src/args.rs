@@ -219,8 +219,9 @@ pub enum Cmd {
     Demo {
         #[arg(long, default_value = ugst_embedded::install::DEFAULT_MODEL)]
         model: String,
-        /// How many of the built-in goals to run.
-        #[arg(long, default_value_t = 2)]
+        /// How many of the built-in goals to run (one by default: on two cores a conversation
+        /// with its tracking takes about four minutes, and two in flight share the cores).
+        #[arg(long, default_value_t = 1)]
         goals: usize,
         #[arg(long, default_value_t = 4)]
         max_turns: u32,
