@@ -250,6 +250,25 @@ fn ranking_candidates_gives_log_probabilities_and_keeps_the_cache_intact() {
             again.scores
         );
     }
+    // The candidates' shared start (`{"answer": "`) is decoded once for both: each score is
+    // the one the candidate gets scored alone, from the prompt's end.
+    for (k, cand) in candidates.iter().enumerate() {
+        let alone = engine
+            .generate_blocking(
+                prompt(),
+                GenParams {
+                    score: vec![cand.clone()],
+                    ..greedy.clone()
+                },
+            )
+            .unwrap();
+        assert!(
+            (alone.scores[0] - ranked.scores[k]).abs() < 1e-3,
+            "{cand}: alone {:?}, together {:?}",
+            alone.scores,
+            ranked.scores
+        );
+    }
     // Nothing of the candidates was left in the slot: the same greedy answer comes back.
     let after = engine.generate_blocking(prompt(), greedy).unwrap();
     assert_eq!(after.text, first.text);

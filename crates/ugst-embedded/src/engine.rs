@@ -504,6 +504,21 @@ fn log_prob(logits: &[f32], token: LlamaToken) -> f64 {
         .map_or(f64::NEG_INFINITY, |l| f64::from(l - max) - sum.ln())
 }
 
+/// How many leading tokens all candidates share, leaving every one at least one token of its own
+/// (none when fewer than two candidates have tokens).
+fn shared_start(toks: &[Vec<LlamaToken>]) -> usize {
+    let nonempty: Vec<&Vec<LlamaToken>> = toks.iter().filter(|t| !t.is_empty()).collect();
+    if nonempty.len() < 2 || nonempty.len() < toks.len() {
+        return 0;
+    }
+    let first = nonempty[0];
+    let common = (0..first.len())
+        .take_while(|&k| nonempty.iter().all(|t| t.get(k) == Some(&first[k])))
+        .count();
+    let shortest = nonempty.iter().map(|t| t.len()).min().unwrap_or(0);
+    common.min(shortest.saturating_sub(1))
+}
+
 /// Feeds `tokens` to sequence `seq` from position `first`, `n_batch` at a time, calling
 /// `row(k, logits)` for every token `k` whose logits `want(k)` asks for.
 fn feed(
@@ -577,30 +592,69 @@ fn score_all(
         |_, logits| last_logits = logits.to_vec(),
     )?;
     slot.cached.extend_from_slice(new);
-    let (mut scores, mut fed) = (Vec::with_capacity(candidates.len()), 0u32);
-    for cand in candidates {
-        let toks = tokenize_piece(model, cand);
-        fed += toks.len() as u32;
-        let Some(first) = toks.first() else {
-            scores.push(0.0);
-            continue;
-        };
-        let mut lp = log_prob(&last_logits, *first);
-        // Feed every candidate token but the last; each row predicts the next one.
+    let toks: Vec<Vec<LlamaToken>> = candidates
+        .iter()
+        .map(|c| tokenize_piece(model, c))
+        .collect();
+    // The tokens every candidate starts with (`{"answer": "` and often more) are decoded once;
+    // each candidate keeps at least its last token of its own.
+    let shared = shared_start(&toks);
+    let mut fed = shared as u32;
+    let (mut shared_lp, mut branch) = (0.0, last_logits);
+    if shared > 0 {
+        let first = &toks[0][..shared];
+        shared_lp = log_prob(&branch, first[0]);
+        let mut last_row = Vec::new();
         let result = feed(
             ctx,
             &mut batch,
             n_batch,
             seq,
-            (&toks[..toks.len() - 1], p),
+            (first, p),
             |_| true,
-            |k, logits| lp += log_prob(logits, toks[k + 1]),
+            |k, logits| {
+                if k + 1 < first.len() {
+                    shared_lp += log_prob(logits, first[k + 1]);
+                } else {
+                    last_row = logits.to_vec();
+                }
+            },
         );
-        // Back to the prompt alone for the next candidate.
-        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
-        result?;
+        if let Err(e) = result {
+            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
+            return Err(e);
+        }
+        branch = last_row;
+    }
+    let at = p + shared;
+    let mut scores = Vec::with_capacity(candidates.len());
+    for toks in &toks {
+        let Some(own) = toks.get(shared..).filter(|t| !t.is_empty()) else {
+            scores.push(0.0);
+            continue;
+        };
+        fed += own.len() as u32;
+        let mut lp = shared_lp + log_prob(&branch, own[0]);
+        // Feed every own token but the last; each row predicts the next one.
+        let result = feed(
+            ctx,
+            &mut batch,
+            n_batch,
+            seq,
+            (&own[..own.len() - 1], at),
+            |_| true,
+            |k, logits| lp += log_prob(logits, own[k + 1]),
+        );
+        // Back to the shared start alone for the next candidate.
+        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(at as u32), None);
+        if let Err(e) = result {
+            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
+            return Err(e);
+        }
         scores.push(lp);
     }
+    // The slot keeps the prompt alone.
+    let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
     Ok((scores, fed))
 }
 
@@ -848,6 +902,18 @@ mod tests {
 
     fn toks(range: std::ops::Range<i32>) -> Vec<i32> {
         range.collect()
+    }
+
+    #[test]
+    fn candidates_share_their_common_start_but_keep_a_token_of_their_own() {
+        let t = |v: &[i32]| v.iter().map(|x| LlamaToken(*x)).collect::<Vec<_>>();
+        assert_eq!(shared_start(&[t(&[1, 2, 3, 4]), t(&[1, 2, 5])]), 2);
+        // One candidate is the start of the other: it keeps its last token.
+        assert_eq!(shared_start(&[t(&[1, 2]), t(&[1, 2, 3])]), 1);
+        assert_eq!(shared_start(&[t(&[7, 2]), t(&[1, 2])]), 0);
+        // One candidate alone, or an empty one, shares nothing.
+        assert_eq!(shared_start(&[t(&[1, 2, 3])]), 0);
+        assert_eq!(shared_start(&[t(&[1, 2]), t(&[])]), 0);
     }
 
     #[test]
