@@ -112,6 +112,9 @@ pub struct TrackerCost {
     pub conversations: usize,
     pub calls: f64,
     pub prompt_tokens: f64,
+    /// Of the prompt tokens, those a local model took from its KV cache instead of decoding
+    /// them (0 for a backend that does not say).
+    pub reused_tokens: f64,
     pub completion_tokens: f64,
     /// Sum of the tracker calls' latencies (model time; calls of one turn may overlap).
     pub seconds: f64,
@@ -129,6 +132,7 @@ pub fn tracker_cost<'a>(
         convs.insert(goal.unwrap_or(""));
         t.calls += 1.0;
         t.prompt_tokens += e.prompt_tokens as f64;
+        t.reused_tokens += e.engine.as_ref().map_or(0.0, |f| f.cached_tokens as f64);
         t.completion_tokens += e.completion_tokens as f64;
         t.seconds += e.latency_ms as f64 / 1000.0;
     }
@@ -137,6 +141,7 @@ pub fn tracker_cost<'a>(
     (n > 0.0).then(|| TrackerCost {
         calls: t.calls / n,
         prompt_tokens: t.prompt_tokens / n,
+        reused_tokens: t.reused_tokens / n,
         completion_tokens: t.completion_tokens / n,
         seconds: t.seconds / n,
         ..t
@@ -210,5 +215,54 @@ impl TaskRewards {
         } else {
             format!("final database matched gold in {}", self.db_match)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ugst_llm::{CallRole, EngineFacts};
+
+    fn entry(role: CallRole, prompt: u64, reused: Option<u64>) -> LedgerEntry {
+        LedgerEntry {
+            role,
+            backend: "embedded".into(),
+            model: "m".into(),
+            prompt_tokens: prompt,
+            completion_tokens: 10,
+            latency_ms: 2000,
+            retries: 0,
+            repaired: false,
+            cache_hit: false,
+            ok: true,
+            error: None,
+            engine: reused.map(|r| EngineFacts {
+                cached_tokens: r,
+                first_token_ms: 0,
+                grammar_ms: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn tracker_cost_averages_the_tracker_calls_and_their_reused_prompt_tokens() {
+        let entries = [
+            (Some("a"), entry(CallRole::Tracker, 600, Some(500))),
+            (Some("a"), entry(CallRole::Tracker, 400, None)),
+            (Some("b"), entry(CallRole::Tracker, 1000, Some(100))),
+            (Some("b"), entry(CallRole::Agent, 9000, Some(9000))),
+        ];
+        let t = tracker_cost(entries.iter().map(|(g, e)| (*g, e))).unwrap();
+        assert_eq!(t.conversations, 2);
+        assert_eq!(
+            (t.calls, t.prompt_tokens, t.reused_tokens),
+            (1.5, 1000.0, 300.0)
+        );
+        assert_eq!(t.seconds, 3.0);
+        let line = crate::report::text::tracker_cost(&t);
+        assert!(
+            line.contains("1000 prompt (300 of them reused from the KV cache) + 15 completion"),
+            "{line}"
+        );
     }
 }

@@ -75,10 +75,16 @@ pub fn alignment(label: &str, a: &Alignment) -> String {
     out
 }
 
-/// One line: what tracking cost per conversation.
+/// One line: what tracking cost per conversation (with the prompt tokens a local model reused
+/// from its KV cache, when it says).
 pub fn tracker_cost(t: &crate::evaluate::TrackerCost) -> String {
+    let reused = if t.reused_tokens > 0.0 {
+        format!(" ({:.0} of them reused from the KV cache)", t.reused_tokens)
+    } else {
+        String::new()
+    };
     format!(
-        "tracker per conversation: {:.1} judge calls, {:.0} prompt + {:.0} completion tokens, {:.1} s of model time ({} conversations)\n",
+        "tracker per conversation: {:.1} judge calls, {:.0} prompt{reused} + {:.0} completion tokens, {:.1} s of model time ({} conversations)\n",
         t.calls, t.prompt_tokens, t.completion_tokens, t.seconds, t.conversations
     )
 }
