@@ -17,6 +17,12 @@ use async_trait::async_trait;
 use engine::{Engine, EngineOptions, GenParams, Prompt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+
+/// What the response cache's key says about how answers are decoded: llama.cpp's binding
+/// version and a revision of our own decoding and scoring loop (`engine.rs`), raised whenever a
+/// change there can alter an answer or a score, so that a cache never replays what another
+/// loop decoded from the same weights.
+pub const DECODING: &str = "llama-cpp-2=0.1.160;loop=2";
 use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, EngineFacts, LlmError, Usage};
 
 /// One engine per model file and settings in a process; roles that name the same model share it.
@@ -89,14 +95,15 @@ impl Backend for EmbeddedBackend {
         self.name.clone()
     }
 
-    /// The GGUF's sha256: the same file under another name shares answers, a changed file
-    /// under the same name does not.
+    /// The GGUF's sha256 and the engine's [`DECODING`] revision: the same file under another
+    /// name shares answers, a changed file under the same name does not, and neither do answers
+    /// an earlier decoding loop gave.
     ///
     /// Without ranking, answers to requests that offer candidates differ, so they are cached
     /// apart.
     fn identity(&self) -> String {
         let written = if self.rank { "" } else { "|written" };
-        format!("embedded-gguf:{}{written}", self.weights)
+        format!("embedded-gguf:{}|{DECODING}{written}", self.weights)
     }
 
     async fn complete(
@@ -171,5 +178,27 @@ impl Backend for EmbeddedBackend {
             finish_reason: Some(if out.hit_limit { "length" } else { "stop" }.into()),
             scores: out.scores,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DECODING;
+
+    /// The cache key names the llama.cpp binding the build pins: bumping it in Cargo.toml
+    /// without [`DECODING`] would let a cache replay the old binding's answers.
+    #[test]
+    fn the_decoding_revision_names_the_pinned_llama_cpp_binding() {
+        let manifest = include_str!("../Cargo.toml");
+        let pinned = manifest
+            .lines()
+            .find(|l| l.starts_with("llama-cpp-2"))
+            .and_then(|l| l.split("version = \"=").nth(1))
+            .and_then(|v| v.split('"').next())
+            .expect("Cargo.toml pins llama-cpp-2 with version = \"=x.y.z\"");
+        assert!(
+            DECODING.contains(&format!("llama-cpp-2={pinned};")),
+            "DECODING ({DECODING}) must name llama-cpp-2={pinned}"
+        );
     }
 }
