@@ -548,8 +548,8 @@ fn feed(
 
 /// Scores candidate continuations of `tokens` on `slot` at once (between decode steps of the
 /// other slots, which keep their caches): decodes the prompt's uncached part, then each
-/// candidate teacher-forced, summing the log-probabilities of its tokens. Returns the scores
-/// and the number of candidate tokens. The slot keeps the prompt cached (the candidates are cut
+/// candidate teacher-forced (the tokens all candidates start with once), summing the
+/// log-probabilities of its tokens. Returns the scores and the number of candidate tokens fed. The slot keeps the prompt cached (the candidates are cut
 /// off again), so the next call on the same prompt start decodes only what is new; after a
 /// failed decode it holds nothing.
 fn score_now(
@@ -620,10 +620,8 @@ fn score_all(
                 }
             },
         );
-        if let Err(e) = result {
-            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
-            return Err(e);
-        }
+        // On a failed decode, `score_now` clears the whole sequence.
+        result?;
         branch = last_row;
     }
     let at = p + shared;
@@ -647,10 +645,7 @@ fn score_all(
         );
         // Back to the shared start alone for the next candidate.
         let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(at as u32), None);
-        if let Err(e) = result {
-            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(p as u32), None);
-            return Err(e);
-        }
+        result?;
         scores.push(lp);
     }
     // The slot keeps the prompt alone.

@@ -17,13 +17,13 @@ use async_trait::async_trait;
 use engine::{Engine, EngineOptions, GenParams, Prompt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, EngineFacts, LlmError, Usage};
 
 /// What the response cache's key says about how answers are decoded: llama.cpp's binding
 /// version and a revision of our own decoding and scoring loop (`engine.rs`), raised whenever a
 /// change there can alter an answer or a score, so that a cache never replays what another
 /// loop decoded from the same weights.
 pub const DECODING: &str = "llama-cpp-2=0.1.160;loop=2";
-use ugst_llm::{Backend, CallStats, ChatRequest, ChatResponse, EngineFacts, LlmError, Usage};
 
 /// One engine per model file and settings in a process; roles that name the same model share it.
 fn engine_for(opts: &EngineOptions) -> Result<Arc<Engine>, String> {
