@@ -445,6 +445,35 @@ pub fn decide(asked: &[(&Check, Vec<f64>)]) -> Option<(Status, f64)> {
     best
 }
 
+/// Whether no answers to the checks not yet asked (`rest`) could make any move the clear
+/// verdict of [`decide`] and [`clear_enough`]. For each status a check can give, every remaining
+/// check is filled with that answer for certain: that raises the status as far as it can go and
+/// lowers every rival, so if even then it does not win clearly, no real answers make it win. A
+/// status some remaining check cannot give is never ruled out this way. Asking only until this
+/// holds leaves every verdict as asking all would: with the 1.5B, a profile or policy break that
+/// the first question denies cannot reach [`BREAK_BAR`] any more.
+pub fn out_of_reach(category: Category, asked: &[(&Check, Vec<f64>)], rest: &[&Check]) -> bool {
+    let moves = asked
+        .iter()
+        .map(|(c, _)| *c)
+        .chain(rest.iter().copied())
+        .flat_map(|c| c.answers.iter().filter_map(|(_, s)| *s));
+    let reachable = |s: Status| {
+        let mut best = asked.to_vec();
+        for check in rest {
+            let Some(at) = check.answers.iter().position(|(_, a)| *a == Some(s)) else {
+                return true;
+            };
+            let certain = (0..check.answers.len())
+                .map(|i| if i == at { 1.0 } else { 0.0 })
+                .collect();
+            best.push((check, certain));
+        }
+        decide(&best).is_some_and(|(v, p)| v == s && clear_enough(category, v, p))
+    };
+    !moves.into_iter().any(reachable)
+}
+
 /// The weight a profile or policy break needs from the checks: a clear lean, not a coin flip.
 /// On the dev set every break the 1.5B's ranked checks gave at 0.51–0.63 was false (7 of 7
 /// policies, e.g. "I'm really insistent" read as breaking "insist persistently"), and no true
@@ -750,8 +779,14 @@ impl Tracker {
             async move { self.answer_probs(ledger, req, &answers).await }
         };
         let all = checks(c.category);
+        let first: Vec<&Check> = all.iter().filter(|k| k.only_after.is_none()).collect();
         let mut asked: Vec<(&Check, Vec<f64>)> = Vec::new();
-        for check in all.iter().filter(|k| k.only_after.is_none()) {
+        for (i, check) in first.iter().enumerate() {
+            // The answers so far may already rule every move out (a break's bar is high): the
+            // rest would not change the verdict, so they are not asked.
+            if !asked.is_empty() && out_of_reach(c.category, &asked, &first[i..]) {
+                return Ok(None);
+            }
             match ask(check).await? {
                 Some(p) => asked.push((check, p)),
                 None => return Ok(None),
@@ -1046,6 +1081,72 @@ mod tests {
     /// [`decide`]'s status alone.
     fn verdict(asked: &[(&Check, Vec<f64>)]) -> Option<Status> {
         decide(asked).map(|(s, _)| s)
+    }
+
+    /// Every probability vector of two or three answers on a grid of tenths.
+    fn simplex(n: usize) -> Vec<Vec<f64>> {
+        let tenth = |i: u32| f64::from(i) / 10.0;
+        match n {
+            2 => (0..=10).map(|i| vec![tenth(i), 1.0 - tenth(i)]).collect(),
+            _ => (0..=10)
+                .flat_map(|i| {
+                    (0..=10 - i).map(move |j| vec![tenth(i), tenth(j), tenth(10 - i - j)])
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn stopping_when_no_move_is_in_reach_never_changes_a_verdict() {
+        for category in [
+            Category::UserPolicy,
+            Category::Preference,
+            Category::TaskObjective,
+        ] {
+            let all = checks(category);
+            let first: Vec<&Check> = all.iter().filter(|k| k.only_after.is_none()).collect();
+            let grid = simplex(first[0].answers.len());
+            // Every combination of answers on the grid (two answers or three).
+            let mut combos: Vec<Vec<&Vec<f64>>> = vec![vec![]];
+            for _ in &first {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        grid.iter().map(move |g| {
+                            let mut c = c.clone();
+                            c.push(g);
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            let mut stopped = 0;
+            for combo in &combos {
+                let asked: Vec<(&Check, Vec<f64>)> = first
+                    .iter()
+                    .copied()
+                    .zip(combo.iter().map(|p| (*p).clone()))
+                    .collect();
+                let moves = decide(&asked).is_some_and(|(s, p)| clear_enough(category, s, p));
+                for k in 1..first.len() {
+                    if out_of_reach(category, &asked[..k], &first[k..]) {
+                        stopped += 1;
+                        assert!(
+                            !moves,
+                            "{category:?}: stopped after {k} but {combo:?} moves"
+                        );
+                    }
+                }
+            }
+            // The shortcut fires where it should: a break denied by the first question.
+            if category == Category::UserPolicy {
+                assert!(stopped > 0);
+                let denied = [(first[0], vec![0.8, 0.2]), (first[1], vec![0.2, 0.8])];
+                assert!(out_of_reach(category, &denied, &first[2..]));
+                let leaning = [(first[0], vec![0.5, 0.5]), (first[1], vec![0.5, 0.5])];
+                assert!(!out_of_reach(category, &leaning, &first[2..]));
+            }
+        }
     }
 
     #[test]
