@@ -124,9 +124,12 @@ fn turn_prompt(
     )
 }
 
-/// The single judge request of delta mode: the open sub-components with their current status,
-/// laid out like [`batched_request`] (instructions, then the growing transcript, then the parts),
-/// answered with only the changes this turn makes.
+/// The single judge request of delta mode, answered with only the changes this turn makes. Laid
+/// out for a model that keeps its KV cache: instructions, every part of the goal (fixed for the
+/// conversation), the growing transcript, and only then the open parts' statuses (a few tokens
+/// each) and the question. The next turn's request starts with all of this turn's text up to
+/// the end of its transcript, so only the new exchange and the short tail are decoded; with the
+/// parts after the transcript (until v5) their texts were decoded again at every turn.
 pub fn delta_request(
     state: &GoalState,
     open: &[&SubComponent],
@@ -134,7 +137,25 @@ pub fn delta_request(
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let prompt = turn_prompt("track_delta", state, open, history, turn);
+    let parts: Vec<Value> = state
+        .components
+        .iter()
+        .map(|c| {
+            json!({"id": c.id, "category": category_label(c.category),
+                   "objective": objective_text(state, c), "text": c.text})
+        })
+        .collect();
+    let statuses: Vec<Value> = open
+        .iter()
+        .map(|c| json!({"id": c.id, "status": c.status.as_str()}))
+        .collect();
+    let prompt = prompts::render(
+        "track_delta",
+        context! {
+            parts => parts, transcript => transcript(history, 1),
+            components => statuses, turn => turn
+        },
+    );
     let schema = schemas::turn_changes(open.iter().map(|c| (c.id.as_str(), c.category, c.status)));
     ChatRequest::new(vec![Message::user(prompt)])
         .with_schema(schemas::TURN_CHANGES, schema)
@@ -1015,6 +1036,35 @@ mod tests {
         };
         assert_eq!(said("A gift card is fine for the refund."), 1);
         assert_eq!(said("I need the passenger changed to my name."), 0);
+    }
+
+    #[test]
+    fn a_delta_prompt_starts_with_the_previous_turns_up_to_its_transcript() {
+        let mut state = one_objective_state();
+        let first = Exchange {
+            user: "Please cancel booking HX12.".into(),
+            agent: Some("Which passenger is it for?".into()),
+        };
+        let second = Exchange {
+            user: "For Ana.".into(),
+            agent: Some("Done, HX12 is cancelled.".into()),
+        };
+        let prompt = |state: &GoalState, history: &[Exchange], turn: u32| {
+            let open: Vec<&SubComponent> = state.open_components().collect();
+            let r = delta_request(state, &open, history, turn, &Sampling::default());
+            r.messages[0].content_str().to_string()
+        };
+        let one = prompt(&state, std::slice::from_ref(&first), 1);
+        state.apply_turn(1, &[]);
+        let two = prompt(&state, &[first.clone(), second], 2);
+        // Everything of turn 1's prompt through the agent's last reply is turn 2's start.
+        let through =
+            one.find("Which passenger is it for?").unwrap() + "Which passenger is it for?".len();
+        assert_eq!(two[..through], one[..through]);
+        // The parts' texts come before the transcript; after it only ids and statuses.
+        let tail = &two[two.find("Done, HX12 is cancelled.").unwrap()..];
+        assert!(tail.contains("[obj-1] INCOMPLETE") && !tail.contains("Cancel the booking."));
+        assert!(two[..through].contains("Cancel the booking."));
     }
 
     #[test]
