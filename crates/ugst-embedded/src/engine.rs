@@ -549,9 +549,9 @@ fn feed(
 /// Scores candidate continuations of `tokens` on `slot` at once (between decode steps of the
 /// other slots, which keep their caches): decodes the prompt's uncached part, then each
 /// candidate teacher-forced (the tokens all candidates start with once), summing the
-/// log-probabilities of its tokens. Returns the scores and the number of candidate tokens fed. The slot keeps the prompt cached (the candidates are cut
-/// off again), so the next call on the same prompt start decodes only what is new; after a
-/// failed decode it holds nothing.
+/// log-probabilities of its tokens. Returns the scores and the number of candidate tokens fed.
+/// The slot keeps the prompt cached (the candidates are cut off again), so the next call on the
+/// same prompt start decodes only what is new; after a failed decode it holds nothing.
 fn score_now(
     model: &LlamaModel,
     ctx: &mut LlamaContext,

@@ -88,40 +88,23 @@ pub fn batched_request(
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let schema = schemas::turn_status(open.iter().map(|c| (c.id.as_str(), c.category)));
-    ChatRequest::new(vec![Message::user(turn_prompt(
+    let comps: Vec<Value> = open.iter().map(|c| part(state, c)).collect();
+    let prompt = prompts::render(
         "track_batched",
-        state,
-        open,
-        history,
-        turn,
-    ))])
-    .with_schema(schemas::TURN_STATUS, schema)
-    .with_sampling(sampling.clone())
+        context! { transcript => transcript(history, 1), components => comps, turn => turn },
+    );
+    let schema = schemas::turn_status(open.iter().map(|c| (c.id.as_str(), c.category)));
+    ChatRequest::new(vec![Message::user(prompt)])
+        .with_schema(schemas::TURN_STATUS, schema)
+        .with_sampling(sampling.clone())
 }
 
-/// The one-call-per-turn prompt of `template`: instructions, the transcript, then every open
-/// sub-component with its id, category, status before the turn and, for requirements and
-/// preferences, the objective's own text.
-fn turn_prompt(
-    template: &str,
-    state: &GoalState,
-    open: &[&SubComponent],
-    history: &[Exchange],
-    turn: u32,
-) -> String {
-    let comps: Vec<Value> = open
-        .iter()
-        .map(|c| {
-            json!({"id": c.id, "category": category_label(c.category),
-                   "objective": objective_text(state, c),
-                   "status": c.status.as_str(), "text": c.text})
-        })
-        .collect();
-    prompts::render(
-        template,
-        context! { transcript => transcript(history, 1), components => comps, turn => turn },
-    )
+/// One sub-component as the one-call-per-turn prompts show it: id, category, text, status
+/// before the turn and, for requirements and preferences, the objective's own text.
+fn part(state: &GoalState, c: &SubComponent) -> Value {
+    json!({"id": c.id, "category": category_label(c.category),
+           "objective": objective_text(state, c),
+           "status": c.status.as_str(), "text": c.text})
 }
 
 /// The single judge request of delta mode, answered with only the changes this turn makes. Laid
@@ -137,18 +120,10 @@ pub fn delta_request(
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let parts: Vec<Value> = state
-        .components
-        .iter()
-        .map(|c| {
-            json!({"id": c.id, "category": category_label(c.category),
-                   "objective": objective_text(state, c), "text": c.text})
-        })
-        .collect();
-    let statuses: Vec<Value> = open
-        .iter()
-        .map(|c| json!({"id": c.id, "status": c.status.as_str()}))
-        .collect();
+    // Every part's text before the transcript (the template leaves their statuses out there);
+    // after it, only the open parts' ids and statuses.
+    let parts: Vec<Value> = state.components.iter().map(|c| part(state, c)).collect();
+    let statuses: Vec<Value> = open.iter().map(|c| part(state, c)).collect();
     let prompt = prompts::render(
         "track_delta",
         context! {
