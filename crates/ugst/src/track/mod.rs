@@ -477,6 +477,17 @@ pub fn out_of_reach(category: Category, asked: &[(&Check, Vec<f64>)], rest: &[&C
 /// (weights in quarters) a break still needs three of the four answers, as before.
 pub const BREAK_BAR: f64 = 0.7;
 
+/// How sure a ranking judge must be of one answer for the question's reversed answer order to
+/// be left out (v8). Every question's first order offers the no-change answer first, so a judge
+/// that leans to the first-offered answer settles, when it is this sure, on no change — the
+/// outcome a near-tie over both orders gives most often — instead of paying a call for the
+/// coin flip. On the dev set (docs/tracking.md) every order left out had been this sure of its
+/// first answer; it left out 20% of the judge calls and 19% of the model time on `20#0`, and
+/// changed one of 133 final states (a COMPLETE decided at p = 0.49 over both orders). A written
+/// answer (a backend that does not rank) counts as certain but is one vote, so its reversed
+/// order is still asked.
+pub const SURE: f64 = 0.9;
+
 /// Whether a verdict of the checks is clear enough to move the part: a profile or policy break
 /// needs [`BREAK_BAR`]; any other move only has to beat staying (see [`decide`]).
 pub fn clear_enough(category: Category, verdict: Status, p: f64) -> bool {
@@ -772,19 +783,29 @@ impl Tracker {
         let ask = |check: &Check| {
             let req = check_request(state, c, last, turn, check, sampling);
             let answers = check.answer_texts();
-            async move { self.answer_probs(ledger, req, &answers).await }
+            async move { self.ranked_answer_probs(ledger, req, &answers).await }
         };
         let all = checks(c.category);
         let first: Vec<&Check> = all.iter().filter(|k| k.only_after.is_none()).collect();
         let mut asked: Vec<(&Check, Vec<f64>)> = Vec::new();
+        // Questions a ranking judge answered at least [`SURE`] in one order.
+        let mut sure: Vec<&str> = Vec::new();
         for (i, check) in first.iter().enumerate() {
             // The answers so far may already rule every move out (a break's bar is high): the
             // rest would not change the verdict, so they are not asked.
             if !asked.is_empty() && out_of_reach(c.category, &asked, &first[i..]) {
                 return Ok(None);
             }
+            if sure.contains(&check.question) {
+                continue;
+            }
             match ask(check).await? {
-                Some(p) => asked.push((check, p)),
+                Some((p, ranked)) => {
+                    if ranked && p.iter().any(|&x| x >= SURE) {
+                        sure.push(check.question);
+                    }
+                    asked.push((check, p));
+                }
                 None => return Ok(None),
             }
         }
@@ -796,7 +817,7 @@ impl Tracker {
         // on average (a lean to one answer cannot overturn it alone).
         let mut confirmed = Vec::new();
         for check in all.iter().filter(|k| k.only_after == Some(verdict)) {
-            if let Some(p) = ask(check).await? {
+            if let Some((p, _)) = ask(check).await? {
                 confirmed.push(check.probability_of(&p, Some(verdict)));
             }
         }
@@ -818,6 +839,18 @@ impl Tracker {
         req: ChatRequest,
         answers: &[&str],
     ) -> Result<Option<Vec<f64>>, LlmError> {
+        let probs = self.ranked_answer_probs(ledger, req, answers).await?;
+        Ok(probs.map(|(p, _)| p))
+    }
+
+    /// [`Tracker::answer_probs`], with whether the judge ranked the answers (`false`: a written
+    /// answer counted as certain).
+    async fn ranked_answer_probs(
+        &self,
+        ledger: &Ledger,
+        req: ChatRequest,
+        answers: &[&str],
+    ) -> Result<Option<(Vec<f64>, bool)>, LlmError> {
         let candidates = answers
             .iter()
             .map(|a| json!({ "answer": a }).to_string())
@@ -827,16 +860,17 @@ impl Tracker {
             return Ok(None);
         };
         if resp.scores.len() == answers.len() {
-            return Ok(Some(softmax(&resp.scores)));
+            return Ok(Some((softmax(&resp.scores), true)));
         }
         let given: Option<String> = serde_json::from_str::<Value>(resp.content_str())
             .ok()
             .and_then(|v| Some(v.get("answer")?.as_str()?.to_string()));
         Ok(given.map(|g| {
-            answers
+            let p = answers
                 .iter()
                 .map(|a| f64::from(u8::from(*a == g)))
-                .collect()
+                .collect();
+            (p, false)
         }))
     }
 
@@ -1369,6 +1403,66 @@ mod tests {
         assert_eq!(cause("prof-1"), Some(IgnoreCause::ByRule));
         // A preference the user's message does not speak of is not even asked about.
         assert_eq!(status("pref-1.1"), Status::Misaligned);
+    }
+
+    /// How many times a judge that proposes obj-1 COMPLETE and leans to "done" by `gap` nats
+    /// (ranking) or writes "done" (`gap` = None) is asked "What does this turn show?" (about
+    /// obj-1, then about its requirement, which the objective's move brings up), and the
+    /// objective's status after the turn.
+    async fn what_asked(gap: Option<f64>) -> (usize, Status) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let asked = Arc::new(AtomicUsize::new(0));
+        let count = asked.clone();
+        let backend = ScriptedBackend::new("leans", move |req: &ChatRequest| {
+            let schema = req.schema.as_ref().expect("tracker calls carry a schema");
+            if schema.name == schemas::TURN_CHANGES {
+                let ch = json!({"id": "obj-1", "evidence": "cancelled both flights", "status": "COMPLETE"});
+                return Ok(ChatResponse::text(json!({"changes": [ch]}).to_string()));
+            }
+            let prompt: String = req.messages.iter().map(|m| m.content_str()).collect();
+            if prompt.contains("What does this turn show") {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            let good = |c: &String| c.contains("\"done") || c.contains("\"yes");
+            let pick = req.score.iter().find(|c| good(c)).unwrap_or(&req.score[0]);
+            Ok(match gap {
+                Some(g) => ChatResponse {
+                    scores: req
+                        .score
+                        .iter()
+                        .map(|c| if good(c) { 0.0 } else { -g })
+                        .collect(),
+                    ..ChatResponse::text(pick.clone())
+                },
+                None => ChatResponse::text(pick.clone()),
+            })
+        });
+        let mut t = yes_judge();
+        t.role.llm = Llm::new(Arc::new(backend), Arc::new(Cache::disabled()));
+        let mut st = state();
+        let history = [Exchange {
+            user: "Please cancel my flights from MCO to CLT.".into(),
+            agent: Some("I have cancelled both flights from MCO to CLT.".into()),
+        }];
+        let ledger = Ledger::new();
+        t.judge_turn(&ledger, &st, &history, 1)
+            .await
+            .unwrap()
+            .apply(&mut st, 1);
+        (
+            asked.load(Ordering::SeqCst),
+            st.get("obj-1").unwrap().status,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_reversed_answer_order_is_left_out_only_when_a_ranking_judge_is_sure() {
+        // Sure (p ≈ 0.99 for "done"): each part's question is asked in one order only.
+        assert_eq!(what_asked(Some(5.0)).await, (2, Status::Complete));
+        // Leaning (p ≈ 0.73 with three answers): both orders, as before.
+        assert_eq!(what_asked(Some(1.7)).await, (4, Status::Complete));
+        // A written answer is one vote, however certain it reads: both orders.
+        assert_eq!(what_asked(None).await, (4, Status::Complete));
     }
 
     #[tokio::test]
