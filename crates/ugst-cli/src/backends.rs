@@ -29,6 +29,8 @@ pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError
                 opts.n_seq = p;
             }
             opts.n_threads = spec.threads;
+            // Long system messages' KV caches, kept between runs (UGST_NO_KV_STORE=1: off).
+            opts.prefix_store = Some(ugst_home().join("kv"));
             let b = EmbeddedBackend::new(model, opts)
                 .map_err(|e| at(e.to_string()))?
                 .ranking(spec.rank_answers.unwrap_or(true));

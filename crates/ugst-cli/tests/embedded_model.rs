@@ -273,3 +273,76 @@ fn ranking_candidates_gives_log_probabilities_and_keeps_the_cache_intact() {
     let after = engine.generate_blocking(prompt(), greedy).unwrap();
     assert_eq!(after.text, first.text);
 }
+
+/// A long system message's KV cache is saved to the prefix store once decoded, and a new engine
+/// (another process, in effect) loads it instead of decoding it: it reuses the system message's
+/// tokens and answers exactly as the engine that decoded everything.
+#[test]
+fn a_long_system_message_is_decoded_once_across_engines() {
+    let _one = one_at_a_time();
+    use ugst_embedded::chat::{Layout, Open};
+    use ugst_embedded::engine::{Engine, EngineOptions, GenParams, Prompt};
+    let dir = tempfile::tempdir().unwrap();
+    let options = || {
+        let mut opts = EngineOptions::new(model_path());
+        opts.n_seq = 1;
+        opts.n_ctx = 4096;
+        opts.prefix_store = Some(dir.path().join("kv"));
+        opts
+    };
+    let rules: String = (1..=120)
+        .map(|i| {
+            format!("Rule {i}: a refund for order {i} goes back to the original payment method.\n")
+        })
+        .collect();
+    let prompt = |question: &str| {
+        Prompt::Chat(Layout {
+            messages: vec![
+                (
+                    "system".into(),
+                    format!("You are a store's support agent.\n{rules}"),
+                ),
+                ("user".into(), question.into()),
+            ],
+            open: Open::Assistant,
+        })
+    };
+    let greedy = GenParams {
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: 1,
+        max_tokens: 12,
+        grammar: None,
+        score: Vec::new(),
+    };
+    let question = "Where does the refund for order 7 go?";
+    let first = Engine::start(options())
+        .unwrap()
+        .generate_blocking(prompt(question), greedy.clone())
+        .unwrap();
+    assert_eq!(first.reused_tokens, 0);
+    assert!(first.prompt_tokens > 1024, "{} tokens", first.prompt_tokens);
+    let stored: Vec<_> = std::fs::read_dir(dir.path().join("kv"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(stored.len(), 1, "one entry for the one system message");
+    // A fresh engine: the system message comes from the store, the question is decoded.
+    let second = Engine::start(options()).unwrap();
+    let again = second
+        .generate_blocking(prompt(question), greedy.clone())
+        .unwrap();
+    assert!(
+        again.reused_tokens > 1024 && again.reused_tokens < again.prompt_tokens,
+        "{} of {} reused",
+        again.reused_tokens,
+        again.prompt_tokens
+    );
+    assert_eq!(again.text, first.text);
+    // Another question after the same system message reuses it too.
+    let other = Engine::start(options())
+        .unwrap()
+        .generate_blocking(prompt("Who answers here?"), greedy)
+        .unwrap();
+    assert!(other.reused_tokens > 1024, "{}", other.reused_tokens);
+}

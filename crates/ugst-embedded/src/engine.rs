@@ -7,13 +7,15 @@
 //! the free slot sharing the longest prefix with its prompt, the slot's cache is cut back to that
 //! prefix, and only the remaining tokens are decoded. Because ugst lays prompts out so that each
 //! role's prompt grows at the end (see the tracker and simulator modules), a conversation's next
-//! call usually re-decodes only the newest turn.
+//! call usually re-decodes only the newest turn. A long system message (a tool-using agent's)
+//! is kept on disk between processes as well ([`crate::prefix_store`]).
 //!
 //! Sampling: the sampler chain picks a token first; a grammar (for JSON Schema answers) only
 //! checks that one token, and the full vocabulary is filtered through the grammar only when the
 //! pick is rejected. This keeps structured output nearly as fast as free text.
 
 use crate::chat::{Layout, Open};
+use crate::prefix_store::{self, PrefixStore};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -44,6 +46,9 @@ pub struct EngineOptions {
     pub n_threads: Option<i32>,
     /// Keep each slot's KV cache between requests and decode only the new suffix.
     pub kv_reuse: bool,
+    /// Where long system messages' KV caches are kept between processes (see
+    /// [`crate::prefix_store`]); `None`: nowhere.
+    pub prefix_store: Option<PathBuf>,
 }
 
 impl EngineOptions {
@@ -57,6 +62,7 @@ impl EngineOptions {
             n_batch: 512,
             n_threads: None,
             kv_reuse: true,
+            prefix_store: None,
         }
     }
 }
@@ -201,6 +207,10 @@ struct Active {
     first_token: Option<Duration>,
     grammar_time: Duration,
     grammar_fallbacks: u32,
+    /// A long system message that the prefix store does not hold yet: where to save the
+    /// sequence's cache and after how many tokens. The prompt is fed in two parts split there,
+    /// so the rest is decoded exactly as after a load from the store.
+    store_to: Option<(PathBuf, usize)>,
 }
 
 struct Slot {
@@ -308,6 +318,11 @@ fn worker(
     if ready.send(Ok(info)).is_err() {
         return;
     }
+    let store = opts
+        .prefix_store
+        .clone()
+        .filter(|_| opts.kv_reuse)
+        .and_then(|dir| PrefixStore::new(dir, &opts.model_path));
     let mut slots: Vec<Slot> = (0..n_seq as i32)
         .map(|seq| Slot {
             seq,
@@ -334,7 +349,15 @@ fn worker(
         while !queue.is_empty() && slots.iter().any(|s| s.active.is_none()) {
             let job = queue.pop_front().expect("queue not empty");
             clock += 1;
-            assign(&model, &mut ctx, &mut slots, job, &opts, clock);
+            assign(
+                &model,
+                &mut ctx,
+                &mut slots,
+                job,
+                &opts,
+                store.as_ref(),
+                clock,
+            );
         }
         step(
             &model,
@@ -342,6 +365,7 @@ fn worker(
             &mut batch,
             &mut slots,
             opts.n_batch as usize,
+            store.as_ref(),
         );
     }
 }
@@ -391,6 +415,7 @@ fn assign(
     slots: &mut [Slot],
     job: Job,
     opts: &EngineOptions,
+    store: Option<&PrefixStore>,
     clock: u64,
 ) {
     let picked_up = Instant::now();
@@ -440,6 +465,21 @@ fn assign(
     let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
     slot.cached.truncate(keep);
     slot.last_used = clock;
+    // A long system message that this slot does not hold: from the disk store, or saved to it
+    // once decoded.
+    let mut store_to = None;
+    if let Some((path, n_sys)) = store.and_then(|s| stored_prefix(model, s, &job.prompt, &tokens)) {
+        if keep < n_sys {
+            match load_prefix(ctx, slot, &path, &tokens, opts.n_ctx) {
+                Some(k) => keep = k.min(tokens.len() - 1),
+                // The slot holds what it held, or nothing after a file that failed to load.
+                None => {
+                    keep = slot.cached.len();
+                    store_to = Some((path, n_sys));
+                }
+            }
+        }
+    }
     if !job.params.score.is_empty() {
         let out = score_now(
             model,
@@ -486,7 +526,93 @@ fn assign(
         first_token: None,
         grammar_time,
         grammar_fallbacks: 0,
+        store_to,
     });
+}
+
+/// The store's file for the prompt's system message and that message's length in tokens, when
+/// the prompt opens with a system message of at least [`prefix_store::MIN_TOKENS`] tokens.
+fn stored_prefix(
+    model: &LlamaModel,
+    store: &PrefixStore,
+    prompt: &Prompt,
+    tokens: &[LlamaToken],
+) -> Option<(PathBuf, usize)> {
+    let Prompt::Chat(layout) = prompt else {
+        return None;
+    };
+    let first = layout
+        .messages
+        .first()
+        .filter(|(role, _)| role == "system")?;
+    // Cheap bound first: a token is rarely shorter than two characters.
+    if first.1.len() < 2 * prefix_store::MIN_TOKENS {
+        return None;
+    }
+    let system = Layout {
+        messages: vec![first.clone()],
+        open: Open::User,
+    };
+    let sys = tokenize(model, &Prompt::Chat(system)).ok()?;
+    (sys.len() >= prefix_store::MIN_TOKENS && tokens.starts_with(&sys))
+        .then(|| (store.path_for(&sys), sys.len()))
+}
+
+/// Loads a stored cache into `slot` and cuts it back to what it shares with `tokens`: the
+/// tokens now held, or `None` (the slot left empty) when there is no usable file — a file
+/// llama.cpp rejects is deleted so that it is rebuilt.
+fn load_prefix(
+    ctx: &mut LlamaContext,
+    slot: &mut Slot,
+    path: &std::path::Path,
+    tokens: &[LlamaToken],
+    n_ctx: u32,
+) -> Option<usize> {
+    if !path.exists() {
+        return None;
+    }
+    let seq = slot.seq;
+    let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+    slot.cached.clear();
+    match ctx.state_seq_load_file(path, seq, n_ctx as usize) {
+        Ok((loaded, _)) => {
+            let keep = common_prefix(&loaded, tokens);
+            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None);
+            slot.cached = loaded[..keep].to_vec();
+            PrefixStore::touch(path);
+            tracing::debug!(path = %path.display(), tokens = keep, "KV prefix loaded from disk");
+            Some(keep)
+        }
+        Err(e) => {
+            tracing::debug!(path = %path.display(), "KV prefix not loadable ({e}); rebuilding it");
+            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+            let _ = std::fs::remove_file(path);
+            None
+        }
+    }
+}
+
+/// Saves sequence `seq`'s cache (a system message, just decoded: `cached`) to `path` through a
+/// temporary file.
+fn save_prefix(
+    ctx: &LlamaContext,
+    seq: i32,
+    cached: &[LlamaToken],
+    path: &std::path::Path,
+    store: &PrefixStore,
+) {
+    let Some(tmp) = store.prepare(path) else {
+        return;
+    };
+    match ctx.state_seq_save_file(&tmp, seq, cached) {
+        Ok(_) => {
+            let _ = std::fs::rename(&tmp, path);
+        }
+        Err(e) => {
+            tracing::debug!(path = %path.display(), "KV prefix not saved: {e}");
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
 }
 
 /// Tokens of a continuation (no BOS, special tokens not parsed: an answer's text is plain text).
@@ -660,6 +786,7 @@ fn step(
     batch: &mut LlamaBatch,
     slots: &mut [Slot],
     n_batch: usize,
+    store: Option<&PrefixStore>,
 ) {
     batch.clear();
     // (slot index, tokens fed, batch index of the logits row)
@@ -682,7 +809,12 @@ fn step(
         if room == 0 {
             break;
         }
-        let take = a.pending.len().min(room);
+        let mut take = a.pending.len().min(room);
+        if let Some((_, n_sys)) = &a.store_to {
+            if slot.cached.len() < *n_sys {
+                take = take.min(n_sys - slot.cached.len());
+            }
+        }
         let last = take == a.pending.len();
         let base = slot.cached.len();
         let mut logits_at = None;
@@ -720,6 +852,14 @@ fn step(
         let slot = &mut slots[i];
         let a = slot.active.as_mut().expect("active");
         slot.cached.extend(a.pending.drain(..take));
+        if a.store_to
+            .as_ref()
+            .is_some_and(|(_, n)| slot.cached.len() == *n)
+        {
+            if let (Some((path, _)), Some(store)) = (a.store_to.take(), store) {
+                save_prefix(ctx, slot.seq, &slot.cached, &path, store);
+            }
+        }
         let Some(idx) = logits_at else { continue };
         let token = match sample(ctx, a, idx) {
             Ok(t) => t,

@@ -12,6 +12,7 @@ pub mod encoder;
 pub mod engine;
 pub mod grammar;
 pub mod install;
+pub mod prefix_store;
 
 use async_trait::async_trait;
 use engine::{Engine, EngineOptions, GenParams, Prompt};

@@ -150,12 +150,8 @@ pub async fn workload(
     let ledger = store.ledger()?;
     let turns = super::turns_of(&store.conversations()?);
     let mut roles = rows_of(&ledger, None, "tracker delta");
-    // Without reuse every cached token would have been decoded at the role's prefill speed.
     let with: f64 = roles.iter().map(|r| r.model_s).sum();
-    let without: f64 = roles
-        .iter()
-        .map(|r| r.model_s + r.cached_tokens as f64 / r.prompt_tok_s().max(1e-9))
-        .sum();
+    let without = without_reuse_s(&roles);
     let mut retrack_wall_s = BTreeMap::new();
     for &mode in retrack {
         eprintln!("workload: the same conversations re-tracked {mode} …");
@@ -188,6 +184,27 @@ pub async fn workload(
         model_s_with_reuse: with,
         model_s_without_reuse_estimate: without,
     })
+}
+
+/// Model time had every cached prompt token been decoded: each role's at its own prefill
+/// speed when measured over at least `MEASURED` decoded tokens, else at the whole run's. A role
+/// that decoded only a few tokens per call (the agent whose system message came from the prefix
+/// store) shows mostly per-call overhead, which would inflate the estimate.
+pub fn without_reuse_s(roles: &[RoleRow]) -> f64 {
+    const MEASURED: u64 = 1000;
+    let decoded = |r: &RoleRow| r.prompt_tokens - r.cached_tokens;
+    let run_speed = roles.iter().map(decoded).sum::<u64>() as f64
+        / roles.iter().map(|r| r.first_token_s).sum::<f64>().max(1e-9);
+    roles
+        .iter()
+        .map(|r| {
+            let speed = match decoded(r) >= MEASURED {
+                true => r.prompt_tok_s(),
+                false => run_speed,
+            };
+            r.model_s + r.cached_tokens as f64 / speed.max(1e-9)
+        })
+        .sum()
 }
 
 pub fn table(r: &WorkloadResult) -> String {
@@ -291,5 +308,24 @@ mod tests {
         let only = rows_of(&ledger, Some("tracker"), "tracker batched");
         assert_eq!(only.len(), 1);
         assert_eq!(only[0].role, "tracker batched");
+    }
+
+    #[test]
+    fn a_role_that_decoded_few_tokens_is_estimated_at_the_runs_prefill_speed() {
+        let ledger = vec![
+            // 2000 new tokens in 20 s: 100 tokens/s, its own speed.
+            entry(CallRole::Tracker, 2000, 0, 5, 25_000, 20_000),
+            // 3000 tokens, 2990 of them from the cache: 10 new ones in 1 s.
+            entry(CallRole::Agent, 3000, 2990, 5, 2_000, 1_000),
+        ];
+        let rows = rows_of(&ledger, None, "tracker delta");
+        // The run: 2010 new tokens in 21 s.
+        let run = 2010.0 / 21.0;
+        let want = 25.0 + (2.0 + 2990.0 / run);
+        assert!(
+            (without_reuse_s(&rows) - want).abs() < 1e-6,
+            "{}",
+            without_reuse_s(&rows)
+        );
     }
 }
