@@ -471,7 +471,7 @@ fn assign(
     if let Some((path, n_sys)) = store.and_then(|s| stored_prefix(model, s, &job.prompt, &tokens)) {
         if keep < n_sys {
             match load_prefix(ctx, slot, &path, &tokens, opts.n_ctx) {
-                Some(k) => keep = k.min(tokens.len() - 1),
+                Some(k) => keep = k,
                 // The slot holds what it held, or nothing after a file that failed to load.
                 None => {
                     keep = slot.cached.len();
@@ -558,9 +558,10 @@ fn stored_prefix(
         .then(|| (store.path_for(&sys), sys.len()))
 }
 
-/// Loads a stored cache into `slot` and cuts it back to what it shares with `tokens`: the
-/// tokens now held, or `None` (the slot left empty) when there is no usable file — a file
-/// llama.cpp rejects is deleted so that it is rebuilt.
+/// Loads a stored cache into `slot` and cuts it back to what it shares with `tokens` (short of
+/// the last token): the tokens now held, or `None` when there is no usable file — the slot is
+/// left as it was when there is no file, and empty after a file llama.cpp rejects, which is
+/// deleted so that it is rebuilt.
 fn load_prefix(
     ctx: &mut LlamaContext,
     slot: &mut Slot,
@@ -576,7 +577,8 @@ fn load_prefix(
     slot.cached.clear();
     match ctx.state_seq_load_file(path, seq, n_ctx as usize) {
         Ok((loaded, _)) => {
-            let keep = common_prefix(&loaded, tokens);
+            // At least one token of the prompt is left to decode, for its logits.
+            let keep = common_prefix(&loaded, tokens).min(tokens.len() - 1);
             let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None);
             slot.cached = loaded[..keep].to_vec();
             PrefixStore::touch(path);
