@@ -854,11 +854,9 @@ fn step(
         let slot = &mut slots[i];
         let a = slot.active.as_mut().expect("active");
         slot.cached.extend(a.pending.drain(..take));
-        if a.store_to
-            .as_ref()
-            .is_some_and(|(_, n)| slot.cached.len() == *n)
-        {
-            if let (Some((path, _)), Some(store)) = (a.store_to.take(), store) {
+        // The system message just decoded in full: into the store (only set when there is one).
+        if let Some((path, _)) = a.store_to.take_if(|(_, n)| slot.cached.len() == *n) {
+            if let Some(store) = store {
                 save_prefix(ctx, slot.seq, &slot.cached, &path, store);
             }
         }

@@ -198,9 +198,10 @@ pub fn without_reuse_s(roles: &[RoleRow]) -> f64 {
     roles
         .iter()
         .map(|r| {
-            let speed = match decoded(r) >= MEASURED {
-                true => r.prompt_tok_s(),
-                false => run_speed,
+            let speed = if decoded(r) >= MEASURED {
+                r.prompt_tok_s()
+            } else {
+                run_speed
             };
             r.model_s + r.cached_tokens as f64 / speed.max(1e-9)
         })
