@@ -276,7 +276,8 @@ fn ranking_candidates_gives_log_probabilities_and_keeps_the_cache_intact() {
 
 /// A long system message's KV cache is saved to the prefix store once decoded, and a new engine
 /// (another process, in effect) loads it instead of decoding it: it reuses the system message's
-/// tokens and answers exactly as the engine that decoded everything.
+/// tokens and answers exactly as the engine that decoded everything, and a different question
+/// after the same system message loads it too.
 #[test]
 fn a_long_system_message_is_decoded_once_across_engines() {
     let _one = one_at_a_time();
@@ -340,4 +341,11 @@ fn a_long_system_message_is_decoded_once_across_engines() {
         again.prompt_tokens
     );
     assert_eq!(again.text, first.text);
+    // Another question after the same system message reuses it too: the store is keyed by the
+    // system message alone.
+    let other = Engine::start(options())
+        .unwrap()
+        .generate_blocking(prompt("Who answers here?"), greedy)
+        .unwrap();
+    assert!(other.reused_tokens > 1024, "{}", other.reused_tokens);
 }
