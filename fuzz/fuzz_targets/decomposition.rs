@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
             .components
             .iter()
             .any(|c| c.category == Category::TaskObjective));
-        let _ = ugst::track::steering_components(&s);
+        let _ = ugst::simulate::steer::steering_components(&s);
         let back: GoalState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back.components.len(), s.components.len());
     }

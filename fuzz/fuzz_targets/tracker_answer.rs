@@ -1,4 +1,5 @@
-//! A tracker's raw answer (batched or per component) applied to a fixed goal state: parsing and
+//! A tracker's raw answer (batched, per component or delta: `parse_changes` with its evidence
+//! gate against a fixed turn) applied to a fixed goal state: parsing and
 //! applying never panic, and the state machine only ever moves statuses forward.
 #![no_main]
 
@@ -35,7 +36,22 @@ fuzz_target!(|data: &[u8]| {
             reason,
         });
     }
+    // A delta answer, checked against one exchange (evidence in the user's or the agent's words).
+    let history = [ugst::model::Exchange {
+        user: "I want a guesthouse with free wifi, I am Maya.".into(),
+        agent: Some("Booked: the guesthouse has free wifi.".into()),
+    }];
+    let judged = ugst::track::parse_changes(
+        &v,
+        state(),
+        &history,
+        &ugst::track::TrackingConfig::default(),
+    );
+    updates.extend(judged.updates);
     let mut s = state().clone();
+    for (u, cause) in &judged.refused {
+        s.refuse(1, u, *cause);
+    }
     for turn in 1..=2 {
         let before: Vec<_> = s.components.iter().map(|c| c.status).collect();
         s.apply_turn(turn, &updates);

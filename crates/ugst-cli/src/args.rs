@@ -463,6 +463,44 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench-out/tracker.json")]
         out: PathBuf,
     },
+    /// What each tracker rule buys: the labelled dev set re-tracked with each switch of the
+    /// `[tracking]` rules off in turn (and any config given), against the labels: κ at the
+    /// success level, recall of MISALIGNED/INCOMPLETE/ATTEMPTED, judge calls and tokens.
+    Ablations {
+        /// Models (the tracker is measured) and base `[tracking]` rules; default: the embedded
+        /// default model.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = TrackingMode::Delta)]
+        tracking: TrackingMode,
+        /// The labelled set (final_states.jsonl, decompositions.jsonl).
+        #[arg(long, default_value = "data/tracking-devset")]
+        set: PathBuf,
+        /// The τ-bench log the set's conversations come from.
+        #[arg(
+            long,
+            default_value = "../shared/data/tau_bench/historical_trajectories/gpt-4o-airline.json"
+        )]
+        log: PathBuf,
+        /// Only the first N labelled conversations (0 = all 20).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Only these switches (comma-separated; default: every switch).
+        #[arg(long, value_delimiter = ',')]
+        switches: Vec<String>,
+        /// Extra configurations to compare: config files with a `[tracking]` table (repeatable).
+        #[arg(long)]
+        variant: Vec<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Where the imported set and every configuration's run are kept.
+        #[arg(long, default_value = "bench-out/ablations")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench-out/ablations.json")]
+        out: PathBuf,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Peak resident memory of one large run against the instant mock model.
     Memory {
         #[arg(long, default_value_t = 1000)]

@@ -82,7 +82,7 @@ async fn per_component_calls_once_per_open_component_and_skips_settled() {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let judge = counting_judge(calls.clone(), asked.clone());
     let mut state = GoalState::initial(&decomposition());
-    let ups = Tracker::new(RoleModel::new(judge.clone()), TrackingMode::PerComponent)
+    let ups = Tracker::new(RoleModel::new(judge.clone()), TrackingMode::PerComponent, Default::default())
         .judge_turn(&Ledger::new(), &state, &history(), 1)
         .await
         .unwrap();
@@ -91,7 +91,7 @@ async fn per_component_calls_once_per_open_component_and_skips_settled() {
     // Objective, requirement and preference are now settled; profile and policy stay open.
     assert_eq!(state.get("obj-1").unwrap().status, Status::Complete);
     assert_eq!(state.open_components().count(), 2);
-    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::PerComponent)
+    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::PerComponent, Default::default())
         .judge_turn(&Ledger::new(), &state, &history(), 2)
         .await
         .unwrap();
@@ -104,7 +104,7 @@ async fn batched_makes_one_call_naming_only_open_ids() {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let judge = counting_judge(calls.clone(), asked.clone());
     let mut state = GoalState::initial(&decomposition());
-    let ups = Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched)
+    let ups = Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched, Default::default())
         .judge_turn(&Ledger::new(), &state, &history(), 1)
         .await
         .unwrap();
@@ -112,7 +112,7 @@ async fn batched_makes_one_call_naming_only_open_ids() {
     assert_eq!(ups.updates.len(), 5);
     state.apply_turn(1, &ups.updates);
     asked.lock().unwrap().clear();
-    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched)
+    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched, Default::default())
         .judge_turn(&Ledger::new(), &state, &history(), 2)
         .await
         .unwrap();
@@ -127,7 +127,7 @@ async fn batched_makes_one_call_naming_only_open_ids() {
     for c in &mut all_done.components {
         c.status = *c.category.statuses().last().unwrap();
     }
-    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched)
+    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched, Default::default())
         .judge_turn(&Ledger::new(), &all_done, &history(), 3)
         .await
         .unwrap();
@@ -233,6 +233,7 @@ async fn stop_signal_tools_and_commits() {
         max_turns: 10,
         agent_steps: 8,
         verify: 0,
+        tracker: Default::default(),
     };
     let mut committed = Vec::new();
     let ledger = Ledger::new();
@@ -303,6 +304,7 @@ async fn max_turns_and_agent_step_budget() {
         max_turns: 3,
         agent_steps: 2,
         verify: 0,
+        tracker: Default::default(),
     };
     let mut turns = Vec::new();
     let ugst::model::Ending { end, .. } = run_conversation(
@@ -363,6 +365,7 @@ async fn a_hand_off_ends_the_conversation_and_the_task_is_scored() {
         max_turns: 5,
         agent_steps: 4,
         verify: 0,
+        tracker: Default::default(),
     };
     let mut g = goal();
     g.id = "tau-retail/dev/0".into();
@@ -447,6 +450,7 @@ async fn each_turn_s_steering_shows_the_judge_s_updates_from_the_turn_before() {
         max_turns: 10,
         agent_steps: 2,
         verify: 0,
+        tracker: Default::default(),
     };
     let mut committed = Vec::new();
     run_conversation(
@@ -543,6 +547,7 @@ async fn private_reasoning_never_reaches_the_agent() {
         max_turns: 3,
         agent_steps: 2,
         verify: 0,
+        tracker: Default::default(),
     };
     let err = run_conversation(
         &models(sim, agent, judge),

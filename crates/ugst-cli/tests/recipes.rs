@@ -140,6 +140,7 @@ async fn sft_and_grpo_run_on_cpu_against_the_reward_server() {
     let opts = ugst::serve::reward::Options {
         reward: Default::default(),
         tracking: ugst::model::TrackingMode::Batched,
+        tracker: Default::default(),
         concurrency: 8,
         max_queue: 1024,
     };

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use ugst::model::TrackingMode;
 use ugst::reward::{score, Context, RewardConfig};
 use ugst::roles::RoleModel;
+use ugst::track::Tracker;
 use ugst_llm::{Cache, ChatResponse, Ledger, Llm, ScriptedBackend};
 use ugst_state::{Decomposition, GoalState, ObjectiveSpec};
 
@@ -65,9 +66,13 @@ async fn a_candidate_that_breaks_a_policy_scores_lower() {
         )
     };
     let ledger = Ledger::new();
-    let keeps = score(
-        &models,
+    let tracker = Tracker::new(
+        models.tracker.clone(),
         TrackingMode::Batched,
+        Default::default(),
+    );
+    let keeps = score(
+        &tracker,
         &cfg,
         &ctx,
         &before,
@@ -76,8 +81,7 @@ async fn a_candidate_that_breaks_a_policy_scores_lower() {
     )
     .await;
     let breaks = score(
-        &models,
-        TrackingMode::Batched,
+        &tracker,
         &cfg,
         &ctx,
         &before,

@@ -17,6 +17,7 @@ async fn start(cfg: &std::path::Path, max_queue: usize) -> String {
     let opts = Options {
         reward: Default::default(),
         tracking: ugst::model::TrackingMode::Batched,
+        tracker: Default::default(),
         concurrency: 16,
         max_queue,
     };

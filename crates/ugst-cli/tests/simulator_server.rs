@@ -16,6 +16,7 @@ async fn start(cfg: &std::path::Path, mode: SimMode, max_turns: u32) -> String {
     let opts = Options {
         mode,
         tracking: ugst::model::TrackingMode::Batched,
+        tracker: Default::default(),
         max_turns,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -112,6 +112,7 @@ async fn converse(verify: u32) -> (Ending, Vec<TurnRecord>, Ledger) {
         max_turns: 5,
         agent_steps: 2,
         verify,
+        tracker: Default::default(),
     };
     let ledger = Ledger::new();
     let mut turns = Vec::new();
@@ -291,6 +292,7 @@ async fn the_mock_verifier_detects_a_disclosure() {
         max_turns: 2,
         agent_steps: 2,
         verify: 1,
+        tracker: Default::default(),
     };
     let mut turns = Vec::new();
     run_conversation(

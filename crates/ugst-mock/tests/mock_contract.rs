@@ -134,7 +134,7 @@ fn the_simulated_user_stops_after_a_few_turns() {
 #[test]
 fn reasoning_mode_answers_in_the_layout() {
     let state = GoalState::initial(&decomposition());
-    let note = user::steering(SimMode::Reasoning, GOAL, &state, 5);
+    let note = ugst::simulate::steer::steering(SimMode::Reasoning, GOAL, &state, 5);
     for turns in [0, 1, 4] {
         let req = user::request(GOAL, 8, &history(turns), note.as_deref());
         let r = reasoning::parse(&content(&req)).expect("the reasoning layout");

@@ -40,6 +40,17 @@ impl Category {
         }
     }
 
+    /// The words prompts use for it (`user profile`, `task objective`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::UserProfile => "user profile",
+            Category::UserPolicy => "user policy",
+            Category::TaskObjective => "task objective",
+            Category::Requirement => "requirement",
+            Category::Preference => "preference",
+        }
+    }
+
     /// The column header used in the paper's tables.
     pub fn short(self) -> &'static str {
         match self {

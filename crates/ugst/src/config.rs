@@ -58,8 +58,11 @@ pub struct ModelSpec {
     /// Embedded models: CPU threads (default: all cores).
     #[serde(default)]
     pub threads: Option<i32>,
-    /// Embedded models: answer the tracker's closed questions by ranking the offered answers
-    /// (each one's probability from the model, default `true`) instead of writing one.
+    /// Answer the tracker's closed questions by ranking the offered answers (each one's
+    /// probability from the model) instead of writing one. Embedded models: default `true`.
+    /// OpenAI-compatible models: ranked from the `logprobs` the server returns with its written
+    /// answer; unset ranks when the server returns them, `true` also warns when an answer's
+    /// logprobs cannot rank, `false` never asks for them (written answers count as certain).
     #[serde(default)]
     pub rank_answers: Option<bool>,
     /// How this model decomposes goals when it is the decomposer: `free` (it writes the whole
@@ -153,6 +156,10 @@ pub struct Config {
     pub roles: Roles,
     #[serde(default)]
     pub cache: CacheConfig,
+    /// The tracker's rules and thresholds (`[tracking]`; every field optional, missing = the
+    /// measured default; see `docs/tracking.md`).
+    #[serde(default)]
+    pub tracking: crate::model::TrackingConfig,
     /// Where the config came from (the file, or a built-in), for messages.
     #[serde(skip)]
     pub source: String,
@@ -194,6 +201,7 @@ impl Config {
                 enabled: cache,
                 path: None,
             },
+            tracking: Default::default(),
             source: format!("the built-in {name} config"),
         }
     }

@@ -15,11 +15,11 @@
 //! trainer can drop the sample instead of learning from noise.
 
 use crate::decompose::decompose;
-use crate::model::{Exchange, TrackingMode};
+use crate::model::Exchange;
 use crate::prompts::STOP;
 use crate::roles::RoleModels;
 use crate::simulate::{reasoning, user};
-use crate::track::{TrackError, Tracker};
+use crate::track::{ConversationState, Tracker};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ugst_llm::Ledger;
@@ -185,7 +185,7 @@ pub struct Scored {
 /// the goal) tracked through the history.
 pub async fn state_before(
     models: &RoleModels,
-    tracking: TrackingMode,
+    tracker: &Tracker,
     ctx: &Context,
     ledger: &Ledger,
 ) -> Result<GoalState, String> {
@@ -205,17 +205,13 @@ pub async fn state_before(
             return Err("context needs \"goal\" (text), \"decomposition\" or \"state\"".into())
         }
     };
-    let mut state = GoalState::initial(&d);
-    let tracker = Tracker::new(models.tracker.clone(), tracking);
-    let history = exchanges(&ctx.history);
-    let no_commit = |_: u32, _: &GoalState| Ok::<(), std::convert::Infallible>(());
-    if let Err(TrackError::Judge(turn, e)) = tracker
-        .track(ledger, &mut state, &history, 0, no_commit)
-        .await
-    {
-        return Err(format!("tracking history turn {turn}: {e}"));
+    let mut conv = ConversationState::new(GoalState::initial(&d));
+    for e in exchanges(&ctx.history) {
+        conv.advance(tracker, ledger, e)
+            .await
+            .map_err(|e| format!("tracking the history: {e}"))?;
     }
-    Ok(state)
+    Ok(conv.state)
 }
 
 /// Whether a candidate follows the reasoning layout (reported even when the judge fails).
@@ -225,8 +221,7 @@ pub fn score_layout_ok(response: &str) -> bool {
 
 /// Scores one candidate turn.
 pub async fn score(
-    models: &RoleModels,
-    tracking: TrackingMode,
+    tracker: &Tracker,
     cfg: &RewardConfig,
     ctx: &Context,
     before: &GoalState,
@@ -259,7 +254,6 @@ pub async fn score(
             user.text
         },
     });
-    let tracker = Tracker::new(models.tracker.clone(), tracking);
     let judged = match tracker.judge_turn(ledger, before, &history, turn).await {
         Ok(j) => j,
         Err(e) => {

@@ -193,6 +193,8 @@ pub struct ResumeFlags {
     /// The models the resume would use (`Config::describe`), and whether `--config` named them
     /// (else they are the embedded default).
     pub models: Option<(serde_json::Value, bool)>,
+    /// The `[tracking]` rules of `--config`, when a config was given.
+    pub tracker: Option<crate::track::TrackingConfig>,
     /// The goals of `--goals`, with the file's name.
     pub goals: Option<(String, Vec<Goal>)>,
 }
@@ -225,6 +227,11 @@ pub fn check_resume(store: &RunStore, meta: &RunMeta, f: &ResumeFlags) -> Result
         text(f.agent_steps),
         s.agent_steps.to_string(),
     )?;
+    if f.tracker.is_some_and(|t| t != s.tracker) {
+        return Err(crate::input_err!(
+            "the [tracking] table of --config differs from the rules the run was tracked with (its meta.json, settings.tracker); resume with the run's rules or start a new run"
+        ));
+    }
     if let Some(given) = &f.data {
         if Some(given) != meta.env_data.as_ref() {
             let stored = meta.env_data.as_deref().unwrap_or("(none)");
@@ -378,6 +385,7 @@ pub async fn retrack_run(
     let convs = src.conversations()?;
     let goals: Vec<Goal> = convs.iter().map(|c| c.goal.clone()).collect();
     meta.settings.tracking = tracker.mode;
+    meta.settings.tracker = tracker.config;
     meta.source_run = Some(src.path.display().to_string());
     let store = Arc::new(RunStore::create(out, &meta, &goals)?);
     let mut counts = drive(convs, concurrency, progress, move |c| {

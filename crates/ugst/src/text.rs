@@ -102,6 +102,54 @@ pub fn share_of_stems(part: &str, said: &str) -> f64 {
     own.intersection(&said).count() as f64 / own.len() as f64
 }
 
+/// Frequent words of four letters or more that [`content_words`] leaves out (the tracker's
+/// sweep counts the words a part and an exchange share; these say nothing about either).
+pub const COMMON_WORDS: &[&str] = &[
+    "with", "your", "that", "this", "from", "have", "want", "would", "like", "will", "they",
+    "them", "there", "what", "when", "which", "also", "about", "just", "only",
+];
+
+/// The unstemmed content words of a text: [`words`] of at least `min_letters` letters, without
+/// [`COMMON_WORDS`]. The sweep's rule, measured with this exact form; the stemmed variant
+/// ([`content_stems`]) cost more calls there (`docs/tracking.md`).
+pub fn content_words(text: &str, min_letters: usize) -> BTreeSet<String> {
+    words(text)
+        .into_iter()
+        .filter(|w| w.chars().count() >= min_letters && !COMMON_WORDS.contains(&w.as_str()))
+        .collect()
+}
+
+/// How many [`content_words`] `a` and `b` share.
+pub fn shared_content_words(a: &str, b: &str, min_letters: usize) -> usize {
+    content_words(a, min_letters)
+        .intersection(&content_words(b, min_letters))
+        .count()
+}
+
+/// Lower-case letters and digits of `s`, every other run of characters a single space: the form
+/// a judge's quoted evidence is compared in. A leading speaker label (`User:`, `Agent:`) that
+/// the judge copied from a transcript is dropped when its colon is within `label_chars` of the
+/// start.
+pub fn quote_form(s: &str, label_chars: usize) -> String {
+    let mapped: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let mut words: Vec<&str> = mapped.split_whitespace().collect();
+    if matches!(words.first(), Some(&"user") | Some(&"agent"))
+        && s.trim_start().find(':').is_some_and(|i| i <= label_chars)
+    {
+        words.remove(0);
+    }
+    words.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! `bench memory` is one large harness run in its own process (peak RSS is per process);
 //! `tracker` (judge cost per tracking mode) lives in its own module.
 
+pub mod ablations;
 pub mod tracker;
 pub mod workload;
 

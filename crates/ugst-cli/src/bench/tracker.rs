@@ -88,7 +88,7 @@ pub async fn tracker(
     for mode in [TrackingMode::PerComponent, TrackingMode::Batched] {
         eprintln!("bench tracker: re-tracking with {mode} …");
         let out = dir.path().join(mode.as_str());
-        let tracker = Tracker::new(live.clone(), mode);
+        let tracker = Tracker::new(live.clone(), mode, Default::default());
         let summary = retrack_run(
             &source,
             &out,

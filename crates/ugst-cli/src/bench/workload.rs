@@ -159,7 +159,7 @@ pub async fn workload(
         let s = ugst::runner::retrack_run(
             &store,
             &out,
-            Tracker::new(models.tracker.clone(), mode),
+            Tracker::new(models.tracker.clone(), mode, Default::default()),
             None,
             store.meta()?,
             concurrency,

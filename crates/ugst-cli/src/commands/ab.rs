@@ -25,6 +25,7 @@ pub async fn run(a: AbArgs) -> Result<()> {
         mode: SimMode::Prompt,
         tracking: a.tracking,
         max_turns: a.max_turns,
+        tracker: cfg.tracking,
         ..Settings::default()
     };
     let data = s.data.as_deref().map(super::run::canonical);

@@ -45,6 +45,34 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
                 bench::tracker::tracker(models, cfg.describe(), n, max_turns, concurrency).await?;
             save(&out, &r, bench::tracker::table(&r))
         }
+        BenchCmd::Ablations {
+            config,
+            tracking,
+            set,
+            log,
+            limit,
+            switches,
+            variant,
+            concurrency,
+            work,
+            out,
+            quiet,
+        } => {
+            let plan = bench::ablations::AblationPlan {
+                config: backends::config_or_default(config.as_deref())?,
+                tracking,
+                set,
+                log,
+                limit,
+                switches,
+                variants: variant,
+                concurrency,
+                work,
+                quiet,
+            };
+            let r = bench::ablations::ablations_run(plan).await?;
+            save(&out, &r, bench::ablations::table(&r))
+        }
         BenchCmd::Memory {
             n,
             concurrency,

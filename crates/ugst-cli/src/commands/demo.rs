@@ -69,6 +69,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         mode: a.mode,
         tracking: a.tracking,
         max_turns: a.max_turns,
+        tracker: cfg.tracking,
         ..Settings::default()
     };
     let environment: Arc<dyn env::Environment> = Arc::new(env::Desk);

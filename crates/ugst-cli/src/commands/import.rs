@@ -12,6 +12,31 @@ pub async fn run(
     decompositions: Option<&Path>,
     out: &Path,
 ) -> Result<()> {
+    let convs = import_log(file, format, env, only, decompositions, out)?;
+    let tasks: std::collections::BTreeSet<&str> = convs
+        .iter()
+        .map(|c| c.goal.id.split('#').next().unwrap_or(""))
+        .collect();
+    eprintln!(
+        "imported {} conversation(s) of {} task(s) into {}; track them with `ugst track {} --config C --out DIR`",
+        convs.len(),
+        tasks.len(),
+        out.display(),
+        out.display()
+    );
+    super::eval::print_one(out, false, None, false).await
+}
+
+/// Reads `file` in `format`, keeps the conversations of `only` (all when empty) with the
+/// decompositions of `decompositions` attached, and writes them as a run at `out`.
+pub fn import_log(
+    file: &Path,
+    format: &str,
+    env: &str,
+    only: &[String],
+    decompositions: Option<&Path>,
+    out: &Path,
+) -> Result<Vec<ugst::import::Imported>> {
     let convs = match format {
         "tau-bench" => ugst::import::tau_bench(file)?,
         "chat-jsonl" => ugst::import::chat_jsonl(file)?,
@@ -47,16 +72,5 @@ pub async fn run(
         ..RunMeta::new(settings, env, models)
     };
     ugst::import::write(out, &meta, &convs)?;
-    let tasks: std::collections::BTreeSet<&str> = convs
-        .iter()
-        .map(|c| c.goal.id.split('#').next().unwrap_or(""))
-        .collect();
-    eprintln!(
-        "imported {} conversation(s) of {} task(s) into {}; track them with `ugst track {} --config C --out DIR`",
-        convs.len(),
-        tasks.len(),
-        out.display(),
-        out.display()
-    );
-    super::eval::print_one(out, false, None, false).await
+    Ok(convs)
 }

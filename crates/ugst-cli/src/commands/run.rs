@@ -32,6 +32,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
         max_turns: a.max_turns.unwrap_or(d.max_turns),
         agent_steps: a.agent_steps.unwrap_or(d.agent_steps),
         verify: a.verify.unwrap_or(d.verify),
+        tracker: cfg.tracking,
     };
     if settings.max_turns == 0 {
         return Err(ugst::input_err!("--max-turns must be at least 1"));
@@ -146,6 +147,7 @@ async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
         env: a.source.env.clone(),
         data: a.source.data.as_deref().map(canonical),
         models: Some((cfg.describe(), a.config.is_some())),
+        tracker: a.config.is_some().then_some(cfg.tracking),
         goals,
     };
     let settings = check_resume(&store, &meta, &flags)?;

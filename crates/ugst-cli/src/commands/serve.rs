@@ -29,7 +29,8 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
         } => {
             let reward = ugst::reward::RewardConfig::parse(&weights)
                 .map_err(|e| ugst::input_err!("--weights: {e}"))?;
-            let models = backends::connect_file(&config).await?;
+            let cfg = ugst::config::Config::load(&config)?;
+            let models = backends::connect(&cfg).await?;
             let listener = listen(&host, port).await?;
             eprintln!(
                 "UGST reward on http://{}/v1/ugst/score ({tracking} tracking, weights {reward:?})",
@@ -38,6 +39,7 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
             let opts = reward::Options {
                 reward,
                 tracking,
+                tracker: cfg.tracking,
                 concurrency,
                 max_queue,
             };
@@ -56,7 +58,8 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
                 Some(g) => read_goals(&g)?,
                 None => Vec::new(),
             };
-            let models = backends::connect_file(&config).await?;
+            let cfg = ugst::config::Config::load(&config)?;
+            let models = backends::connect(&cfg).await?;
             let listener = listen(&host, port).await?;
             eprintln!(
                 "simulator ({mode} mode, {} goal(s) by id, any goal in a harness's user prompt) on http://{}/v1/chat/completions",
@@ -66,6 +69,7 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
             let opts = simulator::Options {
                 mode,
                 tracking,
+                tracker: cfg.tracking,
                 max_turns,
             };
             simulator::serve(listener, models, goals, opts).await?;

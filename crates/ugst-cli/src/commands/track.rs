@@ -23,7 +23,7 @@ pub async fn run(
     let mut meta = src.meta()?;
     // Only the judging changed: the simulator's and the agent's models stay as recorded.
     meta.retracked_with = Some(cfg.describe_roles(&["decomposer", "tracker", "judge"]));
-    let tracker = Tracker::new(models.tracker.clone(), tracking);
+    let tracker = Tracker::new(models.tracker.clone(), tracking, cfg.tracking);
     let bar = progress::terminal(quiet);
     let decomposer = Some(models.decomposer.clone());
     let s = retrack_run(

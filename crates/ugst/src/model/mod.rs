@@ -4,6 +4,7 @@
 
 pub mod goal;
 pub mod run;
+pub mod tracking;
 pub mod transcript;
 
 pub use goal::{DecomposeMethod, DecompositionLine, Goal};
@@ -12,4 +13,5 @@ pub use run::{
     ConvStatus, Conversation, EndReason, Ending, RejectedDraft, RunMeta, Settings, SimMode,
     TaskOutcome, TrackingMode, TurnRecord, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS,
 };
+pub use tracking::TrackingConfig;
 pub use transcript::{Exchange, STOP};

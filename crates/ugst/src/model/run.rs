@@ -101,10 +101,14 @@ pub enum ConvStatus {
 text_enum!(ConvStatus "conversation status" { Pending => "pending", Running => "running", Finished => "finished", Failed => "failed" });
 
 /// Fixed settings of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub mode: SimMode,
     pub tracking: TrackingMode,
+    /// The tracker's rules and thresholds (`[tracking]` in `ugst.toml`), so a stored run says
+    /// exactly which rules judged it. Runs stored before it existed read as the default.
+    #[serde(default)]
+    pub tracker: super::TrackingConfig,
     pub max_turns: u32,
     pub agent_steps: u32,
     /// How many times a draft may be sent back by the verifier (0 = no verifier).
@@ -122,6 +126,7 @@ impl Default for Settings {
             max_turns: DEFAULT_MAX_TURNS,
             agent_steps: DEFAULT_AGENT_STEPS,
             verify: 0,
+            tracker: super::TrackingConfig::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
+use crate::track::Tracker;
 use ugst_llm::Ledger;
 use ugst_state::GoalState;
 
@@ -35,6 +36,8 @@ use ugst_state::GoalState;
 pub struct Options {
     pub reward: RewardConfig,
     pub tracking: TrackingMode,
+    /// The tracker's rules (`[tracking]` in the config).
+    pub tracker: crate::track::TrackingConfig,
     /// Items scored at the same time.
     pub concurrency: usize,
     /// Items accepted (queued or being scored) before answering 503.
@@ -136,6 +139,7 @@ struct Item {
 }
 
 async fn score_item(s: &AppState, item: &Item) -> Scored {
+    let tracker = Tracker::new(s.models.tracker.clone(), s.opts.tracking, s.opts.tracker);
     let _permit = s
         .permits
         .acquire()
@@ -156,7 +160,7 @@ async fn score_item(s: &AppState, item: &Item) -> Scored {
                 Some(st) => Ok(st),
                 None => {
                     let r =
-                        reward::state_before(&s.models, s.opts.tracking, &item.context, &ledger)
+                        reward::state_before(&s.models, &tracker, &item.context, &ledger)
                             .await;
                     if let Ok(st) = &r {
                         let mut m = s.states.lock().unwrap_or_else(|p| p.into_inner());
@@ -173,8 +177,7 @@ async fn score_item(s: &AppState, item: &Item) -> Scored {
     let out = match before {
         Ok(before) => {
             reward::score(
-                &s.models,
-                s.opts.tracking,
+                &tracker,
                 &s.opts.reward,
                 &item.context,
                 &before,

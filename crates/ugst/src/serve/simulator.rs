@@ -30,7 +30,7 @@ use crate::model::transcript::{self, Speaker};
 use crate::model::{Exchange, Goal, SimMode, TrackingMode, STOP};
 use crate::roles::RoleModels;
 use crate::simulate::user::UserSimulator;
-use crate::track::{TrackError, Tracker};
+use crate::track::{ConversationState, Tracker};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -48,6 +48,8 @@ use ugst_state::GoalState;
 pub struct Options {
     pub mode: SimMode,
     pub tracking: TrackingMode,
+    /// The tracker's rules (`[tracking]` in the config).
+    pub tracker: crate::track::TrackingConfig,
     pub max_turns: u32,
 }
 
@@ -337,25 +339,27 @@ async fn next_turn(
         .clone();
     // Start from the longest prefix of this conversation already tracked.
     let keys = prefix_keys(&goal.id, answered);
-    let (from, mut state) = {
+    let (from, state) = {
         let known = s.states.lock().unwrap_or_else(|p| p.into_inner());
         (0..keys.len())
             .rev()
             .find_map(|k| known.by_key.get(&keys[k]).map(|st| (k, st.clone())))
             .unwrap_or((0, s0))
     };
-    let tracker = Tracker::new(s.models.tracker.clone(), s.opts.tracking);
-    let remember = |turn: u32, st: &GoalState| {
-        let mut known = s.states.lock().unwrap_or_else(|p| p.into_inner());
-        known.insert(keys[turn as usize], st.clone());
-        Ok::<(), std::convert::Infallible>(())
+    let tracker = Tracker::new(s.models.tracker.clone(), s.opts.tracking, s.opts.tracker);
+    let mut conv = ConversationState {
+        state,
+        history: answered[..from].to_vec(),
     };
-    if let Err(TrackError::Judge(_, e)) = tracker
-        .track(ledger, &mut state, answered, from, remember)
-        .await
-    {
-        return Err(format!("tracker: {e}"));
+    for e in &answered[from..] {
+        let turn = conv
+            .advance(&tracker, ledger, e.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut known = s.states.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(keys[turn as usize], conv.state.clone());
     }
+    let state = conv.state;
     let max_turns = goal.max_turns.unwrap_or(s.opts.max_turns);
     let turn = answered.len() as u32 + 1;
     if turn > max_turns {

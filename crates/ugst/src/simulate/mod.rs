@@ -7,12 +7,13 @@
 pub mod agent;
 pub mod env;
 pub mod reasoning;
+pub mod steer;
 pub mod user;
 pub mod verify;
 
 use crate::model::{EndReason, Ending, Exchange, Goal, Settings, TurnRecord};
 use crate::roles::RoleModels;
-use crate::track::{TrackError, Tracker};
+use crate::track::{ConversationState, TrackError, Tracker};
 use agent::Agent;
 use env::Environment;
 use ugst_llm::{CallRole, Ledger, LlmError};
@@ -42,6 +43,15 @@ impl RunError {
     fn model(turn: u32, role: CallRole) -> impl FnOnce(LlmError) -> RunError {
         move |source| RunError::Model { turn, role, source }
     }
+    fn store(turn: u32) -> impl FnOnce(anyhow::Error) -> RunError {
+        move |source| RunError::Store { turn, source }
+    }
+}
+
+impl From<TrackError> for RunError {
+    fn from(e: TrackError) -> RunError {
+        RunError::model(e.turn, CallRole::Tracker)(e.source)
+    }
 }
 
 /// The three participants of a conversation besides the environment, built from the role
@@ -56,7 +66,7 @@ impl Participants {
     pub fn new(models: &RoleModels, settings: Settings) -> Participants {
         Participants {
             user: UserSimulator::new(models, settings.mode, settings.verify),
-            tracker: Tracker::new(models.tracker.clone(), settings.tracking),
+            tracker: Tracker::new(models.tracker.clone(), settings.tracking, settings.tracker),
             agent: models.agent.clone(),
         }
     }
@@ -77,14 +87,16 @@ pub async fn run_conversation(
     let max_turns = goal.max_turns.unwrap_or(settings.max_turns);
     let mut session = env.start(goal);
     let mut agent = Agent::new(env.agent_policy(goal), env.tools(), settings.agent_steps);
-    let (mut history, mut state, mut replies) = (Vec::<Exchange>::new(), s0, Vec::new());
+    // S0; the tracker's view of the conversation grows by one exchange per turn.
+    let mut conv = ConversationState::new(s0);
+    let mut replies = Vec::new();
     let (mut end, mut closing_reasoning) = (EndReason::MaxTurns, None);
     let mut last: Option<TurnRecord> = None;
     for turn in 1..=max_turns {
         // 1. The simulated user writes its turn, steered by S_{turn-1}.
         let msg = p
             .user
-            .next_message(ledger, goal, &state, &history, turn, max_turns)
+            .next_message(ledger, goal, &conv.state, &conv.history, turn, max_turns)
             .await
             .map_err(|(role, e)| RunError::model(turn, role)(e))?;
         if msg.is_bare_stop() {
@@ -92,27 +104,26 @@ pub async fn run_conversation(
             break;
         }
         // 2. The agent answers (with tools), unless the message came with the stop signal.
-        let answer = match msg.user.stop {
-            true => None,
-            false => Some(
+        let answer = if msg.user.stop {
+            None
+        } else {
+            Some(
                 agent
                     .respond(&p.agent, ledger, session.as_mut(), &msg.user.text)
                     .await
                     .map_err(RunError::model(turn, CallRole::Agent))?,
-            ),
+            )
         };
         replies.extend(answer.as_ref().map(|a| a.reply.clone()));
-        history.push(Exchange {
+        let exchange = Exchange {
             user: msg.user.text.clone(),
             agent: answer.as_ref().map(|a| a.reply.clone()),
-        });
+        };
         // 3. The tracker judges the turn; 4. the state machine applies it.
-        (p.tracker.judge_turn(ledger, &state, &history, turn).await)
-            .map_err(RunError::model(turn, CallRole::Tracker))?
-            .apply(&mut state, turn);
+        conv.advance(&p.tracker, ledger, exchange).await?;
         // 5. The turn is committed before the next begins.
-        let record = turn_record(turn, msg, answer.as_ref(), &state);
-        commit(&record).map_err(|source| RunError::Store { turn, source })?;
+        let record = turn_record(turn, msg, answer.as_ref(), &conv.state);
+        commit(&record).map_err(RunError::store(turn))?;
         let stop = match (record.agent.is_none(), answer.is_some_and(|a| a.ended)) {
             (true, _) => Some(EndReason::SimulatorStop),
             (_, true) => Some(EndReason::AgentTransfer),
@@ -124,24 +135,33 @@ pub async fn run_conversation(
             break;
         }
     }
-    // 6. The conversation has ended: the closing pass (delta mode), committed as the last turn's
-    //    state again so that the stored turns and the final state agree.
-    if let Some(mut record) = last {
-        let turn = record.index;
-        let closing = (p.tracker.close(ledger, &state, &history).await)
-            .map_err(RunError::model(turn, CallRole::Tracker))?;
-        if !closing.updates.is_empty() {
-            closing.apply(&mut state, turn);
-            record.state = state.clone();
-            commit(&record).map_err(|source| RunError::Store { turn, source })?;
-        }
+    // 6. The conversation has ended: the closing pass, committed as the last turn's state again
+    //    so that the stored turns and the final state agree.
+    if let Some(record) = last {
+        finish(&p.tracker, ledger, &mut conv, record, &mut commit).await?;
     }
     Ok(Ending {
         closing_reasoning,
         end,
         reward: session.reward(&replies),
-        state,
+        state: conv.state,
     })
+}
+
+/// The closing pass of a conversation whose last stored turn is `last`: when it changes the
+/// state, that turn is committed again with the final state.
+async fn finish(
+    tracker: &Tracker,
+    ledger: &Ledger,
+    conv: &mut ConversationState,
+    mut last: TurnRecord,
+    commit: &mut impl FnMut(&TurnRecord) -> anyhow::Result<()>,
+) -> Result<(), RunError> {
+    if conv.finish(tracker, ledger).await? {
+        last.state = conv.state.clone();
+        commit(&last).map_err(RunError::store(last.index))?;
+    }
+    Ok(())
 }
 
 /// What is stored of a turn: the user's message and how it was written, the agent's answer,
@@ -172,35 +192,16 @@ pub async fn retrack(
     ledger: &Ledger,
     mut commit: impl FnMut(&TurnRecord) -> anyhow::Result<()>,
 ) -> Result<GoalState, RunError> {
-    let mut state = s0;
-    let history: Vec<Exchange> = turns.iter().map(TurnRecord::exchange).collect();
-    let on_turn = |turn: u32, s: &GoalState| {
-        let mut record = turns[turn as usize - 1].clone();
-        record.state = s.clone();
-        commit(&record)
-    };
-    match tracker
-        .track(ledger, &mut state, &history, 0, on_turn)
-        .await
-    {
-        Ok(()) => {}
-        Err(TrackError::Judge(turn, e)) => return Err(RunError::model(turn, CallRole::Tracker)(e)),
-        Err(TrackError::Commit(turn, source)) => return Err(RunError::Store { turn, source }),
+    let mut conv = ConversationState::new(s0);
+    for t in turns {
+        let turn = conv.advance(tracker, ledger, t.exchange()).await?;
+        let mut record = t.clone();
+        record.state = conv.state.clone();
+        commit(&record).map_err(RunError::store(turn))?;
     }
     // The stored conversation has ended: the closing pass, as in `run_conversation`.
-    let Some(last) = turns.last() else {
-        return Ok(state);
-    };
-    let closing = (tracker.close(ledger, &state, &history).await)
-        .map_err(RunError::model(last.index, CallRole::Tracker))?;
-    if !closing.updates.is_empty() {
-        closing.apply(&mut state, last.index);
-        let mut record = last.clone();
-        record.state = state.clone();
-        commit(&record).map_err(|source| RunError::Store {
-            turn: last.index,
-            source,
-        })?;
+    if let Some(last) = turns.last() {
+        finish(tracker, ledger, &mut conv, last.clone(), &mut commit).await?;
     }
-    Ok(state)
+    Ok(conv.state)
 }

@@ -3,38 +3,15 @@
 //! `--verify`, has each draft checked before it is sent. [`UserSimulator::next_message`] is the
 //! one place user turns are written — by the batch runner and by `serve simulator` alike.
 
+use super::steer::steering;
 use super::{reasoning, verify};
 use crate::model::{Exchange, Goal, RejectedDraft, SimMode, STOP};
 use crate::prompts;
 use crate::roles::RoleModel;
-use crate::track::steering_components;
 use minijinja::context;
 use regex::Regex;
 use std::sync::LazyLock;
 use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, UserSimulation};
-use ugst_state::GoalState;
-
-/// The steering note for the next turn, if the mode uses one.
-pub fn steering(mode: SimMode, goal: &str, state: &GoalState, turns_left: u32) -> Option<String> {
-    match mode {
-        SimMode::Prompt => None,
-        SimMode::Goal => Some(prompts::render(
-            "steer_goal",
-            context! { goal => goal, turns_left => turns_left },
-        )),
-        SimMode::GoalState => Some(prompts::render(
-            "steer_state",
-            context! { components => steering_components(state), turns_left => turns_left, stop => STOP },
-        )),
-        SimMode::Reasoning => Some(prompts::render(
-            "steer_reasoning",
-            context! {
-                components => steering_components(state), turns_left => turns_left, stop => STOP,
-                open => reasoning::OPEN, close => reasoning::CLOSE,
-            },
-        )),
-    }
-}
 
 /// The simulator's request: its instructions and the conversation so far (natural roles), with
 /// the steering note for this turn kept apart so the conversation prefix never changes between
@@ -388,7 +365,7 @@ mod tests {
             verifier: role,
         };
         let goal = crate::goals::demo_goals().remove(0);
-        let state = GoalState::initial(&ugst_state::Decomposition {
+        let state = ugst_state::GoalState::initial(&ugst_state::Decomposition {
             user_profile: Vec::new(),
             user_policy: Vec::new(),
             task_objectives: Vec::new(),

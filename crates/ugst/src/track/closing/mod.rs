@@ -1,0 +1,188 @@
+//! The closing pass (step 6 of the module doc of `track`). A tracker that judges one exchange at
+//! a time misses what only shows across the whole conversation: a request turned down politely
+//! reads "nothing settled yet" in its turn, a preference stated in passing is missed, an
+//! identifier the user never gives or a charge above the user's cap is visible only at the end.
+//! Once the conversation has ended, the parts still at their starting status are looked at once
+//! more: objectives and preferences by a closing question over everything the user wrote (in
+//! both answer orders), then the requirements whose objective moved; profile and policy parts
+//! by the text rules of [`rules`].
+
+pub(crate) mod rules;
+
+use super::checks::questions::closing_question;
+use super::checks::verdict::mean;
+use super::delta::order::objective_moved;
+use super::render::PartView;
+use super::{Judgement, Tracker};
+use crate::model::Exchange;
+use crate::prompts::{self, schemas};
+use minijinja::context;
+use serde_json::Value;
+use ugst_llm::{ChatRequest, Ledger, LlmError, Message};
+use ugst_state::{Category, GoalState, Status, SubComponent, Update};
+
+/// One closing question about one part: everything the user wrote (first, so that the questions
+/// of one conversation share their prompt's start), then the part, then the question with its
+/// two answers in the given order.
+fn closing_request(
+    part: &PartView,
+    history: &[Exchange],
+    question: &str,
+    answers: [&str; 2],
+    tracker: &Tracker,
+) -> ChatRequest {
+    let turns: Vec<Value> = history
+        .iter()
+        .enumerate()
+        .map(|(i, e)| serde_json::json!({"turn": i + 1, "user": e.user}))
+        .collect();
+    let prompt = prompts::render(
+        "track_close",
+        context! {
+            turns => turns,
+            category => part.label(),
+            text => part.c.text,
+            objective => part.objective,
+            question => question,
+            answers => answers,
+        },
+    );
+    ChatRequest::new(vec![Message::user(prompt)])
+        .with_schema(schemas::CHANGE_CHECK, schemas::change_check(&answers))
+        .with_sampling(tracker.role.sampling.clone())
+}
+
+impl Tracker {
+    /// The closing pass: the updates for the parts still at their starting status once the
+    /// conversation in `history` has ended. Objectives and preferences are asked first, then the
+    /// requirements whose objective is no longer INCOMPLETE. An unusable answer moves nothing.
+    pub(crate) async fn closing_pass(
+        &self,
+        ledger: &Ledger,
+        state: &GoalState,
+        history: &[Exchange],
+    ) -> Result<Judgement, LlmError> {
+        let cfg = &self.config;
+        if !self.runs_closing_pass() || history.is_empty() {
+            return Ok(Judgement::default());
+        }
+        let mut updates: Vec<Update> = state
+            .components
+            .iter()
+            .filter(|c| c.status == Status::Aligned)
+            .filter_map(|c| {
+                let withheld = || {
+                    cfg.withheld_identifier_rule
+                        .then(|| rules::withheld_identifier(c, history, cfg))
+                        .flatten()
+                };
+                let over_cap = || {
+                    cfg.charge_over_cap_rule
+                        .then(|| rules::charge_over_cap(c, history))
+                        .flatten()
+                };
+                let reason = withheld().or_else(over_cap)?;
+                Some(Update {
+                    id: c.id.clone(),
+                    status: Status::Misaligned,
+                    reason,
+                })
+            })
+            .collect();
+        if !cfg.closing_questions {
+            return Ok(updates.into());
+        }
+        let starting = |c: &&SubComponent| c.status == c.category.statuses()[0];
+        let words = |c: &&SubComponent| !cfg.closing_users_words || rules::in_users_words(c, history, cfg);
+        let first: Vec<&SubComponent> = state
+            .components
+            .iter()
+            .filter(starting)
+            .filter(|c| matches!(c.category, Category::TaskObjective | Category::Preference))
+            .filter(words)
+            .collect();
+        updates.extend(self.ask_closing(ledger, state, &first, history).await?);
+        let reqs: Vec<&SubComponent> = state
+            .components
+            .iter()
+            .filter(starting)
+            .filter(|c| c.category == Category::Requirement)
+            .filter(|c| objective_moved(state, &updates, c))
+            .filter(words)
+            .collect();
+        // A requirement the user asked for shares its objective's outcome: COMPLETE when the
+        // objective was carried out, ATTEMPTED when it was blocked or only asked for.
+        let objective_status = |o: &str| {
+            updates
+                .iter()
+                .find(|u| u.id == o)
+                .map(|u| u.status)
+                .or_else(|| state.get(o).map(|o| o.status))
+        };
+        let more: Vec<Update> = self
+            .ask_closing(ledger, state, &reqs, history)
+            .await?
+            .into_iter()
+            .map(|mut u| {
+                let o = state.get(&u.id).and_then(|c| c.objective.clone());
+                if cfg.requirement_shares_outcome
+                    && o.as_deref().and_then(objective_status) == Some(Status::Complete)
+                {
+                    u.status = Status::Complete;
+                    u.reason.push_str("; its objective is COMPLETE");
+                }
+                u
+            })
+            .collect();
+        updates.extend(more);
+        Ok(updates.into())
+    }
+
+    /// Whether this tracker runs the closing pass: `closing_pass` when set, else in delta mode
+    /// only (the other modes judge every turn against the whole conversation already).
+    pub(crate) fn runs_closing_pass(&self) -> bool {
+        self.config
+            .closing_pass
+            .unwrap_or(self.mode == crate::model::TrackingMode::Delta)
+    }
+
+    /// Asks the closing question of each part, one after another so that every call after the
+    /// first re-reads only its part (they share the user's messages at the start); the updates
+    /// of those that P(yes) over both answer orders moves.
+    async fn ask_closing(
+        &self,
+        ledger: &Ledger,
+        state: &GoalState,
+        parts: &[&SubComponent],
+        history: &[Exchange],
+    ) -> Result<Vec<Update>, LlmError> {
+        let mut updates = Vec::new();
+        for c in parts {
+            let Some(q) = closing_question(c.category) else {
+                continue;
+            };
+            let part = PartView::new(state, c);
+            // P(yes) in each answer order; an unusable answer moves nothing.
+            let mut p_yes = Vec::new();
+            for answers in [[q.no, q.yes], [q.yes, q.no]] {
+                let req = closing_request(&part, history, q.question, answers, self);
+                let Some(p) = self.answer_probs(ledger, req, &answers).await? else {
+                    break;
+                };
+                p_yes.push(if answers[0] == q.yes { p[0] } else { p[1] });
+            }
+            let p = mean(&p_yes);
+            if p_yes.len() == 2 && p > self.config.closing_yes {
+                updates.push(Update {
+                    id: c.id.clone(),
+                    status: q.gives,
+                    reason: format!(
+                        "closing pass: {} (p = {p:.2} over both answer orders)",
+                        q.yes
+                    ),
+                });
+            }
+        }
+        Ok(updates)
+    }
+}

@@ -1,0 +1,128 @@
+//! The closing rules: text rules on the whole conversation, no model call (the 1.5B judge
+//! cannot tell a true contradiction from a mention, `docs/tracking.md`), and the word bar a
+//! part must pass before its closing question is asked.
+
+use crate::model::Exchange;
+use crate::text;
+use crate::model::TrackingConfig;
+use crate::track::delta::evidence::states_in_words;
+use regex::Regex;
+use std::sync::LazyLock;
+use ugst_state::{Category, SubComponent};
+
+/// Words of `text` that look like identifiers: `cfg.identifier_min_chars` characters or more,
+/// letters and digits mixed (`ethan_martin_2396`, `3FRNFB`), so amounts and dates are left out.
+fn identifiers<'t>(text: &'t str, cfg: &TrackingConfig) -> Vec<&'t str> {
+    text.split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+        .filter(|w| w.chars().count() >= cfg.identifier_min_chars)
+        .filter(|w| w.chars().any(|ch| ch.is_ascii_digit()) && w.chars().any(char::is_alphabetic))
+        .collect()
+}
+
+/// Whether a part's status is left to a closing rule instead of the per-turn judge: a profile
+/// part that names an identifier (see [`withheld_identifier`]).
+pub(crate) fn decided_by_rule(c: &SubComponent, cfg: &TrackingConfig) -> bool {
+    c.category == Category::UserProfile && !identifiers(&c.text, cfg).is_empty()
+}
+
+/// The withheld-identifier rule: a profile part naming an identifier that appears nowhere in
+/// the conversation, while the agent mentions an id in `cfg.id_asks` replies or more (it asked
+/// and never found the account another way). A user who gives it late, or whose account the
+/// agent finds and names, stays ALIGNED.
+pub(crate) fn withheld_identifier(
+    c: &SubComponent,
+    history: &[Exchange],
+    cfg: &TrackingConfig,
+) -> Option<String> {
+    if c.category != Category::UserProfile {
+        return None;
+    }
+    let said: String = history
+        .iter()
+        .map(|e| format!("{}\n{}", e.user, e.agent.as_deref().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase();
+    let missing = identifiers(&c.text, cfg)
+        .into_iter()
+        .find(|id| !said.contains(&id.to_lowercase()))?;
+    let asks: Vec<String> = history
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.agent.as_deref().is_some_and(|a| {
+                a.split(|ch: char| !ch.is_alphanumeric())
+                    .any(|w| ["id", "ids", "identifier"].contains(&w.to_lowercase().as_str()))
+            })
+        })
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    (asks.len() >= cfg.id_asks).then(|| {
+        format!(
+            "closing rule: {missing} never appears in the conversation, though the agent asks for an id in turns {}",
+            asks.join(", ")
+        )
+    })
+}
+
+/// A policy's cap: "up to $100", "a budget of $200", "no more than $50".
+static CAP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:up\s*to|budget of|no more than|not more than|at most|maximum of|max of)\s*\$\s*(\d[\d,]*(?:\.\d+)?)")
+        .expect("a valid pattern")
+});
+/// Words reporting a charge as done: "has been charged", "was billed".
+static CHARGED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:been|was|were|have|has|'ve)\s+(?:been\s+)?(?:charged|billed|deducted)\b")
+        .expect("a valid pattern")
+});
+static AMOUNT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\s*(\d[\d,]*(?:\.\d+)?)").expect("a valid pattern"));
+
+fn dollars(s: &str) -> Option<f64> {
+    s.replace(',', "").parse().ok()
+}
+
+/// The spending-cap rule: a policy capping an amount while an agent reply reports, as done, a
+/// charge above it ("$114 has been charged"): the user let it happen. A quote the user turns
+/// down is no charge, so it keeps the policy ALIGNED.
+pub(crate) fn charge_over_cap(c: &SubComponent, history: &[Exchange]) -> Option<String> {
+    if c.category != Category::UserPolicy {
+        return None;
+    }
+    let cap = dollars(CAP.captures(&c.text)?.get(1)?.as_str())?;
+    history.iter().enumerate().find_map(|(i, e)| {
+        text::sentences(e.agent.as_deref()?)
+            .into_iter()
+            .filter(|s| !s.ends_with('?'))
+            .find_map(|s| {
+                // The amount nearest the words reporting the charge is the one charged.
+                let at = CHARGED.find(&s)?.start();
+                let over = AMOUNT
+                    .captures_iter(&s)
+                    .filter_map(|m| Some((m.get(0)?.start().abs_diff(at), dollars(&m[1])?)))
+                    .min_by_key(|(distance, _)| *distance)
+                    .map(|(_, amount)| amount)
+                    .filter(|a| *a > cap)?;
+                Some(format!(
+                    "closing rule: the agent reports a charge of ${over} in turn {}, above the ${cap} this policy allows",
+                    i + 1
+                ))
+            })
+    })
+}
+
+/// Whether the user's words can carry the closing question's "asked for / stated" for this
+/// part, before any judge call: a requirement (a detail: a date, a cabin, "nonstop") when more
+/// than `cfg.closing_requirement_stem_share` of its content stems occur in the user's messages,
+/// a preference when one does. Objectives have no such bar (a request is often worded quite
+/// unlike the goal).
+pub(crate) fn in_users_words(c: &SubComponent, history: &[Exchange], cfg: &TrackingConfig) -> bool {
+    let user: String = history.iter().map(|e| format!("{}\n", e.user)).collect();
+    match c.category {
+        Category::Requirement => {
+            text::share_of_stems(&c.text, &user) > cfg.closing_requirement_stem_share
+        }
+        Category::Preference => states_in_words(c, &user),
+        _ => true,
+    }
+}
