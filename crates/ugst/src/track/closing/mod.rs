@@ -66,29 +66,7 @@ impl Tracker {
         if !self.runs_closing_pass() || history.is_empty() {
             return Ok(Judgement::default());
         }
-        let mut updates: Vec<Update> = state
-            .components
-            .iter()
-            .filter(|c| c.status == Status::Aligned)
-            .filter_map(|c| {
-                let withheld = || {
-                    cfg.withheld_identifier_rule
-                        .then(|| rules::withheld_identifier(c, history, cfg))
-                        .flatten()
-                };
-                let over_cap = || {
-                    cfg.charge_over_cap_rule
-                        .then(|| rules::charge_over_cap(c, history))
-                        .flatten()
-                };
-                let reason = withheld().or_else(over_cap)?;
-                Some(Update {
-                    id: c.id.clone(),
-                    status: Status::Misaligned,
-                    reason,
-                })
-            })
-            .collect();
+        let mut updates = self.rule_breaks(state, history);
         if !cfg.closing_questions {
             return Ok(updates.into());
         }
@@ -136,6 +114,35 @@ impl Tracker {
             .collect();
         updates.extend(more);
         Ok(updates.into())
+    }
+
+    /// The closing rules' breaks: profile and policy parts still ALIGNED that a text rule finds
+    /// broken over the whole conversation (no model call).
+    fn rule_breaks(&self, state: &GoalState, history: &[Exchange]) -> Vec<Update> {
+        let cfg = &self.config;
+        state
+            .components
+            .iter()
+            .filter(|c| c.status == Status::Aligned)
+            .filter_map(|c| {
+                let withheld = || {
+                    cfg.withheld_identifier_rule
+                        .then(|| rules::withheld_identifier(c, history, cfg))
+                        .flatten()
+                };
+                let over_cap = || {
+                    cfg.charge_over_cap_rule
+                        .then(|| rules::charge_over_cap(c, history))
+                        .flatten()
+                };
+                let reason = withheld().or_else(over_cap)?;
+                Some(Update {
+                    id: c.id.clone(),
+                    status: Status::Misaligned,
+                    reason,
+                })
+            })
+            .collect()
     }
 
     /// Whether this tracker runs the closing pass: `closing_pass` when set, else in delta mode
