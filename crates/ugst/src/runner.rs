@@ -334,6 +334,25 @@ fn stop(id: &str, e: ugst_llm::LlmError) -> anyhow::Error {
     )))
 }
 
+/// S0 of `goal`: its decomposition, given or from `decomposer`. `None` when the decomposer
+/// failed (the conversation is stored as failed with the reason); an error that stops the run
+/// (a refused schema, a bad config) is `Err`.
+async fn initial_state(
+    store: &RunStore,
+    decomposer: &RoleModel,
+    ledger: &Ledger,
+    goal: &Goal,
+) -> Result<Option<GoalState>> {
+    match decompose_goal(decomposer, ledger, goal).await {
+        Ok(d) => Ok(Some(GoalState::initial(&d))),
+        Err(DecomposeError::Llm(e)) if e.stops_the_run() => Err(stop(&goal.id, e)),
+        Err(e) => {
+            store.fail(&goal.id, &format!("decomposer: {e}"), &ledger.drain())?;
+            Ok(None)
+        }
+    }
+}
+
 /// One conversation, start to end. Model failures mark the conversation failed with its reason;
 /// only store failures (which would lose data) abort the run.
 async fn one_conversation(
@@ -353,13 +372,8 @@ async fn one_conversation(
         }
         None => models,
     };
-    let s0 = match decompose_goal(&models.decomposer, &ledger, goal).await {
-        Ok(d) => GoalState::initial(&d),
-        Err(DecomposeError::Llm(e)) if e.stops_the_run() => return Err(stop(&goal.id, e)),
-        Err(e) => {
-            store.fail(&goal.id, &format!("decomposer: {e}"), &ledger.drain())?;
-            return Ok(Outcome::Failed);
-        }
+    let Some(s0) = initial_state(store, &models.decomposer, &ledger, goal).await? else {
+        return Ok(Outcome::Failed);
     };
     store.start(&goal.id, &s0, &ledger.drain())?;
     let result = run_conversation(models, env, settings, goal, s0, &ledger, |rec| {
@@ -407,13 +421,9 @@ pub async fn retrack_run(
             let ledger = Ledger::new();
             // An imported conversation has no goal state yet: decompose its goal first.
             let s0 = match (s0.components.is_empty(), &decomposer) {
-                (true, Some(d)) => match decompose_goal(d, &ledger, &c.goal).await {
-                    Ok(d) => GoalState::initial(&d),
-                    Err(DecomposeError::Llm(e)) if e.stops_the_run() => return Err(stop(&id, e)),
-                    Err(e) => {
-                        store.fail(&id, &format!("decomposer: {e}"), &ledger.drain())?;
-                        return Ok(Outcome::Failed);
-                    }
+                (true, Some(d)) => match initial_state(&store, d, &ledger, &c.goal).await? {
+                    Some(s0) => s0,
+                    None => return Ok(Outcome::Failed),
                 },
                 _ => s0,
             };
