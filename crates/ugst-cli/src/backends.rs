@@ -51,6 +51,8 @@ pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError
                 },
                 structured: spec.structured,
                 revision: spec.revision.clone(),
+                rank_answers: spec.rank_answers,
+                top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
             })
             .map_err(|e| at(e.to_string()))?;
             Ok(Arc::new(backend))

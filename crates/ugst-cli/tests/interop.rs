@@ -173,13 +173,20 @@ fn small_gguf() -> PathBuf {
 
 /// llama-cpp-python's server on the 0.5B GGUF.
 fn llama_server() -> (Server, String) {
+    llama_server_with(&["--n_ctx", "8192"])
+}
+
+/// llama-cpp-python's server on the small GGUF with `args` (e.g. the context size).
+fn llama_server_with(args: &[&str]) -> (Server, String) {
     let port = free_port();
     let child = Command::new(python())
         .args(["-m", "llama_cpp.server", "--model"])
         .arg(small_gguf())
         // Not --cache: its RAM cache of KV states grows without bound here (tens of GB in a
         // few minutes, then the OOM killer).
-        .args(["--model_alias", "qwen-0.5b", "--n_ctx", "8192", "--port"])
+        .args(["--model_alias", "qwen-0.5b"])
+        .args(args)
+        .arg("--port")
         .arg(port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -560,6 +567,113 @@ fn llama_cpp_server_runs_the_whole_loop() {
         .count();
     eprintln!(
         "llama.cpp server: {total} calls, 0 parse failures, {repaired} repaired, tool calls {calls:?}, {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The tracker's closed questions through llama.cpp's server, asked as the tracker asks them
+/// (`{"answer": …}` with the answers offered for ranking, both answer orders): the server's
+/// token logprobs give every offered answer a score, and the likeliest is the one it wrote
+/// (greedy decoding).
+#[test]
+fn llama_cpp_server_ranks_offered_answers() {
+    use serde_json::json;
+    use std::sync::Arc;
+    use ugst_llm::{
+        Cache, CallRole, ChatRequest, Ledger, Llm, Message, OpenAiBackend, OpenAiConfig,
+        RetryPolicy, Sampling, Structured,
+    };
+    let started = Instant::now();
+    // llama-cpp-python returns logprobs only for a model loaded with every position's logits
+    // kept (`--logits_all`, the server's default, said here so a changed default shows).
+    let (_server, url) = llama_server_with(&["--n_ctx", "2048", "--logits_all", "true"]);
+    let backend = OpenAiBackend::new(OpenAiConfig {
+        base_url: url,
+        model: "qwen-0.5b".into(),
+        api_key_env: None,
+        timeout: Duration::from_secs(600),
+        retry: RetryPolicy::default(),
+        // This server refuses json_schema (see `llama_cpp_server_runs_the_whole_loop`).
+        structured: Some(Structured::JsonObject),
+        revision: None,
+        rank_answers: Some(true),
+        top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+    })
+    .unwrap();
+    // No cache: every call must reach the server.
+    let llm = Llm::new(Arc::new(backend), Arc::new(Cache::disabled()));
+    let part = "User policy: the refund goes back to the original payment method.";
+    let turn = "User: Please send the refund to a gift card instead of my credit card.\n\
+                Agent: I can do that. Which gift card should I use?";
+    let questions: [(&str, &[&str]); 2] = [
+        (
+            "In this turn, does the user say or do something that goes against this part of \
+             their goal? Leaving it unmentioned does not go against it.",
+            &[
+                "no, nothing the user says goes against it",
+                "yes, the user goes against it",
+            ],
+        ),
+        (
+            "What does this turn show about it?",
+            &[
+                "not settled: nothing is decided yet",
+                "blocked: the agent refuses it or it fails",
+                "done: the agent says this very thing has now been done",
+            ],
+        ),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ledger = Ledger::new();
+    let mut asked = 0;
+    for (question, answers) in questions {
+        let mut reversed = answers.to_vec();
+        reversed.reverse();
+        for order in [answers.to_vec(), reversed] {
+            let candidates: Vec<String> = order
+                .iter()
+                .map(|a| json!({ "answer": a }).to_string())
+                .collect();
+            let schema = json!({"type": "object",
+                "properties": {"answer": {"type": "string", "enum": order}},
+                "required": ["answer"], "additionalProperties": false});
+            let req = ChatRequest::new(vec![Message::user(format!(
+                "Part of the user's goal: {part}\n\nThe turn:\n{turn}\n\nQuestion: {question}"
+            ))])
+            .with_schema("change_check", schema)
+            .with_sampling(Sampling {
+                temperature: Some(0.0),
+                max_tokens: Some(96),
+                ..Default::default()
+            })
+            .with_score(candidates.clone());
+            let r = rt
+                .block_on(llm.chat(CallRole::Tracker, &ledger, &req))
+                .unwrap();
+            assert_eq!(
+                r.scores.len(),
+                candidates.len(),
+                "no ranking for {candidates:?}: {:?}",
+                r.content
+            );
+            assert!(r.scores.iter().all(|s| s.is_finite()), "{:?}", r.scores);
+            let written: Value = serde_json::from_str(r.content_str()).unwrap();
+            let best = (0..r.scores.len())
+                .max_by(|&a, &b| r.scores[a].total_cmp(&r.scores[b]))
+                .unwrap();
+            assert_eq!(
+                written["answer"].as_str(),
+                Some(order[best]),
+                "scores {:?} for {order:?}",
+                r.scores
+            );
+            eprintln!("{order:?}: scores {:?}", r.scores);
+            asked += 1;
+        }
+    }
+    assert!(ledger.drain().iter().all(|e| e.ok && !e.cache_hit));
+    eprintln!(
+        "llama.cpp server: {asked} ranked checks, {:.0} s",
         started.elapsed().as_secs_f64()
     );
 }

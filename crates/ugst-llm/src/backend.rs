@@ -51,6 +51,13 @@ pub trait Backend: Send + Sync {
     fn identity(&self) -> String {
         format!("{}|{}", self.id(), self.model())
     }
+    /// What keys the cache for `req`: [`Backend::identity`], plus any setting that changes this
+    /// backend's answer to `req` but not to other requests (those keep their cached answers).
+    /// Defaults to the identity.
+    fn cache_identity(&self, req: &ChatRequest) -> String {
+        let _ = req;
+        self.identity()
+    }
     async fn complete(
         &self,
         req: &ChatRequest,

@@ -1,5 +1,6 @@
 //! SQLite response cache keyed by a content hash of (model identity, request); the identity is
-//! what [`crate::Backend::identity`] says identifies the weights.
+//! what [`crate::Backend::cache_identity`] says identifies the weights and the settings that
+//! shape the answer to that request.
 //!
 //! Only answers that passed validation are stored, so a cached answer is always usable.
 

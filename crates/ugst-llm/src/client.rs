@@ -51,7 +51,7 @@ impl Llm {
     ) -> Result<ChatResponse, LlmError> {
         let backend = self.backend.id();
         let model = self.backend.model();
-        let key = Cache::key(&self.backend.identity(), req);
+        let key = Cache::key(&self.backend.cache_identity(req), req);
         let mut entry = LedgerEntry {
             role,
             backend: backend.clone(),

@@ -11,6 +11,7 @@ mod client;
 mod error;
 mod ledger;
 mod openai;
+pub mod ranking;
 #[cfg(any(test, feature = "testing"))]
 mod scripted;
 mod structured;

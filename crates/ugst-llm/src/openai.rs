@@ -3,12 +3,20 @@
 //! Retries connect errors, timeouts, 429 (honouring `Retry-After`) and 5xx with exponential backoff
 //! and jitter. The API key is read once from the environment variable the config names and is only
 //! ever placed in the `Authorization` header: it is never logged, stored or put in an error message.
+//!
+//! A request that offers answers to rank ([`ChatRequest::score`]) also asks for the tokens'
+//! log-probabilities (`logprobs`, `top_logprobs`) unless `rank_answers` is off; the answer keeps
+//! its written text and gets each offered answer's score from them ([`crate::ranking`]). A server
+//! that returns none, or refuses the parameter, leaves the written answer, with one warning per
+//! backend.
 
+use crate::ranking::{candidate_scores, parse_logprobs, Position, Unranked};
 use crate::structured::{schema_instruction, strict_schema, Structured};
 use crate::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Message, ToolCall, Usage};
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How the HTTP backend retries.
@@ -47,6 +55,20 @@ pub struct OpenAiConfig {
     /// part of the cache key, so a retrained model under the same name is not answered from
     /// the old one's cache.
     pub revision: Option<String>,
+    /// Whether offered answers ([`ChatRequest::score`]) are ranked from the server's token
+    /// logprobs: `None` ranks when the server returns them (one warning when it returns none),
+    /// `Some(true)` also warns when an answer's logprobs cannot rank them, `Some(false)` never
+    /// asks for logprobs (the written answer counts as certain).
+    pub rank_answers: Option<bool>,
+    /// How many likeliest tokens per position the server lists when ranking (`top_logprobs`);
+    /// see [`OpenAiConfig::DEFAULT_TOP_LOGPROBS`].
+    pub top_logprobs: u32,
+}
+
+impl OpenAiConfig {
+    /// OpenAI's largest `top_logprobs`; vLLM, SGLang and llama.cpp's servers take it too. The
+    /// more tokens listed, the fewer offered answers fall to the floor for missing ones.
+    pub const DEFAULT_TOP_LOGPROBS: u32 = 20;
 }
 
 pub struct OpenAiBackend {
@@ -59,6 +81,13 @@ pub struct OpenAiBackend {
     http: reqwest::Client,
     /// What the server said about the model at the preflight (`GET /models`), for the cache key.
     reported: std::sync::OnceLock<String>,
+    /// The server refused the `logprobs` parameter: later calls go without it.
+    logprobs_refused: AtomicBool,
+    /// One warning each per backend: no logprobs came back; logprobs that could not rank (only
+    /// with `rank_answers = true`); tools mode, which asks for none.
+    warned_no_logprobs: AtomicBool,
+    warned_unranked: AtomicBool,
+    warned_tools: AtomicBool,
 }
 
 impl std::fmt::Debug for OpenAiBackend {
@@ -73,6 +102,8 @@ impl std::fmt::Debug for OpenAiBackend {
 
 enum Attempt {
     Done(ChatResponse),
+    /// The server refused the `logprobs` parameter (the body's start, for the warning).
+    LogprobsRefused(String),
     Retry {
         err: LlmError,
         after: Option<Duration>,
@@ -121,7 +152,65 @@ impl OpenAiBackend {
             api_key,
             http,
             reported: std::sync::OnceLock::new(),
+            logprobs_refused: AtomicBool::new(false),
+            warned_no_logprobs: AtomicBool::new(false),
+            warned_unranked: AtomicBool::new(false),
+            warned_tools: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the body for `req` asks for logprobs: it offers answers to rank, ranking is not
+    /// off, the server has not refused the parameter, and the answer is written as text (in
+    /// tools mode it comes as a call's arguments, which logprobs do not describe).
+    fn asks_logprobs(&self, req: &ChatRequest, mode: Structured) -> bool {
+        !req.score.is_empty()
+            && self.cfg.rank_answers != Some(false)
+            && mode != Structured::Tools
+            && !self.logprobs_refused.load(Ordering::Relaxed)
+    }
+
+    /// `resp` with the offered answers' scores from its logprobs, when they can rank them;
+    /// otherwise as written, with a warning (once per backend) or a debug line saying why.
+    fn with_scores(
+        &self,
+        req: &ChatRequest,
+        mut resp: ChatResponse,
+        logprobs: Option<Vec<Position>>,
+    ) -> ChatResponse {
+        let ranked = match logprobs {
+            Some(p) => candidate_scores(&req.score, &p),
+            None => Err(Unranked::NoLogprobs),
+        };
+        match ranked {
+            Ok(scores) => resp.scores = scores,
+            Err(Unranked::NoLogprobs) => {
+                if !self.warned_no_logprobs.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "{}: the server returned no logprobs for model {:?}, so the tracker's \
+                         checks fall back to written answers (each counted as certain); set \
+                         rank_answers = false for this model to stop asking and silence this",
+                        self.id(),
+                        self.cfg.model
+                    );
+                }
+            }
+            Err(why) => {
+                if self.cfg.rank_answers == Some(true)
+                    && !self.warned_unranked.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "{}: cannot rank the offered answers from the logprobs of model {:?} \
+                         ({why}); such checks use the written answer (later cases are logged at \
+                         debug level)",
+                        self.id(),
+                        self.cfg.model
+                    );
+                } else {
+                    tracing::debug!(backend = %self.id(), reason = %why, "answer not ranked, the written one counts");
+                }
+            }
+        }
+        resp
     }
 
     /// How this backend sends schemas now.
@@ -169,6 +258,10 @@ impl OpenAiBackend {
         }
         if let Some(seed) = s.seed {
             body["seed"] = json!(seed);
+        }
+        if self.asks_logprobs(req, mode) {
+            body["logprobs"] = json!(true);
+            body["top_logprobs"] = json!(self.cfg.top_logprobs);
         }
         if !req.tools.is_empty() {
             body["tools"] = Value::Array(req.tools.iter().map(|t| t.to_openai()).collect());
@@ -267,6 +360,15 @@ impl OpenAiBackend {
                 }
             }
         };
+        // A server that does not take `logprobs` says so by name (llama-cpp-python without
+        // logits_all answers a 500); asking again would be refused alike.
+        let asked = body.get("logprobs").is_some();
+        if asked
+            && matches!(status.as_u16(), 400 | 422 | 500)
+            && text.to_ascii_lowercase().contains("logprob")
+        {
+            return Attempt::LogprobsRefused(snippet(&text));
+        }
         if let Some(schema) = &req.schema {
             // The server refuses the structured-output request itself; a retry would be
             // refused alike, and every structured call after it too. Some servers answer a
@@ -302,8 +404,15 @@ impl OpenAiBackend {
                 Attempt::Fail(err)
             };
         }
-        match parse_completion(&text) {
-            Ok(r) => Attempt::Done(self.unwrap_answer(req, mode, r)),
+        match parse_completion_logprobs(&text) {
+            Ok((r, logprobs)) => {
+                let r = self.unwrap_answer(req, mode, r);
+                Attempt::Done(if asked {
+                    self.with_scores(req, r, logprobs)
+                } else {
+                    r
+                })
+            }
             // A truncated or garbled 200 body is usually a proxy hiccup: worth another try.
             Err(detail) => Attempt::Retry {
                 err: LlmError::BadResponse {
@@ -318,10 +427,7 @@ impl OpenAiBackend {
     /// Server text in an error (a body, a transport detail) may repeat the request's headers;
     /// the key never leaves this backend, so it is cut out of every error before it is returned.
     fn scrub(&self, e: LlmError) -> LlmError {
-        let Some(key) = self.api_key.as_deref().filter(|k| !k.is_empty()) else {
-            return e;
-        };
-        let clean = |s: String| s.replace(key, "[redacted]");
+        let clean = |s: String| self.redact(s);
         match e {
             LlmError::Http {
                 backend,
@@ -348,6 +454,14 @@ impl OpenAiBackend {
                 detail: clean(detail),
             },
             e => e,
+        }
+    }
+
+    /// `s` without the API key (server text that goes into a warning).
+    fn redact(&self, s: String) -> String {
+        match self.api_key.as_deref().filter(|k| !k.is_empty()) {
+            Some(key) => s.replace(key, "[redacted]"),
+            None => s,
         }
     }
 
@@ -399,12 +513,40 @@ impl Backend for OpenAiBackend {
         id
     }
 
+    /// Answers to offered candidates are ranked unless `rank_answers` is off, so such requests
+    /// are cached apart from the written answers of the same request with ranking off (and of
+    /// earlier versions, which never ranked); every other request keeps its key.
+    fn cache_identity(&self, req: &ChatRequest) -> String {
+        if req.score.is_empty() || self.cfg.rank_answers == Some(false) {
+            self.identity()
+        } else {
+            format!(
+                "{}|ranked:top_logprobs={}",
+                self.identity(),
+                self.cfg.top_logprobs
+            )
+        }
+    }
+
     async fn complete(
         &self,
         req: &ChatRequest,
         stats: &mut CallStats,
     ) -> Result<ChatResponse, LlmError> {
         let mut mode = self.structured();
+        if mode == Structured::Tools
+            && !req.score.is_empty()
+            && self.cfg.rank_answers == Some(true)
+            && !self.warned_tools.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "{}: with structured = \"tools\" answers come as function arguments, which \
+                 logprobs do not describe, so model {:?} cannot rank the tracker's answers: its \
+                 written answers count (set rank_answers = false to say so)",
+                self.id(),
+                self.cfg.model
+            );
+        }
         let mut body = self.body_for(req, mode);
         let p = &self.cfg.retry;
         let mut delays = ExponentialBuilder::default()
@@ -418,6 +560,20 @@ impl Backend for OpenAiBackend {
             attempts += 1;
             match self.attempt(req, &body, mode, attempts).await {
                 Attempt::Done(r) => return Ok(r),
+                // Asked again without it, once: the flag keeps it out of every later body.
+                Attempt::LogprobsRefused(detail) => {
+                    if !self.logprobs_refused.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "{}: the server refuses the logprobs parameter ({}); asking without \
+                             it, so the tracker's checks fall back to written answers (set \
+                             rank_answers = false for model {:?} to say so)",
+                            self.id(),
+                            self.redact(detail),
+                            self.cfg.model
+                        );
+                    }
+                    body = self.body_for(req, mode);
+                }
                 // The default mode was a guess: fall back to JSON mode, which every server
                 // we know takes, and keep it for this backend's later calls.
                 Attempt::Fail(LlmError::SchemaRejected { .. })
@@ -579,6 +735,12 @@ fn snippet(s: &str) -> String {
 
 /// Parses a chat-completion body into a [`ChatResponse`].
 pub fn parse_completion(text: &str) -> Result<ChatResponse, String> {
+    parse_completion_logprobs(text).map(|(r, _)| r)
+}
+
+/// [`parse_completion`], with `choices[0].logprobs.content` when the body has any (see
+/// [`parse_logprobs`]: missing and null fields are fine).
+fn parse_completion_logprobs(text: &str) -> Result<(ChatResponse, Option<Vec<Position>>), String> {
     let v: Value =
         serde_json::from_str(text).map_err(|e| format!("not JSON ({e}): {}", snippet(text)))?;
     let choice = v
@@ -605,7 +767,7 @@ pub fn parse_completion(text: &str) -> Result<ChatResponse, String> {
                 .unwrap_or(0),
         })
         .unwrap_or_default();
-    Ok(ChatResponse {
+    let resp = ChatResponse {
         content: parsed.content,
         tool_calls,
         usage,
@@ -614,7 +776,8 @@ pub fn parse_completion(text: &str) -> Result<ChatResponse, String> {
             .and_then(Value::as_str)
             .map(str::to_string),
         scores: Vec::new(),
-    })
+    };
+    Ok((resp, parse_logprobs(choice)))
 }
 
 #[cfg(test)]
@@ -673,6 +836,96 @@ mod tests {
         assert!(parse_completion("{}").is_err());
     }
 
+    fn backend(rank_answers: Option<bool>, structured: Option<Structured>) -> OpenAiBackend {
+        OpenAiBackend::new(OpenAiConfig {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            model: "m".into(),
+            api_key_env: None,
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            structured,
+            revision: None,
+            rank_answers,
+            top_logprobs: 7,
+        })
+        .unwrap()
+    }
+
+    fn scored() -> ChatRequest {
+        ChatRequest::new(vec![Message::user("q")])
+            .with_schema("a", json!({"type": "object"}))
+            .with_score(vec![
+                r#"{"answer":"yes"}"#.into(),
+                r#"{"answer":"no"}"#.into(),
+            ])
+    }
+
+    #[test]
+    fn logprobs_are_asked_for_only_where_answers_are_ranked() {
+        let asks = |b: &OpenAiBackend, r: &ChatRequest| {
+            let body = b.body(r);
+            match (body.get("logprobs"), body.get("top_logprobs")) {
+                (Some(l), Some(n)) => {
+                    assert_eq!((l, n), (&json!(true), &json!(7)));
+                    true
+                }
+                (None, None) => false,
+                other => panic!("half of the logprobs fields: {other:?}"),
+            }
+        };
+        let unscored = ChatRequest::new(vec![Message::user("q")]);
+        for rank in [None, Some(true)] {
+            let b = backend(rank, None);
+            assert!(asks(&b, &scored()), "{rank:?}");
+            assert!(!asks(&b, &unscored), "{rank:?}");
+            // Tools mode answers in a call's arguments, which logprobs do not describe.
+            assert!(!asks(&backend(rank, Some(Structured::Tools)), &scored()));
+        }
+        assert!(!asks(&backend(Some(false), None), &scored()));
+        // Once the server refused the parameter, it is left out.
+        let b = backend(None, None);
+        b.logprobs_refused.store(true, Ordering::Relaxed);
+        assert!(!asks(&b, &scored()));
+    }
+
+    #[test]
+    fn scores_come_from_logprobs_and_their_absence_warns_once() {
+        let b = backend(None, None);
+        let body = json!({"choices": [{"message": {"role": "assistant", "content": "{\"answer\": \"no\"}"},
+            "logprobs": {"content": [
+                {"token": "{\"answer\": \"", "logprob": -0.01, "top_logprobs": []},
+                {"token": "no", "logprob": -0.2, "top_logprobs": [
+                    {"token": "no", "logprob": -0.2}, {"token": "yes", "logprob": -1.7}]},
+                {"token": "\"}", "logprob": -0.01, "top_logprobs": []}]},
+            "finish_reason": "stop"}]})
+        .to_string();
+        let (r, lp) = parse_completion_logprobs(&body).unwrap();
+        assert_eq!(r.content_str(), "{\"answer\": \"no\"}");
+        let r = b.with_scores(&scored(), r, lp);
+        assert_eq!(r.scores, vec![-1.7, -0.2]);
+        assert!(!b.warned_no_logprobs.load(Ordering::Relaxed));
+        // No logprobs (null, or none at all): the written answer, and the one warning.
+        let plain =
+            r#"{"choices": [{"message": {"content": "{\"answer\":\"yes\"}"}, "logprobs": null}]}"#;
+        let (r, lp) = parse_completion_logprobs(plain).unwrap();
+        assert!(lp.is_none());
+        let r = b.with_scores(&scored(), r, lp);
+        assert!(r.scores.is_empty() && r.content_str() == r#"{"answer":"yes"}"#);
+        assert!(b.warned_no_logprobs.load(Ordering::Relaxed));
+        // An answer whose logprobs cannot rank is a warning only where ranking was asked for.
+        let off = r#"{"choices": [{"message": {"content": "maybe"},
+            "logprobs": {"content": [{"token": "maybe", "logprob": -0.1}]}}]}"#;
+        let (r, lp) = parse_completion_logprobs(off).unwrap();
+        assert!(b
+            .with_scores(&scored(), r.clone(), lp.clone())
+            .scores
+            .is_empty());
+        assert!(!b.warned_unranked.load(Ordering::Relaxed));
+        let on = backend(Some(true), None);
+        assert!(on.with_scores(&scored(), r, lp).scores.is_empty());
+        assert!(on.warned_unranked.load(Ordering::Relaxed));
+    }
+
     #[test]
     fn bad_urls_and_missing_keys_are_config_errors() {
         let cfg = |url: &str, key: Option<&str>| OpenAiConfig {
@@ -683,6 +936,8 @@ mod tests {
             retry: RetryPolicy::default(),
             structured: None,
             revision: None,
+            rank_answers: None,
+            top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
         };
         assert!(matches!(
             OpenAiBackend::new(cfg("not a url", None)),

@@ -206,8 +206,10 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     /// Complete answers to rank instead of writing one (each a valid answer to `schema`). A
     /// backend that can score continuations (the embedded model) returns the likeliest as the
-    /// content and every candidate's log-probability in [`ChatResponse::scores`]; any other
-    /// backend ignores the list and answers as usual.
+    /// content and every candidate's log-probability in [`ChatResponse::scores`]; an
+    /// OpenAI-compatible backend keeps its written answer and reads the scores from the
+    /// server's token logprobs when it returns them ([`crate::ranking`]); any other backend
+    /// ignores the list and answers as usual.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub score: Vec<String>,
 }
@@ -297,7 +299,9 @@ pub struct ChatResponse {
     #[serde(default)]
     pub finish_reason: Option<String>,
     /// For a request with [`ChatRequest::score`] answered by a backend that scores: the natural
-    /// log-probability of each candidate, in the request's order. Empty otherwise.
+    /// log-probability of each candidate, in the request's order (from an HTTP server's
+    /// logprobs, up to a constant all candidates share: only their differences count). Empty
+    /// otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores: Vec<f64>,
 }

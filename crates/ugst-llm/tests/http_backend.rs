@@ -22,6 +22,8 @@ enum Step {
     Body(u16, &'static str),
     /// An answer that is a call of the function `name` with these arguments.
     Call(&'static str, &'static str),
+    /// A 200 with this whole body.
+    Whole(Value),
 }
 
 /// A request body and its Authorization header.
@@ -73,6 +75,7 @@ async fn handler(
             "function": {"name": name, "arguments": args}}]}, "finish_reason": "tool_calls"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 2}}))
         .into_response(),
+        Step::Whole(body) => Json(body).into_response(),
         Step::EchoAuth(code) => (
             StatusCode::from_u16(code).unwrap(),
             format!("rejected credentials: {}", auth.unwrap_or_default()),
@@ -113,6 +116,8 @@ fn llm_with(url: &str, key_env: Option<&str>, structured: Option<Structured>) ->
         },
         structured,
         revision: None,
+        rank_answers: None,
+        top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
     })
     .unwrap();
     Llm::new(Arc::new(backend), Arc::new(Cache::disabled()))
@@ -436,6 +441,8 @@ async fn the_cache_knows_which_weights_answered() {
             retry: RetryPolicy::default(),
             structured: None,
             revision: revision.map(str::to_string),
+            rank_answers: None,
+            top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
         })
         .unwrap();
         Llm::new(Arc::new(b), cache.clone())
@@ -459,4 +466,207 @@ async fn the_cache_knows_which_weights_answered() {
     }
     let hits: Vec<bool> = ledger.drain().iter().map(|e| e.cache_hit).collect();
     assert_eq!(hits, [false, true, false, false]);
+}
+
+fn ranking_llm(url: &str, rank_answers: Option<bool>, cache: Arc<Cache>) -> Llm {
+    let backend = OpenAiBackend::new(OpenAiConfig {
+        base_url: url.into(),
+        model: "qwen-0.5b".into(),
+        api_key_env: None,
+        timeout: Duration::from_secs(5),
+        retry: RetryPolicy::default(),
+        structured: Some(Structured::JsonObject),
+        revision: None,
+        rank_answers,
+        top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+    })
+    .unwrap();
+    Llm::new(Arc::new(backend), cache)
+}
+
+const NO: &str = "no, nothing the user says goes against it";
+const YES: &str = "yes, the user goes against it";
+const WRITTEN_NO: &str = "{\"answer\":\"no, nothing the user says goes against it\"}";
+const WRITTEN_YES: &str = "{\"answer\":\"yes, the user goes against it\"}";
+
+/// A closed question as the tracker asks it: `{"answer": <one of the answers>}`, each answer
+/// offered for ranking.
+fn check_req() -> ChatRequest {
+    ChatRequest::new(vec![Message::user(
+        "In this turn, does the user go against this part of their goal?",
+    )])
+    .with_schema(
+        "change_check",
+        json!({"type": "object", "properties": {"answer": {"type": "string", "enum": [NO, YES]}},
+               "required": ["answer"], "additionalProperties": false}),
+    )
+    .with_score(
+        [NO, YES]
+            .iter()
+            .map(|a| json!({ "answer": a }).to_string())
+            .collect(),
+    )
+}
+
+/// A llama-cpp-python answer (`python -m llama_cpp.server`, Qwen2.5's tokenizer) to
+/// [`check_req`]: `{"answer": "no, …"}` with a space after the colon, `bytes` null, every
+/// position listing its likeliest tokens (the chosen one among them).
+fn llama_cpp_answer() -> Value {
+    let sure = |t: &str| {
+        json!({"token": t, "logprob": -0.0003, "bytes": null,
+               "top_logprobs": [{"token": t, "logprob": -0.0003, "bytes": null},
+                                {"token": " ", "logprob": -9.1, "bytes": null}]})
+    };
+    let mut content = vec![sure("{\""), sure("answer"), sure("\":"), sure(" \"")];
+    content.push(
+        json!({"token": "no", "logprob": -0.3567, "bytes": null, "top_logprobs": [
+        {"token": "no", "logprob": -0.3567, "bytes": null},
+        {"token": "yes", "logprob": -1.2040, "bytes": null},
+        {"token": "No", "logprob": -5.3, "bytes": null},
+        {"token": "n", "logprob": -8.8, "bytes": null},
+        {"token": " no", "logprob": -9.4, "bytes": null}]}),
+    );
+    for t in [
+        ",", " nothing", " the", " user", " says", " goes", " against", " it", "\"}",
+    ] {
+        content.push(sure(t));
+    }
+    let text = content
+        .iter()
+        .map(|c| c["token"].as_str().unwrap())
+        .collect::<String>();
+    assert_eq!(text, format!("{{\"answer\": \"{NO}\"}}"));
+    json!({"id": "chatcmpl-5b2e", "object": "chat.completion", "created": 1765000000,
+           "model": "qwen-0.5b",
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                        "logprobs": {"content": content, "refusal": null},
+                        "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 212, "completion_tokens": 13, "total_tokens": 225}})
+}
+
+#[tokio::test]
+async fn a_scored_request_is_ranked_from_the_servers_logprobs() {
+    let (url, script) = serve(vec![Step::Whole(llama_cpp_answer())]).await;
+    let llm = ranking_llm(&url, None, Arc::new(Cache::disabled()));
+    let r = llm
+        .chat(CallRole::Tracker, &Ledger::new(), &check_req())
+        .await
+        .unwrap();
+    // The written answer stays; each offered answer is scored at "no" / "yes".
+    assert_eq!(r.content_str(), json!({ "answer": NO }).to_string());
+    assert_eq!(r.scores.len(), 2);
+    assert!((r.scores[0] - -0.3567).abs() < 1e-9, "{:?}", r.scores);
+    assert!((r.scores[1] - -1.2040).abs() < 1e-9, "{:?}", r.scores);
+    let body = script.seen.lock().unwrap()[0].0.clone();
+    assert_eq!(body["logprobs"], json!(true));
+    assert_eq!(body["top_logprobs"], json!(20));
+
+    // A request that offers nothing to rank asks for no logprobs.
+    llm.chat(CallRole::Tracker, &Ledger::new(), &req())
+        .await
+        .unwrap();
+    let body = &script.seen.lock().unwrap()[1].0;
+    assert!(body.get("logprobs").is_none() && body.get("top_logprobs").is_none());
+}
+
+#[tokio::test]
+async fn a_server_without_logprobs_leaves_the_written_answer() {
+    let written = WRITTEN_YES;
+    let (url, _s) = serve(vec![Step::Content(written), Step::Content(written)]).await;
+    let llm = ranking_llm(&url, None, Arc::new(Cache::disabled()));
+    for _ in 0..2 {
+        let r = llm
+            .chat(CallRole::Tracker, &Ledger::new(), &check_req())
+            .await
+            .unwrap();
+        assert!(r.scores.is_empty());
+        assert_eq!(r.content_str(), written);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_logprobs_parameter_is_dropped_once_for_good() {
+    let written = WRITTEN_NO;
+    let (url, script) = serve(vec![
+        Step::Body(
+            400,
+            r#"{"error": {"message": "logprobs is not supported for this model", "type": "invalid_request_error", "param": "logprobs"}}"#,
+        ),
+        Step::Content(written),
+        Step::Content(written),
+    ])
+    .await;
+    let llm = ranking_llm(&url, Some(true), Arc::new(Cache::disabled()));
+    let ledger = Ledger::new();
+    for _ in 0..2 {
+        let r = llm
+            .chat(CallRole::Tracker, &ledger, &check_req())
+            .await
+            .unwrap();
+        assert!(r.scores.is_empty());
+        assert_eq!(r.content_str(), written);
+    }
+    let seen = script.seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "one refusal, then two answers");
+    assert_eq!(seen[0].0["logprobs"], json!(true));
+    assert!(seen[1].0.get("logprobs").is_none());
+    assert!(seen[2].0.get("logprobs").is_none());
+    assert!(ledger.drain().iter().all(|e| e.ok));
+}
+
+#[tokio::test]
+async fn ranking_off_never_asks_for_logprobs() {
+    let (url, script) = serve(vec![Step::Whole(llama_cpp_answer())]).await;
+    let r = ranking_llm(&url, Some(false), Arc::new(Cache::disabled()))
+        .chat(CallRole::Tracker, &Ledger::new(), &check_req())
+        .await
+        .unwrap();
+    assert!(r.scores.is_empty(), "{:?}", r.scores);
+    let body = &script.seen.lock().unwrap()[0].0;
+    assert!(body.get("logprobs").is_none() && body.get("top_logprobs").is_none());
+}
+
+/// A written answer cached with ranking off is not replayed where ranking is on (nor a ranked
+/// one where it is off); requests that offer nothing to rank share their cached answers.
+#[tokio::test]
+async fn ranked_and_written_answers_are_cached_apart() {
+    let (url, script) = serve(vec![
+        Step::Content(WRITTEN_NO),
+        Step::Whole(llama_cpp_answer()),
+    ])
+    .await;
+    let cache = Arc::new(Cache::in_memory());
+    let ledger = Ledger::new();
+    let off = ranking_llm(&url, Some(false), cache.clone());
+    let auto = ranking_llm(&url, None, cache.clone());
+    let on = ranking_llm(&url, Some(true), cache.clone());
+    let written = off
+        .chat(CallRole::Tracker, &ledger, &check_req())
+        .await
+        .unwrap();
+    assert!(written.scores.is_empty());
+    let ranked = auto
+        .chat(CallRole::Tracker, &ledger, &check_req())
+        .await
+        .unwrap();
+    assert_eq!(ranked.scores.len(), 2, "the written answer was replayed");
+    // Each setting now answers from its own entry.
+    assert_eq!(
+        on.chat(CallRole::Tracker, &ledger, &check_req())
+            .await
+            .unwrap(),
+        ranked
+    );
+    assert_eq!(
+        off.chat(CallRole::Tracker, &ledger, &check_req())
+            .await
+            .unwrap(),
+        written
+    );
+    // Unranked requests: one call, then hits whatever the setting.
+    off.chat(CallRole::Agent, &ledger, &req()).await.unwrap();
+    auto.chat(CallRole::Agent, &ledger, &req()).await.unwrap();
+    assert_eq!(script.seen.lock().unwrap().len(), 3);
+    let hits: Vec<bool> = ledger.drain().iter().map(|e| e.cache_hit).collect();
+    assert_eq!(hits, [false, false, true, true, false, true]);
 }
