@@ -173,14 +173,19 @@ pub async fn ablations_run(plan: AblationPlan) -> Result<AblationResult> {
             &src,
             &out,
             tracker,
-            None,
+            // The set's conversations carry their gold decompositions: S0 without a model call.
+            Some(models.decomposer.clone()),
             meta,
             plan.concurrency,
             bar.as_ref(),
         )
         .await?;
-        let agree = ugst::agree::tracking(&gold, &out)?;
-        let finals = final_statuses(&out)?;
+        let convs = RunStore::open(&out)?.conversations()?;
+        let labels = plan.work.join(format!("{name}.statuses.jsonl"));
+        std::fs::write(&labels, ugst::export::statuses(&convs))
+            .with_context(|| format!("cannot write {}", labels.display()))?;
+        let agree = ugst::agree::tracking(&gold, &labels)?;
+        let finals = final_statuses(&convs);
         let changed = match &default_finals {
             None => 0,
             Some(d) => d.iter().zip(&finals).filter(|(a, b)| a != b).count(),
@@ -232,9 +237,9 @@ pub async fn ablations_run(plan: AblationPlan) -> Result<AblationResult> {
 }
 
 /// Every conversation's final status per part, in a fixed order: (conversation/part, status).
-fn final_statuses(run: &Path) -> Result<Vec<(String, String)>> {
+fn final_statuses(convs: &[ugst::model::Conversation]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for c in RunStore::open(run)?.conversations()? {
+    for c in convs {
         let Some(state) = c.final_state.as_ref() else {
             continue;
         };
@@ -246,7 +251,7 @@ fn final_statuses(run: &Path) -> Result<Vec<(String, String)>> {
         }
     }
     out.sort();
-    Ok(out)
+    out
 }
 
 pub fn table(r: &AblationResult) -> String {
