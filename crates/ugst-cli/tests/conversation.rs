@@ -82,19 +82,27 @@ async fn per_component_calls_once_per_open_component_and_skips_settled() {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let judge = counting_judge(calls.clone(), asked.clone());
     let mut state = GoalState::initial(&decomposition());
-    let ups = Tracker::new(RoleModel::new(judge.clone()), TrackingMode::PerComponent, Default::default())
-        .judge_turn(&Ledger::new(), &state, &history(), 1)
-        .await
-        .unwrap();
+    let ups = Tracker::new(
+        RoleModel::new(judge.clone()),
+        TrackingMode::PerComponent,
+        Default::default(),
+    )
+    .judge_turn(&Ledger::new(), &state, &history(), 1)
+    .await
+    .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 5);
     state.apply_turn(1, &ups.updates);
     // Objective, requirement and preference are now settled; profile and policy stay open.
     assert_eq!(state.get("obj-1").unwrap().status, Status::Complete);
     assert_eq!(state.open_components().count(), 2);
-    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::PerComponent, Default::default())
-        .judge_turn(&Ledger::new(), &state, &history(), 2)
-        .await
-        .unwrap();
+    Tracker::new(
+        RoleModel::new(judge.clone()),
+        TrackingMode::PerComponent,
+        Default::default(),
+    )
+    .judge_turn(&Ledger::new(), &state, &history(), 2)
+    .await
+    .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 7);
 }
 
@@ -104,18 +112,26 @@ async fn batched_makes_one_call_naming_only_open_ids() {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let judge = counting_judge(calls.clone(), asked.clone());
     let mut state = GoalState::initial(&decomposition());
-    let ups = Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched, Default::default())
-        .judge_turn(&Ledger::new(), &state, &history(), 1)
-        .await
-        .unwrap();
+    let ups = Tracker::new(
+        RoleModel::new(judge.clone()),
+        TrackingMode::Batched,
+        Default::default(),
+    )
+    .judge_turn(&Ledger::new(), &state, &history(), 1)
+    .await
+    .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(ups.updates.len(), 5);
     state.apply_turn(1, &ups.updates);
     asked.lock().unwrap().clear();
-    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched, Default::default())
-        .judge_turn(&Ledger::new(), &state, &history(), 2)
-        .await
-        .unwrap();
+    Tracker::new(
+        RoleModel::new(judge.clone()),
+        TrackingMode::Batched,
+        Default::default(),
+    )
+    .judge_turn(&Ledger::new(), &state, &history(), 2)
+    .await
+    .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(
         *asked.lock().unwrap(),
@@ -127,10 +143,14 @@ async fn batched_makes_one_call_naming_only_open_ids() {
     for c in &mut all_done.components {
         c.status = *c.category.statuses().last().unwrap();
     }
-    Tracker::new(RoleModel::new(judge.clone()), TrackingMode::Batched, Default::default())
-        .judge_turn(&Ledger::new(), &all_done, &history(), 3)
-        .await
-        .unwrap();
+    Tracker::new(
+        RoleModel::new(judge.clone()),
+        TrackingMode::Batched,
+        Default::default(),
+    )
+    .judge_turn(&Ledger::new(), &all_done, &history(), 3)
+    .await
+    .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 

@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use ugst::config::Config;
+use ugst::model::tracking::ablations;
 use ugst::runner::retrack_run;
 use ugst::store::RunStore;
-use ugst::model::tracking::ablations;
 use ugst::track::{Tracker, TrackingConfig};
 use ugst_llm::CallRole;
 
@@ -76,12 +76,16 @@ fn labelled_ids(set: &Path, limit: usize) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {} (use --set DIR)", path.display()))?;
     let mut ids = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let v: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
-        let id = v["id"].as_str().with_context(|| {
-            format!("{}:{}: no \"id\" string", path.display(), i + 1)
-        })?;
+        let id = v["id"]
+            .as_str()
+            .with_context(|| format!("{}:{}: no \"id\" string", path.display(), i + 1))?;
         if !ids.iter().any(|x| x == id) {
             ids.push(id.to_string());
         }
@@ -226,10 +230,7 @@ pub async fn ablations_run(plan: AblationPlan) -> Result<AblationResult> {
         });
     }
     Ok(AblationResult {
-        model: plan
-            .config
-            .describe_roles(&["tracker"])
-            .to_string(),
+        model: plan.config.describe_roles(&["tracker"]).to_string(),
         tracking: plan.tracking.to_string(),
         conversation_ids: ids,
         rows,

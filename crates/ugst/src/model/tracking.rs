@@ -155,8 +155,14 @@ pub fn ablations() -> Vec<(&'static str, TrackingConfig)> {
     };
     vec![
         ("evidence_gate", off(|c| c.evidence_gate = false)),
-        ("preference_word_gate", off(|c| c.preference_word_gate = false)),
-        ("identifiers_by_rule", off(|c| c.identifiers_by_rule = false)),
+        (
+            "preference_word_gate",
+            off(|c| c.preference_word_gate = false),
+        ),
+        (
+            "identifiers_by_rule",
+            off(|c| c.identifiers_by_rule = false),
+        ),
         ("sweep", off(|c| c.sweep = false)),
         ("checks", off(|c| c.checks = false)),
         ("break_bar", off(|c| c.break_bar = 0.0)),
@@ -168,7 +174,10 @@ pub fn ablations() -> Vec<(&'static str, TrackingConfig)> {
         ),
         ("closing_pass", off(|c| c.closing_pass = Some(false))),
         ("closing_questions", off(|c| c.closing_questions = false)),
-        ("closing_users_words", off(|c| c.closing_users_words = false)),
+        (
+            "closing_users_words",
+            off(|c| c.closing_users_words = false),
+        ),
         (
             "requirement_shares_outcome",
             off(|c| c.requirement_shares_outcome = false),
@@ -177,7 +186,10 @@ pub fn ablations() -> Vec<(&'static str, TrackingConfig)> {
             "withheld_identifier_rule",
             off(|c| c.withheld_identifier_rule = false),
         ),
-        ("charge_over_cap_rule", off(|c| c.charge_over_cap_rule = false)),
+        (
+            "charge_over_cap_rule",
+            off(|c| c.charge_over_cap_rule = false),
+        ),
     ]
 }
 

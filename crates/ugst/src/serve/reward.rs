@@ -16,6 +16,7 @@
 use crate::model::TrackingMode;
 use crate::reward::{self, Context, RewardConfig, Scored};
 use crate::roles::RoleModels;
+use crate::track::Tracker;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -27,7 +28,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
-use crate::track::Tracker;
 use ugst_llm::Ledger;
 use ugst_state::GoalState;
 
@@ -159,9 +159,7 @@ async fn score_item(s: &AppState, item: &Item) -> Scored {
             match cached {
                 Some(st) => Ok(st),
                 None => {
-                    let r =
-                        reward::state_before(&s.models, &tracker, &item.context, &ledger)
-                            .await;
+                    let r = reward::state_before(&s.models, &tracker, &item.context, &ledger).await;
                     if let Ok(st) = &r {
                         let mut m = s.states.lock().unwrap_or_else(|p| p.into_inner());
                         if m.len() >= STATE_CACHE {

@@ -4,11 +4,11 @@
 use super::render::PartView;
 use super::{Judgement, TurnView};
 use crate::model::transcript::transcript;
+use crate::model::Exchange;
 use crate::prompts::{self, schemas};
 use minijinja::context;
 use serde_json::Value;
 use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, Sampling};
-use crate::model::Exchange;
 use ugst_state::{GoalState, SubComponent, Update};
 
 /// The single judge request for all open sub-components.
@@ -19,7 +19,10 @@ pub fn batched_request(
     turn: u32,
     sampling: &Sampling,
 ) -> ChatRequest {
-    let comps: Vec<Value> = open.iter().map(|c| PartView::new(state, c).json()).collect();
+    let comps: Vec<Value> = open
+        .iter()
+        .map(|c| PartView::new(state, c).json())
+        .collect();
     let prompt = prompts::render(
         "track_batched",
         context! { transcript => transcript(history, 1), components => comps, turn => turn },

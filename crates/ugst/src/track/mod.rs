@@ -36,8 +36,8 @@ mod render;
 #[cfg(test)]
 mod tests;
 
-pub use batched::{batched_request, parse_batched};
 pub use crate::model::TrackingConfig;
+pub use batched::{batched_request, parse_batched};
 pub use conversation::{ConversationState, TrackError};
 pub use delta::propose::parse_changes;
 pub use paper::{component_request, parse_status};

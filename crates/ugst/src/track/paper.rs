@@ -5,12 +5,12 @@
 use super::render::PartView;
 use super::{Judgement, TurnView};
 use crate::model::transcript::transcript;
+use crate::model::Exchange;
 use crate::prompts::{self, schemas};
 use futures::future::try_join_all;
 use minijinja::context;
 use serde_json::Value;
 use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, Sampling};
-use crate::model::Exchange;
 use ugst_state::{GoalState, Status, SubComponent, Update};
 
 /// One judge answer `{"status", "reason"}`; `None` when the status is missing or unknown.

@@ -55,9 +55,8 @@ fn withheld_identifier(c: &SubComponent, history: &[Exchange]) -> Option<String>
 fn in_users_words(c: &SubComponent, history: &[Exchange]) -> bool {
     rules::in_users_words(c, history, &cfg())
 }
-use rules::charge_over_cap;
 use crate::text::sentences;
-
+use rules::charge_over_cap;
 
 #[test]
 fn both_modes_give_the_judge_the_objective_of_a_requirement() {
@@ -268,9 +267,7 @@ fn simplex(n: usize) -> Vec<Vec<f64>> {
     match n {
         2 => (0..=10).map(|i| vec![tenth(i), 1.0 - tenth(i)]).collect(),
         _ => (0..=10)
-            .flat_map(|i| {
-                (0..=10 - i).map(move |j| vec![tenth(i), tenth(j), tenth(10 - i - j)])
-            })
+            .flat_map(|i| (0..=10 - i).map(move |j| vec![tenth(i), tenth(j), tenth(10 - i - j)]))
             .collect(),
     }
 }
@@ -377,9 +374,8 @@ fn decide_weighs_answer_orders_then_questions_so_leans_cancel() {
     assert_eq!(verdict(&torn), None);
     // Objectives: three outcomes; the likeliest wins, a tie of two moves takes the smaller.
     let objective = checks(Category::TaskObjective);
-    let asked = |a: [f64; 3], b: [f64; 3]| {
-        vec![(&objective[0], a.to_vec()), (&objective[1], b.to_vec())]
-    };
+    let asked =
+        |a: [f64; 3], b: [f64; 3]| vec![(&objective[0], a.to_vec()), (&objective[1], b.to_vec())];
     // Second order reversed: [done, blocked, not settled].
     assert_eq!(
         verdict(&asked([0.2, 0.5, 0.3], [0.3, 0.4, 0.3])),
@@ -400,8 +396,7 @@ fn decide_weighs_answer_orders_then_questions_so_leans_cancel() {
 }
 
 #[tokio::test]
-async fn a_backend_that_ranks_answers_gives_probabilities_and_one_that_writes_gives_certainty()
-{
+async fn a_backend_that_ranks_answers_gives_probabilities_and_one_that_writes_gives_certainty() {
     // A ranking backend (as the embedded model): the log-probability of each candidate.
     let ranking = ScriptedBackend::new("ranks", |req: &ChatRequest| {
         assert_eq!(req.score.len(), 2, "the candidates travel with the request");
@@ -537,7 +532,8 @@ async fn what_asked(gap: Option<f64>) -> (usize, Status) {
     let backend = ScriptedBackend::new("leans", move |req: &ChatRequest| {
         let schema = req.schema.as_ref().expect("tracker calls carry a schema");
         if schema.name == schemas::TURN_CHANGES {
-            let ch = json!({"id": "obj-1", "evidence": "cancelled both flights", "status": "COMPLETE"});
+            let ch =
+                json!({"id": "obj-1", "evidence": "cancelled both flights", "status": "COMPLETE"});
             return Ok(ChatResponse::text(json!({"changes": [ch]}).to_string()));
         }
         let prompt: String = req.messages.iter().map(|m| m.content_str()).collect();
@@ -644,7 +640,10 @@ async fn the_closing_pass_moves_what_both_answer_orders_confirm_and_applies_its_
         },
     ];
     let ledger = Ledger::new();
-    let closed = yes_judge().closing_pass(&ledger, &st, &history).await.unwrap();
+    let closed = yes_judge()
+        .closing_pass(&ledger, &st, &history)
+        .await
+        .unwrap();
     let moved: Vec<(&str, Status)> = closed
         .updates
         .iter()
@@ -676,7 +675,10 @@ async fn the_closing_pass_moves_what_both_answer_orders_confirm_and_applies_its_
             reason: String::new(),
         }],
     );
-    let closed = yes_judge().closing_pass(&ledger, &done, &history).await.unwrap();
+    let closed = yes_judge()
+        .closing_pass(&ledger, &done, &history)
+        .await
+        .unwrap();
     let req = closed.updates.iter().find(|u| u.id == "req-1.1").unwrap();
     assert_eq!(req.status, Status::Complete, "{}", req.reason);
     // Other modes have no closing pass.
@@ -725,7 +727,6 @@ fn a_requirement_is_swept_with_its_objective_and_profiles_never_are() {
         .collect();
     assert_eq!(ids, ["obj-1"]);
 }
-
 
 fn part(category: Category, text: &str) -> SubComponent {
     SubComponent {
@@ -861,9 +862,7 @@ fn a_charge_reported_above_the_cap_breaks_the_policy_and_a_quote_does_not() {
         Category::UserPolicy,
         "If the fee is above your budget of $1,200, keep economy.",
     );
-    assert!(
-        charge_over_cap(&budget, &[ex("ok", "$1,250.00 was billed to the card.")]).is_some()
-    );
+    assert!(charge_over_cap(&budget, &[ex("ok", "$1,250.00 was billed to the card.")]).is_some());
     assert_eq!(
         charge_over_cap(
             &part(Category::UserPolicy, "Be persistent."),
@@ -957,7 +956,11 @@ async fn the_closing_pass_is_a_switch_any_mode_can_borrow() {
     };
     let mut batched = yes_judge();
     batched.mode = TrackingMode::Batched;
-    assert_eq!(moved(batched.clone()).await, 0, "off by default outside delta");
+    assert_eq!(
+        moved(batched.clone()).await,
+        0,
+        "off by default outside delta"
+    );
     batched.config.closing_pass = Some(true);
     assert!(moved(batched).await > 0);
     assert_eq!(

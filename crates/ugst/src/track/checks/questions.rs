@@ -103,7 +103,11 @@ pub(crate) fn checks(category: Category) -> Vec<Check> {
         .flat_map(|e| {
             let check = Check {
                 question: e.question.as_str(),
-                answers: e.answers.iter().map(|a| (a.text.as_str(), a.gives)).collect(),
+                answers: e
+                    .answers
+                    .iter()
+                    .map(|a| (a.text.as_str(), a.gives))
+                    .collect(),
                 only_after: e.only_after,
             };
             [check.clone(), check.reversed()]
@@ -129,7 +133,7 @@ mod tests {
     fn the_bank_asks_every_category_in_both_orders_and_closes_all_but_profile_and_policy() {
         for c in Category::ALL {
             let asked = checks(c);
-            assert!(!asked.is_empty() && asked.len() % 2 == 0, "{c:?}");
+            assert!(!asked.is_empty() && asked.len().is_multiple_of(2), "{c:?}");
             for pair in asked.chunks(2) {
                 let mut back = pair[1].answers.clone();
                 back.reverse();

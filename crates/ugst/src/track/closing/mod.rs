@@ -71,7 +71,8 @@ impl Tracker {
             return Ok(updates.into());
         }
         let starting = |c: &&SubComponent| c.status == c.category.statuses()[0];
-        let words = |c: &&SubComponent| !cfg.closing_users_words || rules::in_users_words(c, history, cfg);
+        let words =
+            |c: &&SubComponent| !cfg.closing_users_words || rules::in_users_words(c, history, cfg);
         let first: Vec<&SubComponent> = state
             .components
             .iter()

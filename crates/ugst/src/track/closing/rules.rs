@@ -3,8 +3,8 @@
 //! part must pass before its closing question is asked.
 
 use crate::model::Exchange;
-use crate::text;
 use crate::model::TrackingConfig;
+use crate::text;
 use crate::track::delta::evidence::states_in_words;
 use regex::Regex;
 use std::sync::LazyLock;

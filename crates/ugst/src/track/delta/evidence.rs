@@ -2,8 +2,8 @@
 //! the right speaker, and a preference must be named in the user's own words.
 
 use crate::model::Exchange;
-use crate::text;
 use crate::model::TrackingConfig;
+use crate::text;
 use ugst_state::{Category, SubComponent};
 
 /// Whether `quote` occurs in `source`: word for word in [`text::quote_form`], or, for quotes of

@@ -37,7 +37,12 @@ impl Tracker {
             view.turn,
             &self.role.sampling,
         );
-        let answer = usable(self.role.llm.structured(CallRole::Tracker, ledger, &req).await)?;
+        let answer = usable(
+            self.role
+                .llm
+                .structured(CallRole::Tracker, ledger, &req)
+                .await,
+        )?;
         let mut judged = answer.map_or_else(Judgement::default, |v| {
             propose::parse_changes(&v, state, view.history, cfg)
         });
@@ -46,8 +51,7 @@ impl Tracker {
         let (by_rule, proposed): (Vec<Update>, Vec<Update>) = std::mem::take(&mut judged.updates)
             .into_iter()
             .partition(|u| {
-                cfg.identifiers_by_rule
-                    && state.get(&u.id).is_some_and(|c| decided_by_rule(c, cfg))
+                cfg.identifiers_by_rule && state.get(&u.id).is_some_and(|c| decided_by_rule(c, cfg))
             });
         judged
             .refused
@@ -77,9 +81,11 @@ impl Tracker {
                 && state.get(&u.id).map(|c| c.category) == Some(Category::Requirement)
         });
         let (mut kept, mut dropped) = self.confirm_all(ledger, view, first).await?;
-        let (reqs, blocked): (Vec<Update>, Vec<Update>) = reqs
-            .into_iter()
-            .partition(|u| state.get(&u.id).is_some_and(|c| objective_moved(state, &kept, c)));
+        let (reqs, blocked): (Vec<Update>, Vec<Update>) = reqs.into_iter().partition(|u| {
+            state
+                .get(&u.id)
+                .is_some_and(|c| objective_moved(state, &kept, c))
+        });
         dropped.extend(blocked);
         let (more, not) = self.confirm_all(ledger, view, reqs).await?;
         kept.extend(more);

@@ -4,8 +4,8 @@
 use super::evidence::has_evidence;
 use crate::model::transcript::transcript;
 use crate::model::Exchange;
-use crate::prompts::{self, schemas};
 use crate::model::TrackingConfig;
+use crate::prompts::{self, schemas};
 use crate::track::render::PartView;
 use crate::track::Judgement;
 use minijinja::context;

@@ -3,8 +3,8 @@
 //! almost never a refusal or a preference; without the sweep a blocked request stays INCOMPLETE.
 
 use crate::model::Exchange;
-use crate::text::shared_content_words;
 use crate::model::TrackingConfig;
+use crate::text::shared_content_words;
 use ugst_state::{Category, SubComponent, Update};
 
 /// The parts to sweep, each with the words it is checked on: a preference when the user's
