@@ -74,8 +74,29 @@ impl Tracker {
             status: c.status,
             reason: quote.clone(),
         }));
-        // 4–5. The checks. Round one: everything but requirements. Round two: the requirements
-        // whose objective is no longer INCOMPLETE after round one.
+        // 4–5. The checks, requirements after their objectives.
+        let (kept, dropped) = self.confirm_in_rounds(ledger, view, proposed).await?;
+        judged.updates = kept;
+        for u in dropped {
+            // A swept part the checks leave as it was is no refused proposal.
+            if !swept.iter().any(|(c, _)| c.id == u.id) {
+                judged.refused.push((u, IgnoreCause::NotConfirmed));
+            }
+        }
+        Ok(judged)
+    }
+
+    /// Confirms `proposed` by its checks: round one everything but requirements, round two the
+    /// requirements whose objective is no longer INCOMPLETE after round one (a requirement moves
+    /// with or after its objective; `requirements_after_objectives` off: one round). Returns
+    /// the confirmed updates and the rest.
+    async fn confirm_in_rounds(
+        &self,
+        ledger: &Ledger,
+        view: &TurnView<'_>,
+        proposed: Vec<Update>,
+    ) -> Result<(Vec<Update>, Vec<Update>), LlmError> {
+        let (cfg, state) = (&self.config, view.state);
         let (reqs, first): (Vec<Update>, Vec<Update>) = proposed.into_iter().partition(|u| {
             cfg.requirements_after_objectives
                 && state.get(&u.id).map(|c| c.category) == Some(Category::Requirement)
@@ -90,13 +111,6 @@ impl Tracker {
         let (more, not) = self.confirm_all(ledger, view, reqs).await?;
         kept.extend(more);
         dropped.extend(not);
-        judged.updates = kept;
-        for u in dropped {
-            // A swept part the checks leave as it was is no refused proposal.
-            if !swept.iter().any(|(c, _)| c.id == u.id) {
-                judged.refused.push((u, IgnoreCause::NotConfirmed));
-            }
-        }
-        Ok(judged)
+        Ok((kept, dropped))
     }
 }
