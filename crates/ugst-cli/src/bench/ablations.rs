@@ -100,7 +100,9 @@ fn labelled_ids(set: &Path, limit: usize) -> Result<Vec<String>> {
 fn configurations(plan: &AblationPlan) -> Result<Vec<(String, TrackingConfig)>> {
     let base = plan.config.tracking;
     let mut out = vec![("default".to_string(), base)];
-    let known: Vec<&str> = ablations().iter().map(|(n, _)| *n).collect();
+    // Each switch off on top of the base rules (`[tracking]` of --config).
+    let all = ablations(base);
+    let known: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
     for s in &plan.switches {
         if !known.contains(&s.as_str()) {
             return Err(ugst::input_err!(
@@ -109,19 +111,8 @@ fn configurations(plan: &AblationPlan) -> Result<Vec<(String, TrackingConfig)>> 
             ));
         }
     }
-    for (name, off) in ablations() {
+    for (name, c) in all {
         if plan.switches.is_empty() || plan.switches.iter().any(|s| s == name) {
-            // The switch off on top of the base rules (a base that already differs keeps it).
-            let default = TrackingConfig::default();
-            let mut c = base;
-            let (d, o) = (serde_json::to_value(default)?, serde_json::to_value(off)?);
-            let mut v = serde_json::to_value(c)?;
-            for (k, x) in o.as_object().into_iter().flatten() {
-                if d[k] != *x {
-                    v[k] = x.clone();
-                }
-            }
-            c = serde_json::from_value(v)?;
             out.push((format!("-{name}"), c));
         }
     }
@@ -184,7 +175,8 @@ pub async fn ablations_run(plan: AblationPlan) -> Result<AblationResult> {
             bar.as_ref(),
         )
         .await?;
-        let convs = RunStore::open(&out)?.conversations()?;
+        let run = RunStore::open(&out)?;
+        let convs = run.conversations()?;
         let labels = plan.work.join(format!("{name}.statuses.jsonl"));
         std::fs::write(&labels, ugst::export::statuses(&convs))
             .with_context(|| format!("cannot write {}", labels.display()))?;
@@ -197,7 +189,7 @@ pub async fn ablations_run(plan: AblationPlan) -> Result<AblationResult> {
         if default_finals.is_none() {
             default_finals = Some(finals);
         }
-        let ledger = RunStore::open(&out)?.ledger()?;
+        let ledger = run.ledger()?;
         let judge: Vec<_> = ledger
             .iter()
             .map(|(_, e)| e)

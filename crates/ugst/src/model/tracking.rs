@@ -145,11 +145,11 @@ impl Default for TrackingConfig {
     }
 }
 
-/// The switches `ugst bench ablations` turns off one at a time, each with the config it gives.
-pub fn ablations() -> Vec<(&'static str, TrackingConfig)> {
-    let d = TrackingConfig::default();
+/// The switches `ugst bench ablations` turns off one at a time: each with `base` and only that
+/// switch off.
+pub fn ablations(base: TrackingConfig) -> Vec<(&'static str, TrackingConfig)> {
     let off = |f: fn(&mut TrackingConfig)| {
-        let mut c = d;
+        let mut c = base;
         f(&mut c);
         c
     };
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn every_ablation_differs_from_the_default_in_one_switch() {
         let d = serde_json::to_value(TrackingConfig::default()).unwrap();
-        for (name, c) in ablations() {
+        for (name, c) in ablations(TrackingConfig::default()) {
             let v = serde_json::to_value(c).unwrap();
             let changed: Vec<&String> = v
                 .as_object()
