@@ -305,3 +305,51 @@ fn the_clause_decomposer_keeps_every_clause_once_and_matches_the_gold_splits() {
     assert!(a["f1"].as_f64().unwrap() >= 0.85, "{a}");
     assert!(a["precision"].as_f64().unwrap() >= 0.95, "{a}");
 }
+
+/// `ugst bench ablations` through the mock endpoint: the default row first (nothing changed
+/// against itself), one row per switch asked for with exactly that switch off in its rules, every
+/// row compared with the labels; an unknown switch is an input error naming the known ones.
+#[test]
+fn bench_ablations_tracks_the_set_once_per_switch_and_compares_with_the_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &start_mock(Faults::default()), "");
+    let (work, out) = (dir.path().join("work"), dir.path().join("ablations.json"));
+    let args = |switches: &str| {
+        let mut a: Vec<std::ffi::OsString> = vec!["bench".into(), "ablations".into()];
+        for (k, v) in [
+            ("--config", cfg.as_os_str()),
+            ("--set", devset().as_os_str()),
+            ("--log", log().as_os_str()),
+            ("--work", work.as_os_str()),
+            ("--out", out.as_os_str()),
+        ] {
+            a.push(k.into());
+            a.push(v.into());
+        }
+        a.extend(["--limit", "2", "--quiet", "--switches", switches].map(Into::into));
+        a
+    };
+    ugst().args(args("sweep,checks")).assert().success();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["default", "-sweep", "-checks"]);
+    assert_eq!(r["conversation_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["changed_vs_default"], 0);
+    for row in rows {
+        assert!(row["labels"].as_u64().unwrap() > 0, "{row}");
+        assert_eq!(row["conversations"], 2, "{row}");
+    }
+    assert_eq!(rows[0]["config"]["sweep"], true);
+    assert_eq!(rows[1]["config"]["sweep"], false);
+    assert_eq!(rows[1]["config"]["checks"], true);
+    assert_eq!(rows[2]["config"]["checks"], false);
+    assert_eq!(rows[2]["config"]["sweep"], true);
+    let bad = ugst().args(args("swep")).assert().code(2);
+    let err = String::from_utf8_lossy(&bad.get_output().stderr).into_owned();
+    assert!(
+        err.contains("\"swep\" is not a tracker switch; known: evidence_gate"),
+        "{err}"
+    );
+}
