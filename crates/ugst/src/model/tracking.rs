@@ -94,6 +94,12 @@ pub struct TrackingConfig {
     pub closing_requirement_stem_share: f64,
     /// A closing question moves its part when P(yes) over both answer orders exceeds this.
     pub closing_yes: f64,
+    /// An objective the user asked for is asked, over the whole chat, what became of it: done
+    /// (COMPLETE), blocked by something outside the user (ATTEMPTED), or unfinished (stays
+    /// INCOMPLETE: the user stopped, gave up or ran out of turns). Off, it stays INCOMPLETE;
+    /// asking alone never settles ATTEMPTED (issue 45: the first run's booking the user never
+    /// made was ATTEMPTED on "the user asks for it").
+    pub closing_outcome: bool,
     /// A requirement the user asked for shares its objective's outcome: COMPLETE under a
     /// COMPLETE objective (the annotation guide's convention), else ATTEMPTED.
     pub requirement_shares_outcome: bool,
@@ -136,6 +142,7 @@ impl Default for TrackingConfig {
             closing_users_words: true,
             closing_requirement_stem_share: 0.5,
             closing_yes: 0.5,
+            closing_outcome: true,
             requirement_shares_outcome: true,
             withheld_identifier_rule: true,
             identifier_min_chars: 5,
@@ -178,6 +185,7 @@ pub fn ablations(base: TrackingConfig) -> Vec<(&'static str, TrackingConfig)> {
             "closing_users_words",
             off(|c| c.closing_users_words = false),
         ),
+        ("closing_outcome", off(|c| c.closing_outcome = false)),
         (
             "requirement_shares_outcome",
             off(|c| c.requirement_shares_outcome = false),

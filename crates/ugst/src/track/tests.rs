@@ -658,8 +658,9 @@ async fn the_closing_pass_moves_what_both_answer_orders_confirm_and_applies_its_
             ("req-1.1", Status::Attempted),
         ]
     );
-    // Two calls per asked part (both answer orders), none for the rule.
-    assert_eq!(ledger.drain().len(), 6);
+    // Two calls per asked part (both answer orders) and two for the asked objective's outcome,
+    // none for the rule.
+    assert_eq!(ledger.drain().len(), 8);
     // A judge that always takes the first answer offered moves nothing it is asked about.
     let first = judge(|answers| answers[0].clone());
     let closed = first.closing_pass(&ledger, &st, &history).await.unwrap();

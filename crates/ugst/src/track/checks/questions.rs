@@ -49,23 +49,26 @@ impl Check {
 }
 
 /// The closing question of a category: its text, the answer that moves the part, the answer
-/// that keeps it, and the status it moves to.
+/// that keeps it, and the status it moves to (`None`: a gate, whose "yes" leads to
+/// [`closing_outcome`] instead of settling anything).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClosingQuestion {
     pub question: &'static str,
     pub yes: &'static str,
     pub no: &'static str,
-    pub gives: Status,
+    pub gives: Option<Status>,
 }
 
 #[derive(Deserialize)]
 struct Bank {
     check: Vec<CheckEntry>,
     closing: BTreeMap<Category, ClosingEntry>,
+    closing_outcome: CheckEntry,
 }
 
 #[derive(Deserialize)]
 struct CheckEntry {
+    #[serde(default)]
     categories: Vec<Category>,
     question: String,
     answers: Vec<AnswerEntry>,
@@ -85,7 +88,8 @@ struct ClosingEntry {
     question: String,
     yes: String,
     no: String,
-    gives: Status,
+    #[serde(default)]
+    gives: Option<Status>,
 }
 
 static BANK: LazyLock<Bank> = LazyLock::new(|| {
@@ -100,19 +104,29 @@ pub(crate) fn checks(category: Category) -> Vec<Check> {
     BANK.check
         .iter()
         .filter(|e| e.categories.contains(&category))
-        .flat_map(|e| {
-            let check = Check {
-                question: e.question.as_str(),
-                answers: e
-                    .answers
-                    .iter()
-                    .map(|a| (a.text.as_str(), a.gives))
-                    .collect(),
-                only_after: e.only_after,
-            };
-            [check.clone(), check.reversed()]
-        })
+        .flat_map(CheckEntry::both_orders)
         .collect()
+}
+
+/// The closing outcome question of an objective the user asked for (done, blocked or
+/// unfinished), in the written answer order and reversed.
+pub(crate) fn closing_outcome() -> [Check; 2] {
+    BANK.closing_outcome.both_orders()
+}
+
+impl CheckEntry {
+    fn both_orders(&'static self) -> [Check; 2] {
+        let check = Check {
+            question: self.question.as_str(),
+            answers: self
+                .answers
+                .iter()
+                .map(|a| (a.text.as_str(), a.gives))
+                .collect(),
+            only_after: self.only_after,
+        };
+        [check.clone(), check.reversed()]
+    }
 }
 
 /// The closing question of a category; `None` for profile and policy parts (rules instead).
@@ -145,5 +159,19 @@ mod tests {
             let ruled = matches!(c, Category::UserProfile | Category::UserPolicy);
             assert_eq!(closes, !ruled, "{c:?}");
         }
+        // Asking for an objective settles nothing: the objective's closing question is a gate,
+        // and only its outcome question gives ATTEMPTED (a blocker) or COMPLETE.
+        assert_eq!(
+            closing_question(Category::TaskObjective).unwrap().gives,
+            None
+        );
+        let [outcome, back] = closing_outcome();
+        assert_eq!(outcome.answers[0].1, None);
+        let gives: Vec<_> = outcome.answers.iter().map(|(_, s)| *s).collect();
+        assert_eq!(
+            gives,
+            [None, Some(Status::Attempted), Some(Status::Complete)]
+        );
+        assert_eq!(back.answers[0].1, Some(Status::Complete));
     }
 }

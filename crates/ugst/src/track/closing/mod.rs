@@ -5,12 +5,17 @@
 //! Once the conversation has ended, the parts still at their starting status are looked at once
 //! more: objectives and preferences by a closing question over everything the user wrote (in
 //! both answer orders), then the requirements whose objective moved; profile and policy parts
-//! by the text rules of [`rules`].
+//! by the text rules of [`rules`]. An objective the user asked for is then asked what became of
+//! it, over the whole chat: done (COMPLETE), blocked by something outside the user (ATTEMPTED),
+//! or unfinished — the user stopped, gave up or ran out of turns — which leaves it INCOMPLETE.
+//! Asking alone never makes an objective ATTEMPTED.
 
 pub(crate) mod rules;
+#[cfg(test)]
+mod tests;
 
-use super::checks::questions::closing_question;
-use super::checks::verdict::mean;
+use super::checks::questions::{closing_outcome, closing_question, Check};
+use super::checks::verdict::{decide, mean};
 use super::delta::order::objective_moved;
 use super::render::PartView;
 use super::{Judgement, Tracker};
@@ -21,24 +26,38 @@ use serde_json::Value;
 use ugst_llm::{ChatRequest, Ledger, LlmError, Message};
 use ugst_state::{Category, GoalState, Status, SubComponent, Update};
 
-/// One closing question about one part: everything the user wrote (first, so that the questions
-/// of one conversation share their prompt's start), then the part, then the question with its
-/// two answers in the given order.
+/// Which messages a closing question shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shown {
+    /// Everything the user wrote: whether the user asked for or stated something.
+    User,
+    /// The whole chat: what the agent did with a request.
+    Both,
+}
+
+/// One closing question about one part: the conversation (first, so that the questions of one
+/// conversation share their prompt's start), then the part, then the question with its answers
+/// in the given order.
 fn closing_request(
     part: &PartView,
     history: &[Exchange],
+    shown: Shown,
     question: &str,
-    answers: [&str; 2],
+    answers: &[&str],
     tracker: &Tracker,
 ) -> ChatRequest {
     let turns: Vec<Value> = history
         .iter()
         .enumerate()
-        .map(|(i, e)| serde_json::json!({"turn": i + 1, "user": e.user}))
+        .map(|(i, e)| {
+            serde_json::json!({"turn": i + 1, "user": e.user,
+                "agent": e.agent.as_deref().unwrap_or("(no reply)")})
+        })
         .collect();
     let prompt = prompts::render(
         "track_close",
         context! {
+            with_agent => shown == Shown::Both,
             turns => turns,
             category => part.label(),
             text => part.c.text,
@@ -48,7 +67,7 @@ fn closing_request(
         },
     );
     ChatRequest::new(vec![Message::user(prompt)])
-        .with_schema(schemas::CHANGE_CHECK, schemas::change_check(&answers))
+        .with_schema(schemas::CHANGE_CHECK, schemas::change_check(answers))
         .with_sampling(tracker.role.sampling.clone())
 }
 
@@ -173,24 +192,68 @@ impl Tracker {
             // P(yes) in each answer order; an unusable answer moves nothing.
             let mut p_yes = Vec::new();
             for answers in [[q.no, q.yes], [q.yes, q.no]] {
-                let req = closing_request(&part, history, q.question, answers, self);
+                let req = closing_request(&part, history, Shown::User, q.question, &answers, self);
                 let Some(p) = self.answer_probs(ledger, req, &answers).await? else {
                     break;
                 };
                 p_yes.push(if answers[0] == q.yes { p[0] } else { p[1] });
             }
             let p = mean(&p_yes);
-            if p_yes.len() == 2 && p > self.config.closing_yes {
+            if p_yes.len() < 2 || p <= self.config.closing_yes {
+                continue;
+            }
+            let asked = format!(
+                "closing pass: {} (p = {p:.2} over both answer orders)",
+                q.yes
+            );
+            let settled = match q.gives {
+                Some(status) => Some((status, asked)),
+                None => self
+                    .closing_outcome(ledger, &part, history)
+                    .await?
+                    .map(|(status, why)| (status, format!("{asked}; {why}"))),
+            };
+            if let Some((status, reason)) = settled {
                 updates.push(Update {
                     id: c.id.clone(),
-                    status: q.gives,
-                    reason: format!(
-                        "closing pass: {} (p = {p:.2} over both answer orders)",
-                        q.yes
-                    ),
+                    status,
+                    reason,
                 });
             }
         }
         Ok(updates)
+    }
+
+    /// What became of an objective the user asked for, over the whole chat, in both answer
+    /// orders: COMPLETE (done), ATTEMPTED (blocked by something outside the user) or `None`
+    /// (unfinished: it stays INCOMPLETE), with the reason. Off (`cfg.closing_outcome = false`),
+    /// an objective the user asked for stays INCOMPLETE. An unusable answer moves nothing.
+    async fn closing_outcome(
+        &self,
+        ledger: &Ledger,
+        part: &PartView<'_>,
+        history: &[Exchange],
+    ) -> Result<Option<(Status, String)>, LlmError> {
+        if !self.config.closing_outcome {
+            return Ok(None);
+        }
+        let checks = closing_outcome();
+        let mut asked: Vec<(&Check, Vec<f64>)> = Vec::new();
+        for check in &checks {
+            let answers = check.answer_texts();
+            let req = closing_request(part, history, Shown::Both, check.question, &answers, self);
+            let Some(p) = self.answer_probs(ledger, req, &answers).await? else {
+                return Ok(None);
+            };
+            asked.push((check, p));
+        }
+        Ok(decide(&asked, &self.config).map(|(status, p)| {
+            let answer = checks[0]
+                .answers
+                .iter()
+                .find(|(_, s)| *s == Some(status))
+                .map_or("", |(a, _)| *a);
+            (status, format!("outcome {answer} (p = {p:.2})"))
+        }))
     }
 }

@@ -1,0 +1,162 @@
+//! ATTEMPTED means a blocker outside the user: the closing pass's outcome question, case by case,
+//! with a judge that reads the chat the way the question asks (a refusal, a failure or a handover
+//! is "blocked", "has been" is "done", anything else "unfinished").
+
+use crate::model::{Exchange, TrackingConfig, TrackingMode};
+use crate::roles::RoleModel;
+use crate::track::Tracker;
+use serde_json::json;
+use std::sync::Arc;
+use ugst_llm::{Cache, ChatRequest, ChatResponse, Ledger, Llm, Sampling, ScriptedBackend};
+use ugst_state::{Decomposition, GoalState, ObjectiveSpec, Status};
+
+fn state() -> GoalState {
+    GoalState::initial(&Decomposition {
+        user_profile: vec![],
+        user_policy: vec![],
+        task_objectives: vec![ObjectiveSpec {
+            text: "You want to cancel your reservation ZX81QP.".into(),
+            requirements: vec![],
+            preferences: vec![],
+        }],
+    })
+}
+
+/// The judge: the gate says "yes" when the user wrote "cancel"; the outcome question answers
+/// from the agent's words, which it must be shown (the gate must not be).
+fn reader() -> Tracker {
+    let backend = ScriptedBackend::new("reader", |req: &ChatRequest| {
+        let prompt = req.messages[0].content_str().to_string();
+        let schema = req.schema.as_ref().expect("closing calls carry a schema");
+        let answers: Vec<String> = schema.schema["properties"]["answer"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let outcome = prompt.contains("What became of this request");
+        assert_eq!(outcome, prompt.contains(", agent: "), "{prompt}");
+        let chat = prompt
+            .split("The user's goal")
+            .next()
+            .unwrap()
+            .to_lowercase();
+        let pick = if !outcome {
+            if chat.contains("cancel") {
+                "yes"
+            } else {
+                "no"
+            }
+        } else if ["cannot", "not allowed", "error", "transfer"]
+            .iter()
+            .any(|w| chat.contains(w))
+        {
+            "blocked"
+        } else if chat.contains("has been") {
+            "done"
+        } else {
+            "unfinished"
+        };
+        let answer = answers.iter().find(|a| a.starts_with(pick)).unwrap();
+        Ok(ChatResponse::text(json!({ "answer": answer }).to_string()))
+    });
+    Tracker::new(
+        RoleModel {
+            llm: Llm::new(Arc::new(backend), Arc::new(Cache::disabled())),
+            sampling: Sampling::default(),
+            model: "reader".into(),
+            decompose: crate::model::DecomposeMethod::Free,
+        },
+        TrackingMode::Delta,
+        TrackingConfig::default(),
+    )
+}
+
+fn ex(user: &str, agent: &str) -> Exchange {
+    Exchange {
+        user: user.into(),
+        agent: Some(agent.into()),
+    }
+}
+
+/// The objective's status once the closing pass has run over `history`, and the calls made.
+async fn closed(tracker: &Tracker, history: &[Exchange]) -> (Status, usize) {
+    let mut st = state();
+    let ledger = Ledger::new();
+    let j = tracker.closing_pass(&ledger, &st, history).await.unwrap();
+    j.apply(&mut st, history.len() as u32);
+    (st.get("obj-1").unwrap().status, ledger.drain().len())
+}
+
+#[tokio::test]
+async fn attempted_needs_a_blocker_outside_the_user() {
+    let ask = "Hi, I want to cancel reservation ZX81QP.";
+    let t = reader();
+    let cases: [(&str, Vec<Exchange>, Status); 7] = [
+        (
+            "an agent refusal",
+            vec![ex(
+                ask,
+                "I'm sorry, basic economy fares cannot be cancelled.",
+            )],
+            Status::Attempted,
+        ),
+        (
+            "a system failure",
+            vec![ex(
+                ask,
+                "The reservation system returned an error, so nothing changed.",
+            )],
+            Status::Attempted,
+        ),
+        (
+            "a handover",
+            vec![ex(ask, "I will transfer you to a human agent now.")],
+            Status::Attempted,
+        ),
+        (
+            "the user's turns ran out",
+            vec![ex(ask, "Sure. Could you tell me your user id first?")],
+            Status::Incomplete,
+        ),
+        (
+            "the user gave up",
+            vec![
+                ex(ask, "Certainly, may I have your user id?"),
+                ex("Never mind, forget it. Bye.", "All right, goodbye."),
+            ],
+            Status::Incomplete,
+        ),
+        (
+            "never asked",
+            vec![ex(
+                "How many bags can I bring?",
+                "Two checked bags are included.",
+            )],
+            Status::Incomplete,
+        ),
+        (
+            "done",
+            vec![ex(ask, "Reservation ZX81QP has been cancelled.")],
+            Status::Complete,
+        ),
+    ];
+    for (case, history, want) in cases {
+        let (got, calls) = closed(&t, &history).await;
+        assert_eq!(got, want, "{case}");
+        // The gate in both answer orders; the outcome question only after a "yes".
+        let asked = if case == "never asked" { 2 } else { 4 };
+        assert_eq!(calls, asked, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn without_the_outcome_question_an_objective_asked_for_stays_incomplete() {
+    let mut t = reader();
+    t.config.closing_outcome = false;
+    let history = [ex(
+        "Hi, I want to cancel reservation ZX81QP.",
+        "I'm sorry, basic economy fares cannot be cancelled.",
+    )];
+    assert_eq!(closed(&t, &history).await, (Status::Incomplete, 2));
+}
