@@ -35,6 +35,7 @@ pub mod serve;
 
 pub mod ab;
 pub mod agree;
+pub mod counterfactual;
 pub mod generate;
 pub mod import;
 pub mod replay;
