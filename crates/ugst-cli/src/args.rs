@@ -501,6 +501,47 @@ pub enum BenchCmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// The counterfactual suite: edited copies of the labelled sets' conversations whose right
+    /// change is known by construction (a settling turn removed, an agent refusal, a line that
+    /// contradicts the profile or breaks a policy, an unrelated line, the conversation cut
+    /// short); sensitivity and specificity per edit kind and category, with the judge's cost.
+    /// Resumes from `--work`; `--quick` tracks a fixed small subset.
+    Counterfactual {
+        /// Models (the tracker is measured) and `[tracking]` rules; default: the embedded
+        /// default model.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = TrackingMode::Delta)]
+        tracking: TrackingMode,
+        /// Labelled sets (comma-separated folders).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "data/tracking-devset,data/tracking-retail"
+        )]
+        sets: Vec<PathBuf>,
+        /// The τ-bench log of a set that keeps no conversations.jsonl of its own.
+        #[arg(
+            long,
+            default_value = "../shared/data/tau_bench/historical_trajectories/gpt-4o-airline.json"
+        )]
+        log: PathBuf,
+        /// Written user lines that break profile and policy parts.
+        #[arg(long, default_value = "data/counterfactual/lines.jsonl")]
+        lines: PathBuf,
+        /// Only the edits of the first two conversations of each set.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Where results are appended (and resumed from); one tracker configuration per folder.
+        #[arg(long, default_value = "bench-out/counterfactual")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench-out/counterfactual.json")]
+        out: PathBuf,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Peak resident memory of one large run against the instant mock model.
     Memory {
         #[arg(long, default_value_t = 1000)]

@@ -353,3 +353,89 @@ fn bench_ablations_tracks_the_set_once_per_switch_and_compares_with_the_labels()
         "{err}"
     );
 }
+
+/// `ugst bench counterfactual --quick` through the mock endpoint: every unedited conversation and
+/// every edit is tracked once and appended to the work folder's results; a second run tracks
+/// nothing and scores the same; a run stopped part way resumes with only what is missing; other
+/// `[tracking]` rules never mix into a folder's results.
+#[test]
+fn bench_counterfactual_tracks_each_edit_once_and_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let (work, out) = (dir.path().join("work"), dir.path().join("cf.json"));
+    let lines = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/counterfactual/lines.jsonl");
+    let args = |cfg: &std::path::Path| {
+        let mut a: Vec<std::ffi::OsString> = vec!["bench".into(), "counterfactual".into()];
+        for (k, v) in [
+            ("--config", cfg.as_os_str()),
+            ("--sets", devset().as_os_str()),
+            ("--log", log().as_os_str()),
+            ("--lines", lines.as_os_str()),
+            ("--work", work.as_os_str()),
+            ("--out", out.as_os_str()),
+        ] {
+            a.push(k.into());
+            a.push(v.into());
+        }
+        a.extend(["--quick", "--quiet"].map(Into::into));
+        a
+    };
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    };
+    ugst().args(args(&cfg)).assert().success();
+    let first = read();
+    let edits = first["edits"].as_u64().unwrap();
+    // Two conversations of the dev set, each with several kinds of edit.
+    assert!(edits >= 8, "{first}");
+    assert_eq!(first["tracked"], edits);
+    let kinds: BTreeSet<&str> = first["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for k in ["unsettle", "refuse", "contradict", "unrelated", "cut_short"] {
+        assert!(kinds.contains(k), "{k} missing: {kinds:?}");
+    }
+    let row_edits: u64 = first["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["edits"].as_u64().unwrap())
+        .sum();
+    let (sens, spec) = (&first["sensitivity"], &first["specificity"]);
+    assert_eq!(row_edits, edits);
+    assert_eq!(
+        sens["edits"].as_u64().unwrap() + spec["edits"].as_u64().unwrap(),
+        edits
+    );
+    assert!(first["mean_cost"]["calls"].as_u64().unwrap() > 0);
+    let results = work.join("results.jsonl");
+    let stored = std::fs::read_to_string(&results).unwrap();
+    // The two unedited conversations and every edit, once each.
+    assert_eq!(stored.lines().count() as u64, edits + 2);
+    // Again: nothing to track, the same figures.
+    let again = ugst().args(args(&cfg)).assert().success();
+    let err = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
+    assert!(err.contains("; 0 to track"), "{err}");
+    assert_eq!(read()["sensitivity"], first["sensitivity"]);
+    // Stopped part way, with its last line cut off: only the missing ones are tracked.
+    let kept: Vec<&str> = stored.lines().take(3).collect();
+    std::fs::write(&results, format!("{}\n{{\"id\": \"cut", kept.join("\n"))).unwrap();
+    let resumed = ugst().args(args(&cfg)).assert().success();
+    let err = String::from_utf8_lossy(&resumed.get_output().stderr).into_owned();
+    assert!(
+        err.contains(&format!("; {} to track (3 tracked before)", edits - 1)),
+        "{err}"
+    );
+    assert_eq!(read()["sensitivity"], first["sensitivity"]);
+    assert_eq!(read()["specificity"], first["specificity"]);
+    // Other rules, same folder: refused, naming the way out.
+    let other = write_config(dir.path(), &url, "[tracking]\nsweep = false\n");
+    let bad = ugst().args(args(&other)).assert().code(2);
+    let err = String::from_utf8_lossy(&bad.get_output().stderr).into_owned();
+    assert!(err.contains("give a new --work"), "{err}");
+}

@@ -5,6 +5,8 @@
 //! `tracker` (judge cost per tracking mode) lives in its own module.
 
 pub mod ablations;
+pub mod counterfactual;
+pub mod labelled;
 pub mod tracker;
 pub mod workload;
 

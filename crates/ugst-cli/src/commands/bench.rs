@@ -73,6 +73,33 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
             let r = bench::ablations::ablations_run(plan).await?;
             save(&out, &r, bench::ablations::table(&r))
         }
+        BenchCmd::Counterfactual {
+            config,
+            tracking,
+            sets,
+            log,
+            lines,
+            quick,
+            concurrency,
+            work,
+            out,
+            quiet,
+        } => {
+            let plan = bench::counterfactual::CounterfactualPlan {
+                config: backends::config_or_default(config.as_deref())?,
+                tracking,
+                sets,
+                log,
+                lines,
+                suite: Default::default(),
+                quick,
+                concurrency,
+                work,
+                quiet,
+            };
+            let r = bench::counterfactual::counterfactual_run(plan).await?;
+            save(&out, &r, bench::counterfactual::table(&r))
+        }
         BenchCmd::Memory {
             n,
             concurrency,
