@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Turns labels.txt (the hand labels, one block per conversation) into the two files ugst reads:
 decompositions.jsonl ({"id", "state"}) and final_states.jsonl ({"id", "turn", "statuses",
-"reasons"}). Run it after editing labels.txt; a test checks that the three files agree."""
+"reasons"}). Run it after editing labels.txt; a test checks that the three files agree. Another
+labelled set in the same form is built with `python3 build.py DIR`."""
 import json, re, sys
 from pathlib import Path
 
-here = Path(__file__).parent
+here = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
 blocks, cur = [], None
 for n, line in enumerate((here / "labels.txt").read_text().splitlines(), 1):
     if not line.strip():

@@ -346,6 +346,38 @@ pub fn turn_by_turn(c: &crate::model::Conversation, width: usize) -> String {
     if let Some(end) = c.end_reason {
         out += &format!("  ended: {end}\n");
     }
+    out + &objective_outcomes(c)
+}
+
+/// What became of each objective, said plainly: done, blocked outside the user, or not
+/// finished by the user — with the simulator's own failure named when its turns ran out or it
+/// stopped early (an unfinished objective is the simulator's, never the agent's, failure).
+fn objective_outcomes(c: &crate::model::Conversation) -> String {
+    use crate::model::EndReason;
+    use ugst_state::{Category, Status};
+    let Some(state) = &c.final_state else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for o in state
+        .components
+        .iter()
+        .filter(|o| o.category == Category::TaskObjective)
+    {
+        let what = match (o.status, c.end_reason) {
+            (Status::Complete, _) => "done".to_string(),
+            (Status::Attempted, _) => "attempted: blocked by the agent or the system".to_string(),
+            (_, Some(EndReason::MaxTurns)) => format!(
+                "not finished: the simulated user used all {} of its turns first (poor length management)",
+                c.turns.len()
+            ),
+            (_, Some(EndReason::SimulatorStop)) => {
+                "not finished: the simulated user stopped before it was done".to_string()
+            }
+            _ => "not finished".to_string(),
+        };
+        out += &format!("  {} {}: {what}\n", o.id, o.status.as_str());
+    }
     out
 }
 
@@ -415,6 +447,21 @@ mod tests {
             two.contains("→ obj-1 INCOMPLETE → COMPLETE: the agent confirmed the booking"),
             "{text}"
         );
-        assert!(text.trim_end().ends_with("ended: simulator_stop"), "{text}");
+        assert!(
+            text.trim_end()
+                .ends_with("ended: simulator_stop\n  obj-1 COMPLETE: done"),
+            "{text}"
+        );
+        // Out of turns with the booking never made: INCOMPLETE, and said so.
+        let mut unfinished = c.clone();
+        unfinished.end_reason = Some(EndReason::MaxTurns);
+        unfinished.final_state = Some(s1);
+        let text = turn_by_turn(&unfinished, 80);
+        assert!(
+            text.trim_end().ends_with(
+                "obj-1 INCOMPLETE: not finished: the simulated user used all 2 of its turns first (poor length management)"
+            ),
+            "{text}"
+        );
     }
 }
