@@ -7,7 +7,8 @@
 #
 # Reads the log in place from ../shared/data (or $UGST_TAU_LOG). Add --decompose to let the
 # decomposer split the goals instead of using the gold decompositions (and score it); --limit N
-# tracks only the first N conversations.
+# tracks only the first N conversations; --set DIR measures another labelled set (one that keeps
+# its own conversations.jsonl, like data/tracking-retail, is imported from it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 ugst="${UGST_BIN:-$root/${CARGO_TARGET_DIR:-target}/release/ugst}"
@@ -23,7 +24,8 @@ while [ $# -gt 0 ]; do
     --concurrency) concurrency="$2"; shift 2 ;;
     --decompose) decompose=1; shift ;;
     --limit) limit="$2"; shift 2 ;;
-    *) echo "devset.sh: unknown argument $1 (use --config C --tracking M --out DIR [--decompose])" >&2; exit 2 ;;
+    --set) set_dir="$(cd "$2" && pwd)"; shift 2 ;;
+    *) echo "devset.sh: unknown argument $1 (use --config C --tracking M --out DIR [--decompose] [--limit N] [--set DIR])" >&2; exit 2 ;;
   esac
 done
 [ -n "$config" ] && [ -n "$out" ] || { echo "devset.sh: --config and --out are required" >&2; exit 2; }
@@ -33,7 +35,11 @@ ids="$(python3 -c 'import json,sys; ids=[json.loads(l)["id"] for l in open(sys.a
 gold_dec=(--decompositions "$set_dir/decompositions.jsonl")
 [ "$decompose" = 1 ] && gold_dec=()
 mkdir -p "$out"
-"$ugst" import "$log" --env tau-airline --only "$ids" "${gold_dec[@]}" --out "$out/imported" > /dev/null
+if [ -f "$set_dir/conversations.jsonl" ]; then
+  "$ugst" import "$set_dir/conversations.jsonl" --format chat-jsonl --only "$ids" "${gold_dec[@]}" --out "$out/imported" > /dev/null
+else
+  "$ugst" import "$log" --env tau-airline --only "$ids" "${gold_dec[@]}" --out "$out/imported" > /dev/null
+fi
 "$ugst" track "$out/imported" --config "$config" --tracking "$tracking" --concurrency "$concurrency" --out "$out/tracked"
 echo "== final goal states against the labels"
 "$ugst" agree --gold "$set_dir/final_states.jsonl" --pred "$out/tracked" | tee "$out/agree.txt"

@@ -24,7 +24,8 @@ pub struct AblationPlan {
     pub tracking: ugst::model::TrackingMode,
     /// The labelled set: `final_states.jsonl` and `decompositions.jsonl`.
     pub set: PathBuf,
-    /// The τ-bench log the set's conversations come from.
+    /// The τ-bench log the set's conversations come from, unless the set keeps its own
+    /// `conversations.jsonl`.
     pub log: PathBuf,
     /// Only the first N labelled conversations (0 = all).
     pub limit: usize,
@@ -72,24 +73,7 @@ pub struct AblationResult {
 
 /// The labelled conversation ids of `set`, in file order, the first `limit` (0 = all).
 fn labelled_ids(set: &Path, limit: usize) -> Result<Vec<String>> {
-    let path = set.join("final_states.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {} (use --set DIR)", path.display()))?;
-    let mut ids = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
-        let id = v["id"]
-            .as_str()
-            .with_context(|| format!("{}:{}: no \"id\" string", path.display(), i + 1))?;
-        if !ids.iter().any(|x| x == id) {
-            ids.push(id.to_string());
-        }
-    }
+    let mut ids = crate::bench::labelled::ids(set)?;
     if limit > 0 {
         ids.truncate(limit);
     }
@@ -137,10 +121,11 @@ pub async fn ablations_run(plan: AblationPlan) -> Result<AblationResult> {
     if imported.exists() {
         std::fs::remove_dir_all(&imported)?;
     }
+    let source = crate::bench::labelled::source(&plan.set, &plan.log);
     crate::commands::import::import_log(
-        &plan.log,
-        "tau-bench",
-        "tau-airline",
+        &source.file,
+        source.format,
+        source.env,
         &ids,
         Some(&plan.set.join("decompositions.jsonl")),
         &imported,
