@@ -110,6 +110,14 @@ pub struct TrackingConfig {
     pub identifier_min_chars: usize,
     /// See [`TrackingConfig::withheld_identifier_rule`].
     pub id_asks: usize,
+    /// Closing rule: a profile identifier the user gives changed — another identifier of the
+    /// same form (letters, digits and separators in the same places) that matches it in at
+    /// least `changed_identifier_same` of its positions — breaks the profile. Such parts are left
+    /// to the closing rules (`identifiers_by_rule`), so without it a wrong id is never seen.
+    pub changed_identifier_rule: bool,
+    /// See [`TrackingConfig::changed_identifier_rule`]: half the positions tells a changed copy
+    /// of one's own id from another id of the same form (random ids share about a tenth).
+    pub changed_identifier_same: f64,
     /// Closing rule: a policy capping an amount breaks when an agent reply reports, as done, a
     /// charge above it (22#0).
     pub charge_over_cap_rule: bool,
@@ -147,6 +155,8 @@ impl Default for TrackingConfig {
             withheld_identifier_rule: true,
             identifier_min_chars: 5,
             id_asks: 2,
+            changed_identifier_rule: true,
+            changed_identifier_same: 0.5,
             charge_over_cap_rule: true,
         }
     }
@@ -193,6 +203,10 @@ pub fn ablations(base: TrackingConfig) -> Vec<(&'static str, TrackingConfig)> {
         (
             "withheld_identifier_rule",
             off(|c| c.withheld_identifier_rule = false),
+        ),
+        (
+            "changed_identifier_rule",
+            off(|c| c.changed_identifier_rule = false),
         ),
         (
             "charge_over_cap_rule",

@@ -834,6 +834,26 @@ fn an_identifier_never_given_though_asked_twice_is_withheld() {
 }
 
 #[test]
+fn a_changed_copy_of_the_user_s_own_identifier_breaks_the_profile() {
+    let me = part(Category::UserProfile, "You are ethan_martin_2396.");
+    let rule = |h: &[Exchange]| rules::changed_identifier(&me, h, &cfg());
+    let wrong = [
+        ex("Hi, my flight is late.", "Could you give me your user ID?"),
+        ex("It is ethan_martin_2936.", "I cannot find that user."),
+    ];
+    let why = rule(&wrong).expect("a changed copy");
+    assert!(why.contains("ethan_martin_2936 in turn 2"), "{why}");
+    // Its own id (in any case), an id of another form, or another person's id: no rule fires.
+    assert_eq!(rule(&[ex("It is ETHAN_MARTIN_2396.", "Found it.")]), None);
+    assert_eq!(rule(&[ex("Order #W2378156 and ZX81QP.", "Ok.")]), None);
+    assert_eq!(rule(&[ex("My wife is sofia_kim_7105.", "Ok.")]), None);
+    // Only the user's words count, and only profile parts.
+    assert_eq!(rule(&[ex("Hi.", "Is it ethan_martin_2936?")]), None);
+    let policy = part(Category::UserPolicy, "You are ethan_martin_2396.");
+    assert_eq!(rules::changed_identifier(&policy, &wrong, &cfg()), None);
+}
+
+#[test]
 fn a_charge_reported_above_the_cap_breaks_the_policy_and_a_quote_does_not() {
     let cap = part(
         Category::UserPolicy,

@@ -150,12 +150,17 @@ impl Tracker {
                         .then(|| rules::withheld_identifier(c, history, cfg))
                         .flatten()
                 };
+                let changed = || {
+                    cfg.changed_identifier_rule
+                        .then(|| rules::changed_identifier(c, history, cfg))
+                        .flatten()
+                };
                 let over_cap = || {
                     cfg.charge_over_cap_rule
                         .then(|| rules::charge_over_cap(c, history))
                         .flatten()
                 };
-                let reason = withheld().or_else(over_cap)?;
+                let reason = withheld().or_else(changed).or_else(over_cap)?;
                 Some(Update {
                     id: c.id.clone(),
                     status: Status::Misaligned,

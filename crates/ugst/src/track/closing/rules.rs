@@ -20,7 +20,7 @@ fn identifiers<'t>(text: &'t str, cfg: &TrackingConfig) -> Vec<&'t str> {
 }
 
 /// Whether a part's status is left to a closing rule instead of the per-turn judge: a profile
-/// part that names an identifier (see [`withheld_identifier`]).
+/// part that names an identifier (see [`withheld_identifier`] and [`changed_identifier`]).
 pub(crate) fn decided_by_rule(c: &SubComponent, cfg: &TrackingConfig) -> bool {
     c.category == Category::UserProfile && !identifiers(&c.text, cfg).is_empty()
 }
@@ -62,6 +62,50 @@ pub(crate) fn withheld_identifier(
             "closing rule: {missing} never appears in the conversation, though the agent asks for an id in turns {}",
             asks.join(", ")
         )
+    })
+}
+
+/// The changed-identifier rule: a profile part naming an identifier, while the user gives
+/// another identifier of the same form that matches it in at least `cfg.changed_identifier_same`
+/// of its positions (`omar_rossi_8802` for `omar_rossi_1241`): the user gave a wrong copy of their
+/// own id. An identifier of another form (an order or reservation number) or one that shares
+/// little with it (another person's id) is left alone.
+pub(crate) fn changed_identifier(
+    c: &SubComponent,
+    history: &[Exchange],
+    cfg: &TrackingConfig,
+) -> Option<String> {
+    if c.category != Category::UserProfile {
+        return None;
+    }
+    let class = |ch: char| {
+        if ch.is_ascii_digit() {
+            'd'
+        } else if ch.is_alphabetic() {
+            'a'
+        } else {
+            ch
+        }
+    };
+    let near_copy = |own: &str, said: &str| {
+        let (own, said): (Vec<char>, Vec<char>) = (
+            own.to_lowercase().chars().collect(),
+            said.to_lowercase().chars().collect(),
+        );
+        let same_form =
+            own.len() == said.len() && own.iter().zip(&said).all(|(a, b)| class(*a) == class(*b));
+        let equal = own.iter().zip(&said).filter(|(a, b)| a == b).count();
+        same_form && own != said && equal as f64 >= cfg.changed_identifier_same * own.len() as f64
+    };
+    let own = identifiers(&c.text, cfg);
+    history.iter().enumerate().find_map(|(i, e)| {
+        identifiers(&e.user, cfg).into_iter().find_map(|said| {
+            let mine = own.iter().find(|o| near_copy(o, said))?;
+            Some(format!(
+                "closing rule: the user gives {said} in turn {}, a changed copy of {mine}",
+                i + 1
+            ))
+        })
     })
 }
 
