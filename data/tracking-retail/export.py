@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Writes the finished conversations of a ugst run (its run.sqlite) as conversations.jsonl in
 `ugst import --format chat-jsonl` form: {"id", "goal", "messages"} with the user's messages and
-everything the agent produced (tool calls, tool results, replies). The goal states the run's
-tracker wrote are left out, so whoever labels the set never sees a tracker's reading.
+the agent's visible replies — what a tracker reads. Tool calls and tool results are left out:
+they quote the τ-retail database, which is read in place and never copied here. The goal states
+the run's tracker wrote are left out too, so whoever labels the set never sees a tracker's
+reading.
 
     python3 export.py RUN_DIR [--only id,id] > conversations.jsonl
 """
@@ -22,8 +24,6 @@ for gid, goal in rows:
     for (rec,) in db.execute("select record from turns where goal_id = ? order by idx", (gid,)):
         t = json.loads(rec)
         msgs.append({"role": "user", "content": t["user"]})
-        agent = [m for m in t.get("agent_messages", []) if m.get("role") in ("assistant", "tool")]
-        if not agent and t.get("agent"):
-            agent = [{"role": "assistant", "content": t["agent"]}]
-        msgs.extend(agent)
+        if t.get("agent") is not None:
+            msgs.append({"role": "assistant", "content": t["agent"]})
     print(json.dumps({"id": cid, "goal": json.loads(goal)["goal"], "messages": msgs}, ensure_ascii=False))
