@@ -100,6 +100,11 @@ pub struct TrackingConfig {
     /// asking alone never settles ATTEMPTED (issue 45: the first run's booking the user never
     /// made was ATTEMPTED on "the user asks for it").
     pub closing_outcome: bool,
+    /// A closing "done" also needs an agent sentence reporting it carried out (not a question,
+    /// no negation or condition, a content word of the objective or its requirements). Added
+    /// after the held-out τ-retail measurement: the 1.5B answered "done" at p 0.46–0.65 for
+    /// exchanges the agent never made (11 of 38 objectives).
+    pub closing_done_report: bool,
     /// A requirement the user asked for shares its objective's outcome: COMPLETE under a
     /// COMPLETE objective (the annotation guide's convention), else ATTEMPTED.
     pub requirement_shares_outcome: bool,
@@ -151,6 +156,7 @@ impl Default for TrackingConfig {
             closing_requirement_stem_share: 0.5,
             closing_yes: 0.5,
             closing_outcome: true,
+            closing_done_report: true,
             requirement_shares_outcome: true,
             withheld_identifier_rule: true,
             identifier_min_chars: 5,
@@ -196,6 +202,10 @@ pub fn ablations(base: TrackingConfig) -> Vec<(&'static str, TrackingConfig)> {
             off(|c| c.closing_users_words = false),
         ),
         ("closing_outcome", off(|c| c.closing_outcome = false)),
+        (
+            "closing_done_report",
+            off(|c| c.closing_done_report = false),
+        ),
         (
             "requirement_shares_outcome",
             off(|c| c.requirement_shares_outcome = false),

@@ -816,6 +816,12 @@ fn an_identifier_never_given_though_asked_twice_is_withheld() {
         ),
     ];
     assert_eq!(withheld_identifier(&me, &found), None);
+    // Asks for other ids (an order's, an item's) are not asks for the user's own.
+    let other_ids = [
+        ex("Exchange my lamp.", "Please give me the order id."),
+        ex("I don't know it.", "I need the order ID and the item IDs."),
+    ];
+    assert_eq!(withheld_identifier(&me, &other_ids), None);
     // Policies and parts without an identifier are never looked at.
     assert_eq!(
         withheld_identifier(

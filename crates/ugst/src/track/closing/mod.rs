@@ -214,7 +214,7 @@ impl Tracker {
             let settled = match q.gives {
                 Some(status) => Some((status, asked)),
                 None => self
-                    .closing_outcome(ledger, &part, history)
+                    .closing_outcome(ledger, state, &part, history)
                     .await?
                     .map(|(status, why)| (status, format!("{asked}; {why}"))),
             };
@@ -231,11 +231,14 @@ impl Tracker {
 
     /// What became of an objective the user asked for, over the whole chat, in both answer
     /// orders: COMPLETE (done), ATTEMPTED (blocked by something outside the user) or `None`
-    /// (unfinished: it stays INCOMPLETE), with the reason. Off (`cfg.closing_outcome = false`),
-    /// an objective the user asked for stays INCOMPLETE. An unusable answer moves nothing.
+    /// (unfinished: it stays INCOMPLETE), with the reason. "Done" also needs the agent's report
+    /// of it in the text (`closing_done_report`, [`rules::agent_reports_done`]); without one
+    /// nothing moves. Off (`cfg.closing_outcome = false`), an objective the user asked for stays
+    /// INCOMPLETE. An unusable answer moves nothing.
     async fn closing_outcome(
         &self,
         ledger: &Ledger,
+        state: &GoalState,
         part: &PartView<'_>,
         history: &[Exchange],
     ) -> Result<Option<(Status, String)>, LlmError> {
@@ -252,13 +255,30 @@ impl Tracker {
             };
             asked.push((check, p));
         }
-        Ok(decide(&asked, &self.config).map(|(status, p)| {
-            let answer = checks[0]
-                .answers
+        let Some((status, p)) = decide(&asked, &self.config) else {
+            return Ok(None);
+        };
+        let answer = checks[0]
+            .answers
+            .iter()
+            .find(|(_, s)| *s == Some(status))
+            .map_or("", |(a, _)| *a);
+        let mut why = format!("outcome {answer} (p = {p:.2})");
+        if status == Status::Complete && self.config.closing_done_report {
+            // "Done" needs the agent's own report of it in the text.
+            // The objective's words and its requirements'.
+            let words: Vec<&str> = state
+                .components
                 .iter()
-                .find(|(_, s)| *s == Some(status))
-                .map_or("", |(a, _)| *a);
-            (status, format!("outcome {answer} (p = {p:.2})"))
-        }))
+                .filter(|c| c.id == part.c.id || c.objective.as_deref() == Some(&part.c.id))
+                .map(|c| c.text.as_str())
+                .collect();
+            let words = words.join(" ");
+            match rules::agent_reports_done(&words, history, &self.config) {
+                Some(turn) => why.push_str(&format!("; the agent reports it done in turn {turn}")),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some((status, why)))
     }
 }

@@ -49,12 +49,7 @@ pub(crate) fn withheld_identifier(
     let asks: Vec<String> = history
         .iter()
         .enumerate()
-        .filter(|(_, e)| {
-            e.agent.as_deref().is_some_and(|a| {
-                a.split(|ch: char| !ch.is_alphanumeric())
-                    .any(|w| ["id", "ids", "identifier"].contains(&w.to_lowercase().as_str()))
-            })
-        })
+        .filter(|(_, e)| e.agent.as_deref().is_some_and(asks_for_users_id))
         .map(|(i, _)| (i + 1).to_string())
         .collect();
     (asks.len() >= cfg.id_asks).then(|| {
@@ -62,6 +57,22 @@ pub(crate) fn withheld_identifier(
             "closing rule: {missing} never appears in the conversation, though the agent asks for an id in turns {}",
             asks.join(", ")
         )
+    })
+}
+
+/// Whether an agent reply speaks of the user's own id: "id" or "identifier" right after "user"
+/// or "your" ("your user ID", "the user id"). An order, item, payment or reservation id is not
+/// the user's (held-out τ-retail: an agent asking for order and item ids made the rule fire on
+/// users who were never asked for theirs).
+fn asks_for_users_id(reply: &str) -> bool {
+    let words: Vec<String> = reply
+        .split(|ch: char| !(ch.is_alphanumeric() || ch == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words.windows(2).any(|w| {
+        ["user", "user's", "your"].contains(&w[0].as_str())
+            && ["id", "ids", "identifier"].contains(&w[1].as_str())
     })
 }
 
@@ -106,6 +117,42 @@ pub(crate) fn changed_identifier(
                 i + 1
             ))
         })
+    })
+}
+
+/// Words of an agent sentence reporting something as carried out: "has been", "is now",
+/// "successfully", or a past participle of the actions these services take.
+static DONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:(?:has|have|had)\s+been|(?:is|are)\s+now|successfully|completed|processed|confirmed|booked|reserved|cancell?ed|updated|changed|modified|exchanged|returned|refunded|upgraded|added|removed|placed)\b")
+        .expect("a valid pattern")
+});
+/// Words that turn a sentence into a refusal or a condition ("cannot be cancelled").
+static NOT_DONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:not|cannot|can't|unable|no|never|if|once|would|will|could)\b|n't\b")
+        .expect("a valid pattern")
+});
+
+/// The agent's report that an objective was carried out, which a closing COMPLETE needs: a
+/// sentence of an agent reply that is not a question, reports something as done (see [`DONE`];
+/// no negation or condition) and shares a content word with the objective or one of its
+/// requirements. The closing question alone cannot carry it: on the held-out τ-retail set the
+/// 1.5B answered "done" at p 0.46–0.65 for exchanges the agent never made.
+pub(crate) fn agent_reports_done(
+    words_of_part: &str,
+    history: &[Exchange],
+    cfg: &TrackingConfig,
+) -> Option<usize> {
+    history.iter().enumerate().find_map(|(i, e)| {
+        text::sentences(e.agent.as_deref()?)
+            .into_iter()
+            .filter(|s| !s.trim_end().ends_with('?'))
+            .any(|s| {
+                DONE.is_match(&s)
+                    && !NOT_DONE.is_match(&s)
+                    && text::shared_content_words(&s, words_of_part, cfg.content_word_min_letters)
+                        > 0
+            })
+            .then_some(i + 1)
     })
 }
 

@@ -25,7 +25,12 @@ fn state() -> GoalState {
 /// The judge: the gate says "yes" when the user wrote "cancel"; the outcome question answers
 /// from the agent's words, which it must be shown (the gate must not be).
 fn reader() -> Tracker {
-    let backend = ScriptedBackend::new("reader", |req: &ChatRequest| {
+    judge(false)
+}
+
+/// [`reader`], or (`says_done`) a judge that answers every outcome question "done".
+fn judge(says_done: bool) -> Tracker {
+    let backend = ScriptedBackend::new("reader", move |req: &ChatRequest| {
         let prompt = req.messages[0].content_str().to_string();
         let schema = req.schema.as_ref().expect("closing calls carry a schema");
         let answers: Vec<String> = schema.schema["properties"]["answer"]["enum"]
@@ -47,6 +52,8 @@ fn reader() -> Tracker {
             } else {
                 "no"
             }
+        } else if says_done {
+            "done"
         } else if ["cannot", "not allowed", "error", "transfer"]
             .iter()
             .any(|w| chat.contains(w))
@@ -159,4 +166,30 @@ async fn without_the_outcome_question_an_objective_asked_for_stays_incomplete() 
         "I'm sorry, basic economy fares cannot be cancelled.",
     )];
     assert_eq!(closed(&t, &history).await, (Status::Incomplete, 2));
+}
+
+#[tokio::test]
+async fn a_closing_done_needs_the_agent_s_report_of_it() {
+    let t = judge(true);
+    let ask = "Hi, I want to cancel reservation ZX81QP.";
+    for (agent, want) in [
+        (
+            "Sure, I can help you cancel that reservation.",
+            Status::Incomplete,
+        ),
+        ("Is the reservation the one to Boston?", Status::Incomplete),
+        ("That reservation cannot be cancelled.", Status::Incomplete),
+        (
+            "Done: your reservation ZX81QP has been cancelled.",
+            Status::Complete,
+        ),
+    ] {
+        let (got, _) = closed(&t, &[ex(ask, agent)]).await;
+        assert_eq!(got, want, "{agent}");
+    }
+    // Switched off, the judge's "done" is taken as it is.
+    let mut trusting = judge(true);
+    trusting.config.closing_done_report = false;
+    let (got, _) = closed(&trusting, &[ex(ask, "Sure, I can help you with that.")]).await;
+    assert_eq!(got, Status::Complete);
 }
