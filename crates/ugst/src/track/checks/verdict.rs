@@ -26,6 +26,16 @@ pub(crate) fn mean(xs: &[f64]) -> f64 {
 /// and a tie between two moves takes the smaller one. The verdict comes with its weight: the
 /// winning outcome's mean probability over the questions.
 pub(crate) fn decide(asked: &[(&Check, Vec<f64>)], cfg: &TrackingConfig) -> Option<(Status, f64)> {
+    decide_among(asked, cfg, |_| true)
+}
+
+/// [`decide`] with only the moves `allowed` admits: a move the text rules out leaves the
+/// verdict to the others and to staying, as the judge weighed them.
+pub(crate) fn decide_among(
+    asked: &[(&Check, Vec<f64>)],
+    cfg: &TrackingConfig,
+    allowed: impl Fn(Status) -> bool,
+) -> Option<(Status, f64)> {
     let mut questions: Vec<&str> = Vec::new();
     for (check, _) in asked {
         if !questions.contains(&check.question) {
@@ -56,7 +66,7 @@ pub(crate) fn decide(asked: &[(&Check, Vec<f64>)], cfg: &TrackingConfig) -> Opti
     };
     let stay = weight(None);
     let mut best: Option<(Status, f64)> = None;
-    for s in outcomes.into_iter().flatten() {
+    for s in outcomes.into_iter().flatten().filter(|s| allowed(*s)) {
         let w = weight(Some(s));
         // Outcomes come in the answers' order, the smaller move first.
         if w > stay && best.is_none_or(|(_, b)| w > b + cfg.tie) {

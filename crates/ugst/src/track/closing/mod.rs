@@ -15,7 +15,7 @@ pub(crate) mod rules;
 mod tests;
 
 use super::checks::questions::{closing_outcome, closing_question, Check};
-use super::checks::verdict::{decide, mean};
+use super::checks::verdict::{decide, decide_among, mean};
 use super::delta::order::objective_moved;
 use super::render::PartView;
 use super::{Judgement, Tracker};
@@ -233,7 +233,7 @@ impl Tracker {
     /// orders: COMPLETE (done), ATTEMPTED (blocked by something outside the user) or `None`
     /// (unfinished: it stays INCOMPLETE), with the reason. "Done" also needs the agent's report
     /// of it in the text (`closing_done_report`, [`rules::agent_reports_done`]); without one
-    /// nothing moves. Off (`cfg.closing_outcome = false`), an objective the user asked for stays
+    /// the judge's weights decide between blocked and unfinished. Off (`cfg.closing_outcome = false`), an objective the user asked for stays
     /// INCOMPLETE. An unusable answer moves nothing.
     async fn closing_outcome(
         &self,
@@ -255,30 +255,40 @@ impl Tracker {
             };
             asked.push((check, p));
         }
-        let Some((status, p)) = decide(&asked, &self.config) else {
+        let Some((mut status, mut p)) = decide(&asked, &self.config) else {
             return Ok(None);
         };
-        let answer = checks[0]
-            .answers
-            .iter()
-            .find(|(_, s)| *s == Some(status))
-            .map_or("", |(a, _)| *a);
-        let mut why = format!("outcome {answer} (p = {p:.2})");
+        let mut report = None;
         if status == Status::Complete && self.config.closing_done_report {
-            // "Done" needs the agent's own report of it in the text.
-            // The objective's words and its requirements'.
+            // "Done" needs the agent's own report of it in the text; without one the judge's
+            // weights decide between blocked and unfinished.
             let words: Vec<&str> = state
                 .components
                 .iter()
                 .filter(|c| c.id == part.c.id || c.objective.as_deref() == Some(&part.c.id))
                 .map(|c| c.text.as_str())
                 .collect();
-            let words = words.join(" ");
-            match rules::agent_reports_done(&words, history, &self.config) {
-                Some(turn) => why.push_str(&format!("; the agent reports it done in turn {turn}")),
-                None => return Ok(None),
+            match rules::agent_reports_done(&words.join(" "), history, &self.config) {
+                Some(turn) => report = Some(format!("; the agent reports it done in turn {turn}")),
+                None => {
+                    let Some(other) = decide_among(&asked, &self.config, |s| s != Status::Complete)
+                    else {
+                        return Ok(None);
+                    };
+                    report = Some("; no agent reply reports it done".to_string());
+                    (status, p) = other;
+                }
             }
         }
+        let answer = checks[0]
+            .answers
+            .iter()
+            .find(|(_, s)| *s == Some(status))
+            .map_or("", |(a, _)| *a);
+        let why = format!(
+            "outcome {answer} (p = {p:.2}){}",
+            report.unwrap_or_default()
+        );
         Ok(Some((status, why)))
     }
 }

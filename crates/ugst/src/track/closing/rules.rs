@@ -135,7 +135,7 @@ static NOT_DONE: LazyLock<Regex> = LazyLock::new(|| {
 /// The agent's report that an objective was carried out, which a closing COMPLETE needs: a
 /// sentence of an agent reply that is not a question, reports something as done (see [`DONE`];
 /// no negation or condition) and shares a content word with the objective or one of its
-/// requirements. The closing question alone cannot carry it: on the held-out τ-retail set the
+/// requirements — in the sentence itself or, when it ends in a colon, in the list it introduces. The closing question alone cannot carry it: on the held-out τ-retail set the
 /// 1.5B answered "done" at p 0.46–0.65 for exchanges the agent never made.
 pub(crate) fn agent_reports_done(
     words_of_part: &str,
@@ -143,14 +143,25 @@ pub(crate) fn agent_reports_done(
     cfg: &TrackingConfig,
 ) -> Option<usize> {
     history.iter().enumerate().find_map(|(i, e)| {
-        text::sentences(e.agent.as_deref()?)
-            .into_iter()
-            .filter(|s| !s.trim_end().ends_with('?'))
-            .any(|s| {
-                DONE.is_match(&s)
-                    && !NOT_DONE.is_match(&s)
-                    && text::shared_content_words(&s, words_of_part, cfg.content_word_min_letters)
-                        > 0
+        let sentences = text::sentences(e.agent.as_deref()?);
+        sentences
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.trim_end().ends_with('?'))
+            .any(|(k, s)| {
+                // A report that ends in a colon introduces the list of what was done.
+                let scope = if s.trim_end().ends_with(':') {
+                    sentences[k..].join(" ")
+                } else {
+                    s.clone()
+                };
+                DONE.is_match(s)
+                    && !NOT_DONE.is_match(s)
+                    && text::shared_content_words(
+                        &scope,
+                        words_of_part,
+                        cfg.content_word_min_letters,
+                    ) > 0
             })
             .then_some(i + 1)
     })

@@ -28,8 +28,27 @@ fn reader() -> Tracker {
     judge(false)
 }
 
-/// [`reader`], or (`says_done`) a judge that answers every outcome question "done".
+/// How the scripted judge answers the outcome question.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// From the agent's words, as [`reader`] describes.
+    Read,
+    /// "done", whatever the chat says.
+    AlwaysDone,
+    /// "done" when it is offered first, "blocked" when it is not: half the weight on each.
+    DoneOrBlocked,
+}
+
+/// [`reader`], or a judge that answers every outcome question "done" (`says_done`).
 fn judge(says_done: bool) -> Tracker {
+    judge_by(if says_done {
+        Outcome::AlwaysDone
+    } else {
+        Outcome::Read
+    })
+}
+
+fn judge_by(mode: Outcome) -> Tracker {
     let backend = ScriptedBackend::new("reader", move |req: &ChatRequest| {
         let prompt = req.messages[0].content_str().to_string();
         let schema = req.schema.as_ref().expect("closing calls carry a schema");
@@ -46,23 +65,31 @@ fn judge(says_done: bool) -> Tracker {
             .next()
             .unwrap()
             .to_lowercase();
+        let read = || {
+            if ["cannot", "not allowed", "error", "transfer"]
+                .iter()
+                .any(|w| chat.contains(w))
+            {
+                "blocked"
+            } else if chat.contains("has been") {
+                "done"
+            } else {
+                "unfinished"
+            }
+        };
         let pick = if !outcome {
             if chat.contains("cancel") {
                 "yes"
             } else {
                 "no"
             }
-        } else if says_done {
-            "done"
-        } else if ["cannot", "not allowed", "error", "transfer"]
-            .iter()
-            .any(|w| chat.contains(w))
-        {
-            "blocked"
-        } else if chat.contains("has been") {
-            "done"
         } else {
-            "unfinished"
+            match mode {
+                Outcome::Read => read(),
+                Outcome::AlwaysDone => "done",
+                Outcome::DoneOrBlocked if answers[0].starts_with("done") => "done",
+                Outcome::DoneOrBlocked => "blocked",
+            }
         };
         let answer = answers.iter().find(|a| a.starts_with(pick)).unwrap();
         Ok(ChatResponse::text(json!({ "answer": answer }).to_string()))
@@ -192,4 +219,38 @@ async fn a_closing_done_needs_the_agent_s_report_of_it() {
     trusting.config.closing_done_report = false;
     let (got, _) = closed(&trusting, &[ex(ask, "Sure, I can help you with that.")]).await;
     assert_eq!(got, Status::Complete);
+}
+
+#[tokio::test]
+async fn a_done_without_a_report_leaves_blocked_against_unfinished_to_the_judge() {
+    // Half the judge's weight on "done", half on "blocked": with no agent report of it the
+    // objective ends ATTEMPTED, not INCOMPLETE; with one, COMPLETE or ATTEMPTED as it weighs
+    // them, never INCOMPLETE.
+    let t = judge_by(Outcome::DoneOrBlocked);
+    let ask = "Hi, I want to cancel reservation ZX81QP.";
+    let (got, _) = closed(&t, &[ex(ask, "Let me look into that for you.")]).await;
+    assert_eq!(got, Status::Attempted);
+    let (got, _) = closed(
+        &t,
+        &[ex(ask, "Your reservation ZX81QP has been cancelled.")],
+    )
+    .await;
+    assert_ne!(got, Status::Incomplete);
+    // A judge that only ever says "done" leaves nothing else to fall back on.
+    let (got, _) = closed(&judge(true), &[ex(ask, "Let me look into that.")]).await;
+    assert_eq!(got, Status::Incomplete);
+}
+
+#[tokio::test]
+async fn a_report_that_introduces_a_list_is_read_with_its_list() {
+    let t = judge(true);
+    let ask = "Hi, I want to cancel reservation ZX81QP.";
+    // The reply's first sentence shares no word with the objective; its list does.
+    let listed = "Everything has been taken care of with these changes:\n- Reservation ZX81QP: cancelled\n- Refund: to your card";
+    let (got, _) = closed(&t, &[ex(ask, listed)]).await;
+    assert_eq!(got, Status::Complete);
+    // Without the colon the next line is not part of the report.
+    let apart = "Everything has been taken care of.\nReservation ZX81QP is on file.";
+    let (got, _) = closed(&t, &[ex(ask, apart)]).await;
+    assert_eq!(got, Status::Incomplete);
 }
