@@ -105,6 +105,11 @@ pub struct TrackingConfig {
     /// after the held-out τ-retail measurement: the 1.5B answered "done" at p 0.46–0.65 for
     /// exchanges the agent never made (11 of 38 objectives).
     pub closing_done_report: bool,
+    /// A closing "blocked" also needs an agent sentence reporting a blocker: a refusal in an
+    /// exchange about the objective, a system failure or a handover. Added with the held-out
+    /// τ-retail set: the 1.5B answers "blocked" for objectives the user never finished as
+    /// readily as for refused ones, so without a blocker in the text it stays INCOMPLETE.
+    pub closing_blocker_report: bool,
     /// A requirement the user asked for shares its objective's outcome: COMPLETE under a
     /// COMPLETE objective (the annotation guide's convention), else ATTEMPTED.
     pub requirement_shares_outcome: bool,
@@ -157,6 +162,7 @@ impl Default for TrackingConfig {
             closing_yes: 0.5,
             closing_outcome: true,
             closing_done_report: true,
+            closing_blocker_report: true,
             requirement_shares_outcome: true,
             withheld_identifier_rule: true,
             identifier_min_chars: 5,
@@ -205,6 +211,10 @@ pub fn ablations(base: TrackingConfig) -> Vec<(&'static str, TrackingConfig)> {
         (
             "closing_done_report",
             off(|c| c.closing_done_report = false),
+        ),
+        (
+            "closing_blocker_report",
+            off(|c| c.closing_blocker_report = false),
         ),
         (
             "requirement_shares_outcome",

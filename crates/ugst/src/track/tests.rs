@@ -971,7 +971,7 @@ async fn the_closing_pass_is_a_switch_any_mode_can_borrow() {
     let st = state();
     let history = [Exchange {
         user: "I want to cancel my flights from MCO to CLT.".into(),
-        agent: Some("Could you give me your user ID?".into()),
+        agent: Some("I'm sorry, basic economy flights cannot be cancelled.".into()),
     }];
     let ledger = Ledger::new();
     let moved = |t: Tracker| {

@@ -15,7 +15,7 @@ pub(crate) mod rules;
 mod tests;
 
 use super::checks::questions::{closing_outcome, closing_question, Check};
-use super::checks::verdict::{decide, decide_among, mean};
+use super::checks::verdict::{decide_among, mean};
 use super::delta::order::objective_moved;
 use super::render::PartView;
 use super::{Judgement, Tracker};
@@ -232,8 +232,10 @@ impl Tracker {
     /// What became of an objective the user asked for, over the whole chat, in both answer
     /// orders: COMPLETE (done), ATTEMPTED (blocked by something outside the user) or `None`
     /// (unfinished: it stays INCOMPLETE), with the reason. "Done" also needs the agent's report
-    /// of it in the text (`closing_done_report`, [`rules::agent_reports_done`]); without one
-    /// the judge's weights decide between blocked and unfinished. Off (`cfg.closing_outcome = false`), an objective the user asked for stays
+    /// of it in the text (`closing_done_report`, [`rules::agent_reports_done`]) and "blocked"
+    /// the agent's report of a blocker (`closing_blocker_report`,
+    /// [`rules::agent_reports_blocker`]); the judge's weights decide among the outcomes that
+    /// stand and staying unfinished. Off (`cfg.closing_outcome = false`), an objective the user asked for stays
     /// INCOMPLETE. An unusable answer moves nothing.
     async fn closing_outcome(
         &self,
@@ -255,40 +257,44 @@ impl Tracker {
             };
             asked.push((check, p));
         }
-        let Some((mut status, mut p)) = decide(&asked, &self.config) else {
+        // An outcome stands only where the text bears it out: "done" needs the agent's report
+        // of it, "blocked" the agent's report of a blocker; the judge's weights decide among
+        // the outcomes that stand and staying unfinished.
+        let words: Vec<&str> = state
+            .components
+            .iter()
+            .filter(|c| c.id == part.c.id || c.objective.as_deref() == Some(&part.c.id))
+            .map(|c| c.text.as_str())
+            .collect();
+        let words = words.join(" ");
+        let cfg = &self.config;
+        let done = rules::agent_reports_done(&words, history, cfg);
+        let blocker = rules::agent_reports_blocker(&words, history, cfg);
+        let stands = |s: Status| match s {
+            Status::Complete => !cfg.closing_done_report || done.is_some(),
+            Status::Attempted => !cfg.closing_blocker_report || blocker.is_some(),
+            _ => true,
+        };
+        let Some((status, p)) = decide_among(&asked, cfg, stands) else {
             return Ok(None);
         };
-        let mut report = None;
-        if status == Status::Complete && self.config.closing_done_report {
-            // "Done" needs the agent's own report of it in the text; without one the judge's
-            // weights decide between blocked and unfinished.
-            let words: Vec<&str> = state
-                .components
-                .iter()
-                .filter(|c| c.id == part.c.id || c.objective.as_deref() == Some(&part.c.id))
-                .map(|c| c.text.as_str())
-                .collect();
-            match rules::agent_reports_done(&words.join(" "), history, &self.config) {
-                Some(turn) => report = Some(format!("; the agent reports it done in turn {turn}")),
-                None => {
-                    let Some(other) = decide_among(&asked, &self.config, |s| s != Status::Complete)
-                    else {
-                        return Ok(None);
-                    };
-                    report = Some("; no agent reply reports it done".to_string());
-                    (status, p) = other;
-                }
-            }
-        }
+        let report = match status {
+            Status::Complete if cfg.closing_done_report => done
+                .map(|t| format!("; the agent reports it done in turn {t}"))
+                .unwrap_or_default(),
+            Status::Attempted if cfg.closing_blocker_report => blocker
+                .map(|t| format!("; the agent reports a blocker in turn {t}"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         let answer = checks[0]
             .answers
             .iter()
             .find(|(_, s)| *s == Some(status))
             .map_or("", |(a, _)| *a);
-        let why = format!(
-            "outcome {answer} (p = {p:.2}){}",
-            report.unwrap_or_default()
-        );
-        Ok(Some((status, why)))
+        Ok(Some((
+            status,
+            format!("outcome {answer} (p = {p:.2}){report}"),
+        )))
     }
 }

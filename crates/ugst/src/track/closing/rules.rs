@@ -167,6 +167,42 @@ pub(crate) fn agent_reports_done(
     })
 }
 
+/// Words of an agent sentence refusing or unable to do what was asked: "cannot", "unable",
+/// "not allowed", "unfortunately", "is denied", "against our policy".
+static REFUSED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:cannot|can\s*not|can't|unable|not\s+(?:able|allowed|possible|permitted|eligible|available)|isn't\s+(?:possible|allowed)|no\s+longer|unfortunately|(?:is|are|was|were)\s+(?:denied|declined|rejected)|against\s+(?:our|the)\s+policy|does\s+not\s+allow|doesn't\s+allow)")
+        .expect("a valid pattern")
+});
+/// Words of a blocker that needs no tie to the request: a system failure or a handover.
+static FAILED_OR_HANDED_OVER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:error|failed|failure|(?:system|service)\s+(?:is\s+)?(?:down|unavailable)|transfer(?:red|ring)?\s+you|human\s+agent|(?:a|another)\s+(?:representative|specialist|supervisor))\b")
+        .expect("a valid pattern")
+});
+
+/// The agent's report of a blocker outside the user, which a closing ATTEMPTED needs: a
+/// sentence of an agent reply, not a question, that reports a system failure or a handover, or
+/// refuses (see [`REFUSED`]) in an exchange whose user message or reply shares a content word
+/// with the objective or one of its requirements (a refusal says "I can't do that" of what the
+/// user just asked). The turn of the first such reply.
+pub(crate) fn agent_reports_blocker(
+    words_of_part: &str,
+    history: &[Exchange],
+    cfg: &TrackingConfig,
+) -> Option<usize> {
+    history.iter().enumerate().find_map(|(i, e)| {
+        let reply = e.agent.as_deref()?;
+        let about = |t: &str| {
+            text::shared_content_words(t, words_of_part, cfg.content_word_min_letters) > 0
+        };
+        let on_topic = about(&e.user) || about(reply);
+        text::sentences(reply)
+            .iter()
+            .filter(|s| !s.trim_end().ends_with('?'))
+            .any(|s| FAILED_OR_HANDED_OVER.is_match(s) || (REFUSED.is_match(s) && on_topic))
+            .then_some(i + 1)
+    })
+}
+
 /// A policy's cap: "up to $100", "a budget of $200", "no more than $50".
 static CAP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:up\s*to|budget of|no more than|not more than|at most|maximum of|max of)\s*\$\s*(\d[\d,]*(?:\.\d+)?)")

@@ -37,6 +37,8 @@ enum Outcome {
     AlwaysDone,
     /// "done" when it is offered first, "blocked" when it is not: half the weight on each.
     DoneOrBlocked,
+    /// "blocked", whatever the chat says.
+    AlwaysBlocked,
 }
 
 /// [`reader`], or a judge that answers every outcome question "done" (`says_done`).
@@ -88,7 +90,7 @@ fn judge_by(mode: Outcome) -> Tracker {
                 Outcome::Read => read(),
                 Outcome::AlwaysDone => "done",
                 Outcome::DoneOrBlocked if answers[0].starts_with("done") => "done",
-                Outcome::DoneOrBlocked => "blocked",
+                Outcome::DoneOrBlocked | Outcome::AlwaysBlocked => "blocked",
             }
         };
         let answer = answers.iter().find(|a| a.starts_with(pick)).unwrap();
@@ -223,12 +225,13 @@ async fn a_closing_done_needs_the_agent_s_report_of_it() {
 
 #[tokio::test]
 async fn a_done_without_a_report_leaves_blocked_against_unfinished_to_the_judge() {
-    // Half the judge's weight on "done", half on "blocked": with no agent report of it the
-    // objective ends ATTEMPTED, not INCOMPLETE; with one, COMPLETE or ATTEMPTED as it weighs
-    // them, never INCOMPLETE.
+    // Half the judge's weight on "done", half on "blocked": with no agent report of the work
+    // but a refusal in the text the objective ends ATTEMPTED, not INCOMPLETE; with a report,
+    // COMPLETE or ATTEMPTED as it weighs them, never INCOMPLETE.
     let t = judge_by(Outcome::DoneOrBlocked);
     let ask = "Hi, I want to cancel reservation ZX81QP.";
-    let (got, _) = closed(&t, &[ex(ask, "Let me look into that for you.")]).await;
+    let refused = "Let me look. Unfortunately that reservation cannot be cancelled online.";
+    let (got, _) = closed(&t, &[ex(ask, refused)]).await;
     assert_eq!(got, Status::Attempted);
     let (got, _) = closed(
         &t,
@@ -236,9 +239,51 @@ async fn a_done_without_a_report_leaves_blocked_against_unfinished_to_the_judge(
     )
     .await;
     assert_ne!(got, Status::Incomplete);
+    // Neither report in the text: it stays unfinished.
+    let (got, _) = closed(&t, &[ex(ask, "Let me look into that for you.")]).await;
+    assert_eq!(got, Status::Incomplete);
     // A judge that only ever says "done" leaves nothing else to fall back on.
     let (got, _) = closed(&judge(true), &[ex(ask, "Let me look into that.")]).await;
     assert_eq!(got, Status::Incomplete);
+}
+
+#[tokio::test]
+async fn a_closing_blocked_needs_a_blocker_in_the_agent_s_words() {
+    let t = judge_by(Outcome::AlwaysBlocked);
+    let ask = "Hi, I want to cancel reservation ZX81QP.";
+    for (agent, want) in [
+        // The user's own turns ran out: nothing outside the user stopped it.
+        (
+            "Sure. Could you tell me your user id first?",
+            Status::Incomplete,
+        ),
+        ("I'm sorry, I can't do that for you.", Status::Attempted),
+        ("The booking system returned an error.", Status::Attempted),
+        (
+            "I will transfer you to a human agent now.",
+            Status::Attempted,
+        ),
+        // A refusal asked as a question is no report.
+        (
+            "Would you accept that it cannot be refunded?",
+            Status::Incomplete,
+        ),
+    ] {
+        let (got, _) = closed(&t, &[ex(ask, agent)]).await;
+        assert_eq!(got, want, "{agent}");
+    }
+    // A refusal about something else the user raised is no blocker of this objective.
+    let aside = [ex(
+        "Can I also bring my parrot?",
+        "Unfortunately pets are not allowed in the cabin.",
+    )];
+    let (got, _) = closed(&t, &[ex(ask, "Let me check."), aside[0].clone()]).await;
+    assert_eq!(got, Status::Incomplete);
+    // Switched off, the judge's "blocked" is taken as it is.
+    let mut trusting = judge_by(Outcome::AlwaysBlocked);
+    trusting.config.closing_blocker_report = false;
+    let (got, _) = closed(&trusting, &[ex(ask, "Sure, one moment.")]).await;
+    assert_eq!(got, Status::Attempted);
 }
 
 #[tokio::test]
