@@ -168,9 +168,9 @@ pub(crate) fn agent_reports_done(
 }
 
 /// Words of an agent sentence refusing or unable to do what was asked: "cannot", "unable",
-/// "not allowed", "unfortunately", "is denied", "against our policy".
+/// "not allowed", "unfortunately", "is denied", "against our policy", "I don't have the tools".
 static REFUSED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:cannot|can\s*not|can't|unable|not\s+(?:able|allowed|possible|permitted|eligible|available)|isn't\s+(?:possible|allowed)|no\s+longer|unfortunately|(?:is|are|was|were)\s+(?:denied|declined|rejected)|against\s+(?:our|the)\s+policy|does\s+not\s+allow|doesn't\s+allow)")
+    Regex::new(r"(?i)\b(?:cannot|can\s*not|can't|unable|not\s+(?:able|allowed|possible|permitted|eligible|available)|isn't\s+(?:possible|allowed)|no\s+longer|unfortunately|(?:is|are|was|were)\s+(?:denied|declined|rejected)|against\s+(?:our|the)\s+policy|does\s+not\s+allow|doesn't\s+allow|(?:do\s+not|don't)\s+have\s+(?:any\s+|the\s+)?(?:tools?|way|access|ability|permission))")
         .expect("a valid pattern")
 });
 /// Words of a blocker that needs no tie to the request: a system failure or a handover.
@@ -179,7 +179,8 @@ static FAILED_OR_HANDED_OVER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("a valid pattern")
 });
 
-/// The agent's report of a blocker outside the user, which a closing ATTEMPTED needs: a
+/// The agent's report of a blocker outside the user, which a closing ATTEMPTED needs: a reply
+/// that is a raw tool-call fragment rather than words to the user (the agent failing), or a
 /// sentence of an agent reply, not a question, that reports a system failure or a handover, or
 /// refuses (see [`REFUSED`]) in an exchange whose user message or reply shares a content word
 /// with the objective or one of its requirements (a refusal says "I can't do that" of what the
@@ -195,6 +196,13 @@ pub(crate) fn agent_reports_blocker(
             text::shared_content_words(t, words_of_part, cfg.content_word_min_letters) > 0
         };
         let on_topic = about(&e.user) || about(reply);
+        // A reply that is a raw tool-call fragment, not words to the user, is the agent failing.
+        let broken = reply.trim().is_empty()
+            || reply.trim_start().starts_with('{')
+            || reply.trim_start().starts_with("<tool_call>");
+        if broken {
+            return Some(i + 1);
+        }
         text::sentences(reply)
             .iter()
             .filter(|s| !s.trim_end().ends_with('?'))

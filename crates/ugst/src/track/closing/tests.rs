@@ -263,6 +263,12 @@ async fn a_closing_blocked_needs_a_blocker_in_the_agent_s_words() {
             "I will transfer you to a human agent now.",
             Status::Attempted,
         ),
+        (
+            "I don't have the tools to cancel a reservation.",
+            Status::Attempted,
+        ),
+        // The agent answered with a raw tool-call fragment instead of words to the user.
+        (r#"{"type":"function","function":"#, Status::Attempted),
         // A refusal asked as a question is no report.
         (
             "Would you accept that it cannot be refunded?",
