@@ -158,3 +158,50 @@ fn walkdir(root: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Credentials written into `base_url` (user info) are never stored or printed:
+/// the run's settings and every ledger row keep the URL without them (review finding 14: the
+/// token was in `run.sqlite` ten times).
+#[test]
+fn credentials_in_the_base_url_are_never_stored() {
+    const TOKEN: &str = "s3cret-url-token-91b2";
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let with_creds = url.replacen("http://", &format!("http://ugst:{TOKEN}@"), 1);
+    let cfg = dir.path().join("url.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[models.local]\nprovider = \"openai\"\nbase_url = \"{with_creds}\"\nmodel = \"mock\"\n\
+             [cache]\npath = \"{}\"\n",
+            dir.path().join("cache.sqlite").display()
+        ),
+    )
+    .unwrap();
+    let goals = demo_goals(dir.path());
+    let run_dir = dir.path().join("runs/u");
+    let mut outputs = vec![run(&mut run_cmd(
+        &["--max-turns", "2"],
+        &cfg,
+        Some(&goals),
+        &run_dir,
+    ))];
+    outputs.push(run(ugst()
+        .args(["export", "--out"])
+        .arg(dir.path().join("u.jsonl"))
+        .arg(&run_dir)));
+    for (i, out) in outputs.iter().enumerate() {
+        assert!(!contains(out, TOKEN), "command {i} printed the token");
+    }
+    for entry in walkdir(dir.path()) {
+        if entry == cfg {
+            continue;
+        }
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !contains(&bytes, TOKEN),
+            "{} holds the token",
+            entry.display()
+        );
+    }
+}

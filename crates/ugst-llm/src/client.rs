@@ -20,6 +20,15 @@ impl Llm {
         Llm { backend, cache }
     }
 
+    /// This model with its calls taking a permit of `permits` ([`crate::Bounded`]); the cache is
+    /// shared.
+    pub fn bounded(&self, permits: Arc<tokio::sync::Semaphore>) -> Llm {
+        Llm {
+            backend: Arc::new(crate::Bounded::new(self.backend.clone(), permits)),
+            cache: self.cache.clone(),
+        }
+    }
+
     pub fn backend_id(&self) -> String {
         self.backend.id()
     }

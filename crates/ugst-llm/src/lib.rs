@@ -6,6 +6,7 @@
 //! [`Ledger`] entry with role, tokens, latency, retries and cache hit.
 
 mod backend;
+mod bounded;
 mod cache;
 mod client;
 mod error;
@@ -18,11 +19,14 @@ mod structured;
 mod types;
 
 pub use backend::{Backend, CallStats, EngineFacts};
+pub use bounded::Bounded;
 pub use cache::Cache;
 pub use client::{extract_json, Llm};
 pub use error::LlmError;
 pub use ledger::{CallRole, Ledger, LedgerEntry};
-pub use openai::{parse_completion, OpenAiBackend, OpenAiConfig, RetryPolicy};
+pub use openai::{
+    parse_completion, parse_retry_after, redact_url, OpenAiBackend, OpenAiConfig, RetryPolicy,
+};
 #[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;
 pub use structured::{

@@ -453,7 +453,35 @@ impl OpenAiBackend {
                 backend,
                 detail: clean(detail),
             },
-            e => e,
+            LlmError::SchemaRejected {
+                backend,
+                model,
+                schema,
+                structured,
+                body,
+            } => LlmError::SchemaRejected {
+                backend,
+                model,
+                schema,
+                structured,
+                body: clean(body),
+            },
+            LlmError::InvalidOutput {
+                backend,
+                reason,
+                raw,
+            } => LlmError::InvalidOutput {
+                backend,
+                reason: clean(reason),
+                raw: clean(raw),
+            },
+            LlmError::Backend { backend, detail } => LlmError::Backend {
+                backend,
+                detail: clean(detail),
+            },
+            LlmError::Config(m) => LlmError::Config(clean(m)),
+            LlmError::Cache(m) => LlmError::Cache(clean(m)),
+            e @ LlmError::Timeout { .. } => e,
         }
     }
 
@@ -493,7 +521,10 @@ impl OpenAiBackend {
 #[async_trait]
 impl Backend for OpenAiBackend {
     fn id(&self) -> String {
-        format!("openai:{}", self.cfg.base_url.trim_end_matches('/'))
+        format!(
+            "openai:{}",
+            redact_url(self.cfg.base_url.trim_end_matches('/'))
+        )
     }
 
     fn model(&self) -> String {
@@ -709,11 +740,30 @@ fn served_model(body: &str, model: &str) -> Option<String> {
     Some(crate::sorted_keys(Value::Object(entry)).to_string())
 }
 
-/// `Retry-After` is either delta-seconds or an HTTP date.
-fn parse_retry_after(v: &str) -> Option<Duration> {
+/// A URL as ugst stores or shows it: without user name, password, query or fragment, where
+/// credentials may hide (`http://user:token@host/v1?key=…`). Review finding 14: they reached the
+/// run's database and 502 bodies. A URL that does not parse is shown as it is.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+/// `Retry-After` is either delta-seconds or an HTTP date. The header is network input: a value
+/// too large for a `Duration` (`1e20`) reads as the longest wait, which the caller caps at
+/// `max_retry_after`; a negative, infinite or unreadable one as no header.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let when = httpdate::parse_http_date(v).ok()?;
     Some(
@@ -823,6 +873,22 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+        // Credentials in a base_url never reach what is stored or shown (finding 14).
+        assert_eq!(
+            redact_url("http://ugst:s3cret-token@127.0.0.1:18001/v1?key=abc#x"),
+            "http://127.0.0.1:18001/v1"
+        );
+        assert_eq!(
+            redact_url("https://api.openai.com/v1"),
+            "https://api.openai.com/v1"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+        // Network input that does not fit a Duration must not panic (review finding 1).
+        assert_eq!(parse_retry_after("1e20"), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("1.9e19"), Some(Duration::MAX));
+        for odd in ["-1", "NaN", "inf", "-inf", "1e400", ""] {
+            assert_eq!(parse_retry_after(odd), None, "{odd}");
+        }
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub enum Provider {
     Embedded,
 }
 
+/// The longest per-request timeout a config may set: a day. Longer values (`1e30`) do not fit
+/// a `Duration` and mean no timeout in practice.
+pub const MAX_TIMEOUT_S: f64 = 86_400.0;
+
 /// One `[models.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -255,9 +259,10 @@ impl Config {
                     }
                 }
             }
-            if !(spec.timeout_s > 0.0 && spec.timeout_s.is_finite()) {
+            if !(spec.timeout_s > 0.0 && spec.timeout_s <= MAX_TIMEOUT_S) {
                 return Err(InputError::new(format!(
-                    "{name}: [models.{m}] timeout_s must be a positive number"
+                    "{name}: [models.{m}] timeout_s must be a positive number of seconds, at most \
+                     {MAX_TIMEOUT_S} (a day)"
                 )));
             }
         }
@@ -416,20 +421,26 @@ impl Config {
                 out.insert(
                     role.to_string(),
                     serde_json::json!({"name": name, "provider": s.provider,
-                                       "base_url": s.base_url, "model": s.model}),
+                                       "base_url": s.base_url.as_deref().map(ugst_llm::redact_url),
+                                       "model": s.model}),
                 );
             }
         }
         serde_json::Value::Object(out)
     }
 
-    /// What a run stores about its models: names, providers, URLs. Never keys.
+    /// What a run stores about its models: names, providers, URLs (without credentials). Never
+    /// keys.
     pub fn describe(&self) -> serde_json::Value {
         let models: BTreeMap<&String, serde_json::Value> = self
             .models
             .iter()
             .map(|(n, s)| {
-                (n, serde_json::json!({"provider": s.provider, "base_url": s.base_url, "model": s.model}))
+                let url = s.base_url.as_deref().map(ugst_llm::redact_url);
+                (
+                    n,
+                    serde_json::json!({"provider": s.provider, "base_url": url, "model": s.model}),
+                )
             })
             .collect();
         serde_json::json!({"models": models, "roles": self.roles})
@@ -497,6 +508,18 @@ agent = "local"
         )
         .unwrap_err();
         assert!(e.0.contains("names no [models.b]"), "{e}");
+        // A timeout too long for a Duration is bad input, not a panic (review finding 13).
+        for t in ["1e30", "0", "-1", "nan", "inf"] {
+            let e = Config::parse(
+                "u.toml",
+                &format!("[models.a]\nprovider = \"mock\"\ntimeout_s = {t}\n"),
+            )
+            .unwrap_err();
+            assert!(
+                e.0.contains("timeout_s must be a positive number"),
+                "{t}: {e}"
+            );
+        }
         let c = Config::parse(
             "u.toml",
             "[models.a]\nprovider = \"mock\"\n[models.b]\nprovider = \"mock\"\n",
