@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::path::Path;
 use ugst_mock::Faults;
 
 #[test]
@@ -474,4 +475,65 @@ fn misaligned_trials_are_rerun_and_every_attempt_is_kept() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pass_k"]["reruns"], reruns.len(), "{}", v["pass_k"]);
     assert_eq!(v["pass_k"]["tasks"], 20);
+}
+
+/// `demo --out DIR --force` removes only a run's own files, under the run's lock, and refuses a
+/// folder that holds anything else (review finding 2: it used to delete the whole folder).
+#[test]
+fn demo_force_removes_only_the_run_s_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let demo = |out: &Path| {
+        ugst()
+            .env("UGST_HOME", &home)
+            .env("UGST_PYTHON", "/bin/false")
+            .args(["demo", "--force", "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    // A run folder with the user's notes in it: refused, nothing removed.
+    let kept = dir.path().join("kept");
+    std::fs::create_dir_all(kept.join("notes")).unwrap();
+    for f in [
+        "run.sqlite",
+        "run.lock",
+        "report.html",
+        "notes/important.txt",
+    ] {
+        std::fs::write(kept.join(f), "x").unwrap();
+    }
+    let out = demo(&kept);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("besides a run"), "{err}");
+    for f in [
+        "run.sqlite",
+        "run.lock",
+        "report.html",
+        "notes/important.txt",
+    ] {
+        assert!(kept.join(f).exists(), "{f} was removed");
+    }
+    // A run another process is writing: refused under its lock.
+    let busy = dir.path().join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("run.sqlite"), "x").unwrap();
+    let held = std::fs::File::create(busy.join("run.lock")).unwrap();
+    held.try_lock().unwrap();
+    let out = demo(&busy);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("being written by another"));
+    assert!(busy.join("run.sqlite").exists());
+    drop(held);
+    // A folder holding only a run: its files go, the folder stays.
+    let only = dir.path().join("only");
+    std::fs::create_dir_all(&only).unwrap();
+    for f in ["run.sqlite", "run.sqlite-wal", "run.lock", "report.html"] {
+        std::fs::write(only.join(f), "x").unwrap();
+    }
+    let _ = demo(&only);
+    assert!(only.is_dir());
+    assert!(!only.join("run.sqlite").exists());
+    assert!(!only.join("report.html").exists());
 }

@@ -434,7 +434,8 @@ fn simulate(req: &ChatRequest) -> String {
         .or_else(|| req.messages.last().map(|m| m.content_str()))
         .or_else(|| sim.map(|u| u.opening.as_str()));
     let with_reasoning = note.is_some_and(|n| n.contains(reasoning::OPEN));
-    if said >= stop_after.min(parts.len().max(1)) {
+    // A goal with no sentence leaves nothing to say: the user closes at once.
+    if parts.is_empty() || said >= stop_after.min(parts.len()) {
         if with_reasoning {
             let reasoning = format!(
                 "Progress: I have said all {} things I came for.\nPlan: nothing is left, so I close.\nAlignment: I end politely, as myself.",
@@ -611,6 +612,20 @@ fn planned_call(tools: &[ToolSpec], user_text: &str) -> Option<(String, Value)> 
 mod tests {
     use super::*;
     use ugst_state::Decomposition;
+
+    #[test]
+    fn a_goal_with_no_sentence_closes_instead_of_panicking() {
+        // Review finding 11: `parts[said % 1]` on an empty list panicked the mock server.
+        for goal in ["Your goal: ...", "Your goal: !!! ???", ""] {
+            let mut req = ChatRequest::new(vec![ugst_llm::Message::user("Start.")]);
+            req.user_simulation = Some(ugst_llm::UserSimulation {
+                instructions: goal.into(),
+                opening: "Start.".into(),
+                note: None,
+            });
+            assert_eq!(simulate(&req), STOP, "{goal}");
+        }
+    }
 
     #[test]
     fn decomposition_is_valid_and_keeps_every_sentence() {

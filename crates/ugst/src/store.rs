@@ -57,6 +57,48 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// The files a run folder holds: the database with SQLite's side files, the lock and the
+/// report `ugst demo` writes. Nothing else is ever removed as part of a run.
+pub const RUN_FILES: [&str; 6] = [
+    DB_FILE,
+    "run.sqlite-wal",
+    "run.sqlite-shm",
+    "run.sqlite-journal",
+    LOCK_FILE,
+    "report.html",
+];
+
+/// Removes the run in `dir` so that a new one can be written there: only the run's own files
+/// ([`RUN_FILES`]), under the run's lock (a run another process is writing is refused), and
+/// only when the folder holds nothing else — a folder with other files is refused, naming one,
+/// and left untouched. An empty folder is left in place.
+pub fn remove_run(dir: &Path) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let name = entry.file_name();
+        if !RUN_FILES.iter().any(|f| name == *f) {
+            return Err(crate::input_err!(
+                "{} holds {} besides a run; ugst removes only a run's own files, so move it or choose another folder",
+                dir.display(),
+                entry.path().display()
+            ));
+        }
+    }
+    let _held = lock(dir)?;
+    for f in RUN_FILES {
+        match std::fs::remove_file(dir.join(f)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(anyhow!(e).context(format!("cannot remove {}", dir.join(f).display())))
+            }
+        }
+    }
+    Ok(())
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

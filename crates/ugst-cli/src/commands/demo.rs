@@ -2,7 +2,7 @@
 //! conversation told turn by turn (what the judge changed and why), the alignment table, and an
 //! HTML report.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::PathBuf;
 use std::sync::Arc;
 use ugst::config::Config;
@@ -40,7 +40,8 @@ pub struct DemoArgs {
 
 pub async fn run(a: DemoArgs) -> Result<()> {
     // The default folder is the demo's own and is replaced every time; a folder the user named
-    // is replaced only with --force, and only when it holds a run (nothing else is deleted).
+    // is replaced only with --force. Either way only the run's own files go, under the run's
+    // lock, and a folder holding anything else is refused (`store::remove_run`).
     let (out, own) = match a.out {
         Some(p) => (p, false),
         None => (ugst::config::ugst_home().join("demo-run"), true),
@@ -52,8 +53,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                 out.display()
             ));
         }
-        std::fs::remove_dir_all(&out)
-            .with_context(|| format!("cannot replace {}", out.display()))?;
+        ugst::store::remove_run(&out)?;
     }
     let cfg = Config::embedded(&a.model);
     let set = demo_set(a.goals);

@@ -55,10 +55,16 @@ pub fn assigned_names(source: &str) -> Vec<String> {
         .collect()
 }
 
+/// How deeply lists, dicts and calls may nest: τ-bench's task files nest four levels; a file
+/// nested deeper is refused rather than allowed to overflow the stack (as serde_json does).
+pub const MAX_DEPTH: usize = 128;
+
 struct P<'a> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    /// Values being read, one inside another.
+    depth: usize,
 }
 
 impl<'a> P<'a> {
@@ -67,6 +73,7 @@ impl<'a> P<'a> {
             s,
             b: s.as_bytes(),
             i: 0,
+            depth: 0,
         }
     }
     fn at_end(&self) -> bool {
@@ -123,6 +130,18 @@ impl<'a> P<'a> {
     }
 
     fn value(&mut self) -> Result<Value, LiteralError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(format!(
+                "values nested more than {MAX_DEPTH} deep; a task list is never this deep"
+            )));
+        }
+        self.depth += 1;
+        let v = self.one_value();
+        self.depth -= 1;
+        v
+    }
+
+    fn one_value(&mut self) -> Result<Value, LiteralError> {
         self.skip_ws();
         match self.peek() {
             None => Err(self.err("unexpected end of file")),
@@ -369,6 +388,23 @@ impl<'a> P<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Review finding 12: a million `[` aborted the process (exit 134).
+        for open in ["[", "(", "{1: ", "Task(a="] {
+            let src = format!("TASKS_TEST = {}", open.repeat(1_000_000));
+            let e = parse_assignment(&src, "TASKS_TEST").unwrap_err();
+            assert!(e.msg.contains("nested more than"), "{open}: {e}");
+        }
+        // Up to the limit is read.
+        let ok = format!(
+            "TASKS_TEST = {}{}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        assert!(parse_assignment(&ok, "TASKS_TEST").is_ok());
+    }
 
     #[test]
     fn reads_task_lists() {
