@@ -326,9 +326,10 @@ impl GoalState {
                 "components: the state has no sub-components; nothing could be judged".into(),
             );
         }
-        let mut ids = std::collections::HashSet::new();
+        // Category by id, so the parent check below is one lookup per part (finding 16).
+        let mut ids = std::collections::HashMap::new();
         for (i, c) in self.components.iter().enumerate() {
-            if !ids.insert(c.id.as_str()) {
+            if ids.insert(c.id.as_str(), c.category).is_some() {
                 return Err(format!("components[{i}].id: {:?} is used twice", c.id));
             }
             if !c.category.statuses().contains(&c.status) {
@@ -343,8 +344,8 @@ impl GoalState {
         }
         for (i, c) in self.components.iter().enumerate() {
             if matches!(c.category, Category::Requirement | Category::Preference) {
-                let parent = c.objective.as_deref().and_then(|o| self.get(o));
-                if parent.is_none_or(|p| p.category != Category::TaskObjective) {
+                let parent = c.objective.as_deref().and_then(|o| ids.get(o));
+                if parent.is_none_or(|p| *p != Category::TaskObjective) {
                     return Err(format!(
                         "components[{i}].objective: {} needs the id of a task objective of this state",
                         c.id

@@ -43,12 +43,14 @@ pub fn exchanges<'a>(lines: impl IntoIterator<Item = (Speaker, &'a str)>) -> Vec
             }),
             Speaker::Agent if text.trim().is_empty() => {}
             Speaker::Agent => match out.last_mut() {
-                Some(e) => {
-                    e.agent = Some(match e.agent.take() {
-                        Some(prev) => format!("{prev}\n{text}"),
-                        None => text.to_string(),
-                    })
-                }
+                // Appended in place: many agent lines in a row stay linear (review finding 16).
+                Some(e) => match &mut e.agent {
+                    Some(prev) => {
+                        prev.push('\n');
+                        prev.push_str(text);
+                    }
+                    None => e.agent = Some(text.to_string()),
+                },
                 None => out.push(Exchange {
                     user: String::new(),
                     agent: Some(text.to_string()),
