@@ -590,6 +590,8 @@ pub enum ServeCmd {
         port: u16,
         #[command(flatten)]
         faults: FaultArgs,
+        #[command(flatten)]
+        expose: ExposeArgs,
     },
     /// The UGST reward for GRPO trainers: POST /v1/ugst/score, POST /v1/openrlhf, GET /healthz.
     Reward {
@@ -608,9 +610,13 @@ pub enum ServeCmd {
         /// Items judged at the same time.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        /// Items held at once before answering 503.
+        /// Items held at once before answering 503 (a batch larger than this gets 413).
         #[arg(long, default_value_t = 4096)]
         max_queue: usize,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        expose: ExposeArgs,
     },
     /// The simulator as an OpenAI-compatible chat endpoint: POST /v1/chat/completions with the
     /// conversation and the goal id (header x-ugst-goal or field ugst_goal_id); or, with no id,
@@ -631,7 +637,60 @@ pub enum ServeCmd {
         host: String,
         #[arg(long, default_value_t = 8200)]
         port: u16,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        expose: ExposeArgs,
     },
+}
+
+/// How a server faces the network (`ugst::serve::Exposure`; the defaults are its defaults).
+#[derive(Args, Debug, Clone)]
+pub struct ExposeArgs {
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, default_value_t = ugst::serve::Exposure::default().header_timeout.as_secs())]
+    pub header_timeout_s: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, default_value_t = ugst::serve::Exposure::default().body_timeout.as_secs())]
+    pub body_timeout_s: u64,
+    /// Connections open at once.
+    #[arg(long, default_value_t = ugst::serve::Exposure::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds requests in flight may take to finish after SIGTERM or SIGINT.
+    #[arg(long, default_value_t = ugst::serve::Exposure::default().drain.as_secs())]
+    pub drain_s: u64,
+    /// An environment variable holding the key clients must send as `Authorization: Bearer
+    /// KEY` (every route but /health and /healthz).
+    #[arg(long)]
+    pub api_key_env: Option<String>,
+    /// Listen on a non-loopback --host without --api-key-env (refused otherwise: anyone who
+    /// can reach the port would spend your model budget).
+    #[arg(long)]
+    pub allow_no_key: bool,
+}
+
+/// What one server takes on (`ugst::serve::Limits`; the defaults are its defaults).
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Model calls in flight at once over all requests and roles.
+    #[arg(long, default_value_t = ugst::serve::Limits::default().max_model_calls)]
+    pub max_model_calls: usize,
+    /// Messages in one request (413 above it).
+    #[arg(long, default_value_t = ugst::serve::Limits::default().max_messages)]
+    pub max_messages: usize,
+    /// Sub-components in one client-supplied state or decomposition (413 above it).
+    #[arg(long, default_value_t = ugst::serve::Limits::default().max_components)]
+    pub max_components: usize,
+}
+
+impl From<LimitArgs> for ugst::serve::Limits {
+    fn from(a: LimitArgs) -> Self {
+        ugst::serve::Limits {
+            max_model_calls: a.max_model_calls,
+            max_messages: a.max_messages,
+            max_components: a.max_components,
+        }
+    }
 }
 
 /// `ugst serve mock`'s fault injection, as flags (mapped to [`ugst_mock::Faults`]).

@@ -12,9 +12,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             // llama.cpp's own log (a vocabulary warning on every model load) is noise to a
-            // user; UGST_LOG=llama-cpp-2=warn brings it back.
+            // user; UGST_LOG=llama-cpp-2=warn brings it back. The servers log a line per
+            // request (target ugst::serve).
             tracing_subscriber::EnvFilter::try_from_env("UGST_LOG")
-                .unwrap_or_else(|_| "warn,llama-cpp-2=error".into()),
+                .unwrap_or_else(|_| "warn,llama-cpp-2=error,ugst::serve=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -143,6 +143,7 @@ async fn sft_and_grpo_run_on_cpu_against_the_reward_server() {
         tracker: Default::default(),
         concurrency: 8,
         max_queue: 1024,
+        limits: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let reward_url = format!("http://{}", listener.local_addr().unwrap());

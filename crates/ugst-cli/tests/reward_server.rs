@@ -20,6 +20,7 @@ async fn start(cfg: &std::path::Path, max_queue: usize) -> String {
         tracker: Default::default(),
         concurrency: 16,
         max_queue,
+        limits: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -219,7 +220,8 @@ async fn scores_batches_and_rejects_bad_requests() {
         ms(done[197].2)
     );
 
-    // A server that holds at most one item refuses a batch of two.
+    // A server that holds at most one item refuses a batch of two for good: 413 naming the
+    // limit, not a 503 "retry shortly" that could never succeed (review finding 8).
     let small = start(&cfg, 1).await;
     let (status, v) = post(
         &client,
@@ -228,7 +230,34 @@ async fn scores_batches_and_rejects_bad_requests() {
                           {"id": "b", "context": ctx, "response": GOOD}]}),
     )
     .await;
-    assert_eq!(status, 503, "{v}");
+    assert_eq!(status, 413, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("--max-queue 1"), "{msg}");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    // A body over the size limit is 413 too, not 400 (finding 17).
+    let huge = json!({"items": [{"id": "a", "context": ctx, "response": "x".repeat(3 << 20)}]});
+    let (status, v) = post(&client, &format!("{small}/v1/ugst/score"), &huge).await;
+    assert_eq!(status, 413, "{v}");
+    // One item whose decomposition has 2,000 requirements is refused before any judging: it
+    // would fan out into a call per open part (finding 4).
+    let wide = json!({"decomposition": {"user_profile": [], "user_policy": [],
+        "task_objectives": [{"text": "Book a hotel.",
+            "requirements": (0..2000).map(|i| format!("detail {i}")).collect::<Vec<_>>(),
+            "preferences": []}]}});
+    let (status, v) = post(
+        &client,
+        &format!("{small}/v1/ugst/score"),
+        &json!({"items": [{"id": "w", "context": wide, "response": GOOD}]}),
+    )
+    .await;
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-components"),
+        "{v}"
+    );
 }
 
 /// A judge outage is never a reward of 0: the score endpoint says `null` with the error, the
@@ -275,6 +304,8 @@ async fn a_judge_outage_is_excluded_in_every_trainer_path() {
             .contains("no rewards are given"),
         "{v}"
     );
+    // A server-side failure is typed as one, not as the client's bad request (finding 17).
+    assert_eq!(v["error"]["type"], "server_error", "{v}");
 
     let python = std::env::var_os("UGST_PYTHON").unwrap_or_else(|| "python3".into());
     let recipes = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../python");
@@ -319,4 +350,82 @@ for name, call in calls:
         );
         assert!(!text.contains(&format!("{path} gave")), "{text}");
     }
+}
+
+/// The Python reward client rides out backpressure: 503 and 429 are retried, honouring
+/// Retry-After, until a deadline, then raised with the count of tries; the key in
+/// $UGST_REWARD_API_KEY is sent as a Bearer header (review finding 8: any 503 was a crash).
+#[test]
+fn the_python_client_retries_backpressure_until_its_deadline() {
+    let python = std::env::var_os("UGST_PYTHON").unwrap_or_else(|| "python3".into());
+    let recipes = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../python");
+    let script = r#"
+import http.server, json, sys, threading
+sys.path.insert(0, sys.argv[1])
+import ugst_reward
+
+plan = []          # the status of each next answer; 200 when empty
+seen = []          # (status sent, authorization header)
+
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        code = plan.pop(0) if plan else 200
+        seen.append((code, self.headers.get("authorization")))
+        self.send_response(code)
+        if code in (429, 503):
+            self.send_header("retry-after", "0.05")
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        body = {"results": [{"id": "a", "reward": 0.5}]} if code == 200 else {"error": {"message": "busy"}}
+        self.wfile.write(json.dumps(body).encode())
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{srv.server_port}"
+import os
+os.environ["UGST_REWARD_API_KEY"] = "k3y"
+
+plan[:] = [503, 429, 503]
+waits = []
+r = ugst_reward.score([{"id": "a"}], url, deadline_s=30, sleep=waits.append)
+assert r[0]["reward"] == 0.5, r
+assert [c for c, _ in seen] == [503, 429, 503, 200], seen
+assert waits == [0.05, 0.05, 0.05], waits
+assert all(a == "Bearer k3y" for _, a in seen), seen
+
+seen.clear()
+plan[:] = [503] * 1000
+try:
+    ugst_reward.score([{"id": "a"}], url, deadline_s=0.3)
+    raise SystemExit("no error after the deadline")
+except RuntimeError as e:
+    assert "still HTTP 503" in str(e) and "tries" in str(e), e
+assert 2 <= len(seen) <= 10, len(seen)
+
+# A 400 is not retried.
+seen.clear()
+plan[:] = [400]
+try:
+    ugst_reward.score([{"id": "a"}], url, deadline_s=30)
+    raise SystemExit("no error on a 400")
+except RuntimeError as e:
+    assert "HTTP 400" in str(e), e
+assert len(seen) == 1
+print("ok")
+"#;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&recipes)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

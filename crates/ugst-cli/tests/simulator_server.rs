@@ -18,6 +18,7 @@ async fn start(cfg: &std::path::Path, mode: SimMode, max_turns: u32) -> String {
         tracking: ugst::model::TrackingMode::Batched,
         tracker: Default::default(),
         max_turns,
+        limits: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -178,4 +179,57 @@ async fn concurrent_clients_of_one_goal_keep_their_own_state() {
     // Going back to an earlier point gives the state of that point.
     let back = ask(&client, &shared, "hotel-1", &histories[0][..2]).await;
     assert_eq!(back["ugst"]["state"], states[0][1]);
+}
+
+/// Past the turn limit the simulator answers STOP without tracking the history it was sent:
+/// 200 exchanges in one request cost no judge call (review finding 7: they cost 36 calls and
+/// 34,731 prompt tokens, growing with the square of the history).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_past_the_turn_limit_is_not_tracked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &mock, "");
+    let client = reqwest::Client::new();
+    let url = start(&cfg, SimMode::GoalState, 10).await;
+    let requests = || async {
+        let v: Value = client
+            .get(mock.replace("/v1", "/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["requests"].as_u64().unwrap()
+    };
+    // The goal's decomposition is made once, before the long request.
+    let first = ask(&client, &url, "hotel-1", &[]).await;
+    assert_eq!(first["ugst"]["end"], false);
+    let before = requests().await;
+    let mut long = Vec::new();
+    for i in 0..200 {
+        long.push(json!({"role": "user", "content": format!("Question {i} about the hotel.")}));
+        long.push(json!({"role": "assistant", "content": format!("Answer {i}.")}));
+    }
+    let v = ask(&client, &url, "hotel-1", &long).await;
+    assert_eq!(v["ugst"]["end"], true, "{v}");
+    assert_eq!(
+        requests().await,
+        before,
+        "no judge call past the turn limit"
+    );
+    // What the openai SDK and vLLM's clients ask first.
+    let models: Value = client
+        .get(url.replace("/chat/completions", "/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    assert!(models["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("ugst-simulator:"));
 }

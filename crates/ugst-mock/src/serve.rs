@@ -400,7 +400,23 @@ fn dropped() -> Response {
         .expect("a valid response")
 }
 
-/// Serves until the process ends.
+/// Serves until the process ends (the tests' in-process mock).
 pub async fn serve(listener: tokio::net::TcpListener, faults: Faults) -> std::io::Result<()> {
     axum::serve(listener, router(faults)).await
+}
+
+/// `ugst serve mock`: serves as the other servers do (timeouts, connection cap, optional key,
+/// a log line per request) until SIGTERM or SIGINT, then drains.
+pub async fn serve_exposed(
+    listener: tokio::net::TcpListener,
+    faults: Faults,
+    exposure: &ugst::serve::Exposure,
+) -> std::io::Result<()> {
+    ugst::serve::http::serve(
+        listener,
+        router(faults),
+        exposure,
+        ugst::serve::http::shutdown_signal(),
+    )
+    .await
 }

@@ -50,6 +50,23 @@ pub struct RoleModels {
 }
 
 impl RoleModels {
+    /// Every role with its model calls under one bound: at most `calls` at once over all roles
+    /// together (the servers' `--max-model-calls`).
+    pub fn bounded(self, calls: usize) -> RoleModels {
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(calls.max(1)));
+        let bound = |r: RoleModel| RoleModel {
+            llm: r.llm.bounded(permits.clone()),
+            ..r
+        };
+        RoleModels {
+            decomposer: bound(self.decomposer),
+            tracker: bound(self.tracker),
+            simulator: bound(self.simulator),
+            agent: bound(self.agent),
+            judge: bound(self.judge),
+        }
+    }
+
     /// Every role on one model, judging roles at temperature 0 (as a config with one model).
     pub fn single(llm: Llm) -> RoleModels {
         let judging = RoleModel::new(llm.clone()).with_sampling(Sampling {

@@ -2,9 +2,14 @@
 //! goal-state-steered simulator as an OpenAI-compatible endpoint). The mock model's endpoint,
 //! `ugst serve mock`, lives in crate `ugst-mock`.
 
+pub mod http;
+pub mod limits;
 pub mod reward;
 pub mod simulator;
 pub mod wire;
+
+pub use http::Exposure;
+pub use limits::Limits;
 
 /// Binds a server's address; a taken port is bad input with the fix named.
 pub async fn listen(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {

@@ -13,6 +13,7 @@
 //! holding `max_queue` items answers 503 with `Retry-After` instead of queueing more. Bad requests
 //! get a 400 naming the field.
 
+use super::wire::{error, rejected};
 use crate::model::TrackingMode;
 use crate::reward::{self, Context, RewardConfig, Scored};
 use crate::roles::RoleModels;
@@ -42,6 +43,8 @@ pub struct Options {
     pub concurrency: usize,
     /// Items accepted (queued or being scored) before answering 503.
     pub max_queue: usize,
+    /// Model calls in flight and the size of one item.
+    pub limits: super::Limits,
 }
 
 /// States computed from a context without one, kept up to this many.
@@ -59,7 +62,7 @@ struct AppState {
 
 pub fn router(models: RoleModels, opts: Options) -> Router {
     let state = AppState {
-        models,
+        models: models.bounded(opts.limits.max_model_calls),
         permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
         opts,
         queued: Arc::default(),
@@ -70,23 +73,26 @@ pub fn router(models: RoleModels, opts: Options) -> Router {
         .route("/v1/ugst/score", post(score))
         .route("/v1/openrlhf", post(openrlhf))
         .route("/healthz", get(healthz))
+        .route("/health", get(healthz))
+        .route("/v1/models", get(models_list))
         .with_state(state)
 }
 
+/// Serves until SIGTERM or SIGINT, then drains (see [`super::http::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     models: RoleModels,
     opts: Options,
+    exposure: &super::Exposure,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(models, opts)).await
+    let app = router(models, opts);
+    super::http::serve(listener, app, exposure, super::http::shutdown_signal()).await
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"message": msg.into(), "type": "invalid_request_error"}})),
-    )
-        .into_response()
+/// What `GET /v1/models` lists (the openai SDK and vLLM's clients call it first).
+async fn models_list() -> Json<Value> {
+    Json(json!({"object": "list", "data": [
+        {"id": "ugst-reward", "object": "model", "created": 0, "owned_by": "ugst"}]}))
 }
 
 async fn healthz(State(s): State<AppState>) -> Json<Value> {
@@ -117,6 +123,42 @@ fn reserve(s: &AppState, n: usize) -> Option<Reservation> {
         n,
     };
     (before + n <= s.opts.max_queue).then_some(r)
+}
+
+/// One item's history and client-supplied state or decomposition within the server's limits.
+fn item_within_limits(limits: &super::Limits, item: &Item, what: &str) -> Result<(), String> {
+    let c = &item.context;
+    limits.check_messages(c.history.len(), &format!("{what}.context.history"))?;
+    if let Some(st) = &c.state {
+        limits.check_components(st.components.len(), &format!("{what}.context.state"))?;
+    }
+    if let Some(d) = &c.decomposition {
+        let n = d.user_profile.len()
+            + d.user_policy.len()
+            + d.task_objectives
+                .iter()
+                .map(|o| 1 + o.requirements.len() + o.preferences.len())
+                .sum::<usize>();
+        limits.check_components(n, &format!("{what}.context.decomposition"))?;
+    }
+    Ok(())
+}
+
+fn within_limits(limits: &super::Limits, items: &[(String, Item)]) -> Result<(), String> {
+    items
+        .iter()
+        .try_for_each(|(id, it)| item_within_limits(limits, it, &format!("item {id:?}")))
+}
+
+/// A batch larger than the server ever holds can never be admitted: 413, naming the limit.
+fn too_many(s: &AppState, n: usize) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "a batch of {n} item(s) is more than this server ever holds (--max-queue {}); send it in smaller batches",
+            s.opts.max_queue
+        ),
+    )
 }
 
 fn full(s: &AppState) -> Response {
@@ -236,12 +278,18 @@ fn parse_items(body: &Value) -> Result<Vec<(String, Item)>, String> {
 async fn score(State(s): State<AppState>, body: Result<Json<Value>, JsonRejection>) -> Response {
     let Json(body) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return rejected(e),
     };
     let items = match parse_items(&body) {
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if let Err(e) = within_limits(&s.opts.limits, &items) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, e);
+    }
+    if items.len() > s.opts.max_queue {
+        return too_many(&s, items.len());
+    }
     let Some(_room) = reserve(&s, items.len()) else {
         return full(&s);
     };
@@ -270,7 +318,7 @@ fn strings<'a>(body: &'a Value, key: &str) -> Result<Vec<&'a str>, String> {
 async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejection>) -> Response {
     let Json(body) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return rejected(e),
     };
     let parsed = (|| -> Result<Vec<Item>, String> {
         let (query, prompts, labels) = (
@@ -306,6 +354,16 @@ async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejec
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if let Err(e) = items
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, it)| item_within_limits(&s.opts.limits, it, &format!("query[{i}]")))
+    {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, e);
+    }
+    if items.len() > s.opts.max_queue {
+        return too_many(&s, items.len());
+    }
     let Some(_room) = reserve(&s, items.len()) else {
         return full(&s);
     };

@@ -24,7 +24,7 @@
 //! id of its own; the store is bounded. No lock is held across a model call. Judge and simulator
 //! calls go through the model cache.
 
-use super::wire::{self, error};
+use super::wire::{self, error, rejected};
 use crate::decompose::decompose_goal;
 use crate::model::transcript::{self, Speaker};
 use crate::model::{Exchange, Goal, SimMode, TrackingMode, STOP};
@@ -51,6 +51,8 @@ pub struct Options {
     /// The tracker's rules (`[tracking]` in the config).
     pub tracker: crate::track::TrackingConfig,
     pub max_turns: u32,
+    /// Model calls in flight and the size of one request.
+    pub limits: super::Limits,
 }
 
 /// The stop and transfer words of τ-bench and τ²-bench, spoken to a harness instead of ours.
@@ -134,7 +136,7 @@ impl AppState {
 
 pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
     let state = AppState {
-        models,
+        models: models.bounded(opts.limits.max_model_calls),
         opts,
         goals: Arc::new(goals.into_iter().map(|g| (g.id.clone(), g)).collect()),
         initial: Arc::default(),
@@ -145,23 +147,35 @@ pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/healthz", axum::routing::get(healthz))
+        .route("/health", axum::routing::get(healthz))
+        .route("/v1/models", axum::routing::get(models_list))
         .with_state(state)
 }
 
+/// Serves until SIGTERM or SIGINT, then drains (see [`super::http::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     models: RoleModels,
     goals: Vec<Goal>,
     opts: Options,
+    exposure: &super::Exposure,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(models, goals, opts)).await
+    let app = router(models, goals, opts);
+    super::http::serve(listener, app, exposure, super::http::shutdown_signal()).await
 }
 
-/// Header first, then the body field.
+/// What `GET /v1/models` lists: the simulator under its mode's name.
+async fn models_list(State(s): State<AppState>) -> Json<Value> {
+    let id = format!("ugst-simulator:{}", s.opts.mode.as_str());
+    Json(json!({"object": "list", "data": [
+        {"id": id, "object": "model", "created": 0, "owned_by": "ugst"}]}))
+}
+
+/// Header first (read as UTF-8: `x-ugst-goal: hôtel-2` names that goal), then the body field.
 fn named(headers: &HeaderMap, body: &Value, header: &str, field: &str) -> Option<String> {
     headers
         .get(header)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::to_string)
         .or_else(|| body.get(field).and_then(Value::as_str).map(str::to_string))
 }
@@ -228,12 +242,19 @@ async fn chat(
 ) -> Response {
     let Json(body) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return rejected(e),
     };
     let inc = match wire::read(&body) {
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if let Err(e) = s
+        .opts
+        .limits
+        .check_messages(inc.messages.len(), "the request")
+    {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, e);
+    }
     // A goal named by id: the client is the agent's side. No id: a harness is calling its user
     // model, with the goal in the system prompt and the roles flipped (its `user` messages are
     // the agent's, its `assistant` messages the simulated user's own).
@@ -313,11 +334,20 @@ async fn chat(
                 extra,
             )
         }
-        Err(e) => error(StatusCode::BAD_GATEWAY, e),
+        Err(e) => {
+            // The details (the backend's URL, the upstream's words) stay in the server's log.
+            tracing::warn!(target: "ugst::serve", goal = %goal.id, error = %e, "model call failed");
+            let who = e.split(':').next().unwrap_or("a model");
+            error(
+                StatusCode::BAD_GATEWAY,
+                format!("the simulator's {who} failed; the server's log has the details"),
+            )
+        }
     }
 }
 
-/// Tracks what is new in the conversation, then writes the next user turn.
+/// Tracks what is new in the conversation, then writes the next user turn; past the turn limit,
+/// STOP with no tracking.
 async fn next_turn(
     s: &AppState,
     goal: &Goal,
@@ -346,6 +376,13 @@ async fn next_turn(
             .find_map(|k| known.by_key.get(&keys[k]).map(|st| (k, st.clone())))
             .unwrap_or((0, s0))
     };
+    // Past the turn limit the answer is STOP whatever the history holds: nothing more is
+    // tracked, so a client cannot buy a long history's worth of judge calls with one request.
+    let max_turns = goal.max_turns.unwrap_or(s.opts.max_turns);
+    let turn = answered.len() as u32 + 1;
+    if turn > max_turns {
+        return Ok((STOP.to_string(), true, state));
+    }
     let tracker = Tracker::new(s.models.tracker.clone(), s.opts.tracking, s.opts.tracker);
     let mut conv = ConversationState {
         state,
@@ -360,11 +397,6 @@ async fn next_turn(
         known.insert(keys[turn as usize], conv.state.clone());
     }
     let state = conv.state;
-    let max_turns = goal.max_turns.unwrap_or(s.opts.max_turns);
-    let turn = answered.len() as u32 + 1;
-    if turn > max_turns {
-        return Ok((STOP.to_string(), true, state));
-    }
     let sim = UserSimulator::new(&s.models, s.opts.mode, 0);
     let msg = sim
         .next_message(ledger, goal, &state, answered, turn, max_turns)
@@ -385,6 +417,23 @@ async fn next_turn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_goal_header_is_read_as_utf8() {
+        // Review finding 17: a non-ASCII id in the header was dropped (a misleading 400).
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ugst-goal",
+            axum::http::HeaderValue::from_bytes("hôtel-2".as_bytes()).unwrap(),
+        );
+        let got = named(&h, &json!({}), "x-ugst-goal", "ugst_goal_id");
+        assert_eq!(got.as_deref(), Some("hôtel-2"));
+        let body = json!({"ugst_goal_id": "g-1"});
+        assert_eq!(
+            named(&HeaderMap::new(), &body, "x-ugst-goal", "ugst_goal_id").as_deref(),
+            Some("g-1")
+        );
+    }
 
     #[test]
     fn states_are_keyed_by_content_and_bounded() {

@@ -167,13 +167,28 @@ pub fn answer(
         .expect("a valid response")
 }
 
-/// An OpenAI-style error body.
+/// An OpenAI-style error body, its `type` following the status: a server-side failure is a
+/// `server_error`, a missing or wrong key an `authentication_error`, anything else the
+/// client's `invalid_request_error`.
 pub fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    let kind = if status.is_server_error() {
+        "server_error"
+    } else if status == StatusCode::UNAUTHORIZED {
+        "authentication_error"
+    } else {
+        "invalid_request_error"
+    };
     (
         status,
-        Json(json!({"error": {"message": msg.into(), "type": "invalid_request_error"}})),
+        Json(json!({"error": {"message": msg.into(), "type": kind}})),
     )
         .into_response()
+}
+
+/// The answer to a body that is not the JSON a route takes: 413 for one over the size limit,
+/// 400 (or axum's own status) for the rest.
+pub fn rejected(e: axum::extract::rejection::JsonRejection) -> Response {
+    error(e.status(), e.body_text())
 }
 
 #[cfg(test)]
