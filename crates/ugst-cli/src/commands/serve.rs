@@ -100,9 +100,11 @@ fn exposure(host: &str, a: ExposeArgs, mock: bool) -> Result<ugst::serve::Exposu
     let api_key = match &a.api_key_env {
         Some(var) => match std::env::var(var) {
             Ok(k) if !k.trim().is_empty() => Some(k.trim().to_string()),
-            _ => return Err(ugst::input_err!(
+            _ => {
+                return Err(ugst::input_err!(
                 "--api-key-env {var}: the variable is not set or empty; export {var}=<key> first"
-            )),
+            ))
+            }
         },
         None => None,
     };
