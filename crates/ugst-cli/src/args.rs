@@ -681,6 +681,10 @@ pub struct LimitArgs {
     /// Sub-components in one client-supplied state or decomposition (413 above it).
     #[arg(long, default_value_t = ugst::serve::Limits::default().max_components)]
     pub max_components: usize,
+    /// Megabytes each of the server's memories (tracked states, decompositions, goals read from
+    /// prompts) may hold; the least recently used go first.
+    #[arg(long, default_value_t = ugst::serve::Limits::default().cache_bytes >> 20)]
+    pub cache_mb: u64,
 }
 
 impl From<LimitArgs> for ugst::serve::Limits {
@@ -689,6 +693,7 @@ impl From<LimitArgs> for ugst::serve::Limits {
             max_model_calls: a.max_model_calls,
             max_messages: a.max_messages,
             max_components: a.max_components,
+            cache_bytes: a.cache_mb.max(1) << 20,
         }
     }
 }

@@ -12,6 +12,9 @@ pub struct Limits {
     /// Sub-components in one client-supplied state or decomposition (the decomposer writes
     /// about 5–30).
     pub max_components: usize,
+    /// Bytes each of the server's memories (tracked states, decompositions, goals read from
+    /// prompts) may hold; the least recently used go first.
+    pub cache_bytes: u64,
 }
 
 impl Default for Limits {
@@ -20,6 +23,7 @@ impl Default for Limits {
             max_model_calls: 16,
             max_messages: 512,
             max_components: 256,
+            cache_bytes: 256 << 20,
         }
     }
 }

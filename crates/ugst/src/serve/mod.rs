@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod limits;
+pub mod memo;
 pub mod reward;
 pub mod simulator;
 pub mod wire;

@@ -13,6 +13,7 @@
 //! holding `max_queue` items answers 503 with `Retry-After` instead of queueing more. Bad requests
 //! get a 400 naming the field.
 
+use super::memo::{memo, Memo};
 use super::wire::{error, rejected};
 use crate::model::TrackingMode;
 use crate::reward::{self, Context, RewardConfig, Scored};
@@ -25,9 +26,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 use ugst_llm::Ledger;
 use ugst_state::GoalState;
@@ -47,9 +47,6 @@ pub struct Options {
     pub limits: super::Limits,
 }
 
-/// States computed from a context without one, kept up to this many.
-const STATE_CACHE: usize = 10_000;
-
 #[derive(Clone)]
 struct AppState {
     models: RoleModels,
@@ -57,17 +54,19 @@ struct AppState {
     permits: Arc<Semaphore>,
     queued: Arc<AtomicUsize>,
     scored: Arc<AtomicU64>,
-    states: Arc<Mutex<HashMap<String, GoalState>>>,
+    /// States computed from a context without one, by the context's hash (bytes-bounded).
+    states: Arc<Memo<[u8; 32], GoalState>>,
 }
 
 pub fn router(models: RoleModels, opts: Options) -> Router {
+    let cache_bytes = opts.limits.cache_bytes;
     let state = AppState {
         models: models.bounded(opts.limits.max_model_calls),
         permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
         opts,
         queued: Arc::default(),
         scored: Arc::default(),
-        states: Arc::default(),
+        states: Arc::new(memo(cache_bytes)),
     };
     Router::new()
         .route("/v1/ugst/score", post(score))
@@ -191,23 +190,16 @@ async fn score_item(s: &AppState, item: &Item) -> Scored {
     let before = match &item.context.state {
         Some(st) => Ok(st.clone()),
         None => {
-            let key = serde_json::to_string(&item.context).unwrap_or_default();
-            let cached = s
-                .states
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-                .cloned();
-            match cached {
+            let key: [u8; 32] = {
+                use sha2::{Digest, Sha256};
+                Sha256::digest(serde_json::to_vec(&item.context).unwrap_or_default()).into()
+            };
+            match s.states.get(&key) {
                 Some(st) => Ok(st),
                 None => {
                     let r = reward::state_before(&s.models, &tracker, &item.context, &ledger).await;
                     if let Ok(st) = &r {
-                        let mut m = s.states.lock().unwrap_or_else(|p| p.into_inner());
-                        if m.len() >= STATE_CACHE {
-                            m.clear();
-                        }
-                        m.insert(key, st.clone());
+                        s.states.insert(key, st.clone());
                     }
                     r
                 }

@@ -24,6 +24,7 @@
 //! id of its own; the store is bounded. No lock is held across a model call. Judge and simulator
 //! calls go through the model cache.
 
+use super::memo::{memo, Footprint, Memo, Weighed};
 use super::wire::{self, error, rejected};
 use crate::decompose::decompose_goal;
 use crate::model::transcript::{self, Speaker};
@@ -59,31 +60,6 @@ pub struct Options {
 pub const HARNESS_STOP: &str = "###STOP###";
 pub const TRANSFER: &str = "###TRANSFER###";
 
-/// The most tracked states kept; the oldest go first.
-const MAX_STATES: usize = 8192;
-
-/// Goal states by the conversation they describe: the key is a hash of the goal id and every
-/// exchange so far, so two clients with the same history share a state (it is a function of the
-/// history) and a client can never continue from another's. Bounded: first in, first out.
-#[derive(Default)]
-struct States {
-    by_key: HashMap<[u8; 32], GoalState>,
-    order: std::collections::VecDeque<[u8; 32]>,
-}
-
-impl States {
-    fn insert(&mut self, key: [u8; 32], state: GoalState) {
-        if self.by_key.insert(key, state).is_none() {
-            self.order.push_back(key);
-            while self.order.len() > MAX_STATES {
-                if let Some(old) = self.order.pop_front() {
-                    self.by_key.remove(&old);
-                }
-            }
-        }
-    }
-}
-
 /// The key of every prefix of `history` (index k: the first k exchanges) of `goal_id`.
 fn prefix_keys(goal_id: &str, history: &[Exchange]) -> Vec<[u8; 32]> {
     use sha2::{Digest, Sha256};
@@ -105,12 +81,16 @@ struct AppState {
     models: RoleModels,
     opts: Options,
     goals: Arc<HashMap<String, Goal>>,
-    /// S0 per goal, decomposed once: the map's lock is held only to find the goal's cell, never
-    /// across the decomposer call (requests for other goals go on meanwhile).
-    initial: Arc<std::sync::Mutex<HashMap<String, Arc<OnceCell<GoalState>>>>>,
-    states: Arc<std::sync::Mutex<States>>,
+    /// S0 per goal, decomposed once while it is remembered: the lock is held only to find the
+    /// goal's cell, never across the decomposer call (requests for other goals go on).
+    initial: Arc<std::sync::Mutex<()>>,
+    decomposed: Arc<Memo<String, Weighed<Arc<OnceCell<GoalState>>>>>,
+    /// Goal states by the conversation they describe: the key is a hash of the goal id and
+    /// every exchange so far, so two clients with the same history share a state (it is a
+    /// function of the history) and a client can never continue from another's.
+    states: Arc<Memo<[u8; 32], GoalState>>,
     /// Goals read from harnesses' prompts, by id (`prompt-` and a hash of the text).
-    prompt_goals: Arc<std::sync::Mutex<HashMap<String, Goal>>>,
+    prompt_goals: Arc<Memo<String, Goal>>,
     /// User turns answered so far.
     served: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -123,25 +103,25 @@ impl AppState {
             "prompt-{}",
             &hex::encode(Sha256::digest(text.as_bytes()))[..12]
         );
-        let mut goals = self.prompt_goals.lock().unwrap_or_else(|p| p.into_inner());
-        if goals.len() >= MAX_STATES {
-            goals.clear();
+        if let Some(g) = self.prompt_goals.get(&id) {
+            return g;
         }
-        goals
-            .entry(id.clone())
-            .or_insert_with(|| Goal::new(id, text))
-            .clone()
+        let g = Goal::new(id.clone(), text);
+        self.prompt_goals.insert(id, g.clone());
+        g
     }
 }
 
 pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
+    let cache_bytes = opts.limits.cache_bytes;
     let state = AppState {
         models: models.bounded(opts.limits.max_model_calls),
         opts,
         goals: Arc::new(goals.into_iter().map(|g| (g.id.clone(), g)).collect()),
         initial: Arc::default(),
-        states: Arc::default(),
-        prompt_goals: Arc::default(),
+        decomposed: Arc::new(memo(cache_bytes)),
+        states: Arc::new(memo(cache_bytes)),
+        prompt_goals: Arc::new(memo(cache_bytes)),
         served: Arc::default(),
     };
     Router::new()
@@ -229,7 +209,7 @@ fn exchanges(lines: &[(Speaker, &str)]) -> Vec<Exchange> {
 /// `GET /healthz`: the server is up; how many user turns it answered, for how many goals
 /// taken from harness prompts.
 async fn healthz(State(s): State<AppState>) -> Json<Value> {
-    let prompts = s.prompt_goals.lock().map(|g| g.len()).unwrap_or(0);
+    let prompts = s.prompt_goals.len();
     Json(json!({"status": "ok",
                 "served": s.served.load(std::sync::atomic::Ordering::Relaxed),
                 "goals_by_id": s.goals.len(), "goals_from_prompts": prompts}))
@@ -355,8 +335,23 @@ async fn next_turn(
     ledger: &Ledger,
 ) -> Result<(String, bool, GoalState), String> {
     let cell = {
-        let mut initial = s.initial.lock().unwrap_or_else(|p| p.into_inner());
-        initial.entry(goal.id.clone()).or_default().clone()
+        let _one_at_a_time = s.initial.lock().unwrap_or_else(|p| p.into_inner());
+        match s.decomposed.get(&goal.id) {
+            Some(w) => w.value,
+            None => {
+                let cell: Arc<OnceCell<GoalState>> = Arc::default();
+                // A decomposition restates its goal: about four times the goal's text.
+                let bytes = 4 * goal.bytes();
+                s.decomposed.insert(
+                    goal.id.clone(),
+                    Weighed {
+                        value: cell.clone(),
+                        bytes,
+                    },
+                );
+                cell
+            }
+        }
     };
     let s0 = cell
         .get_or_try_init(|| async {
@@ -370,10 +365,9 @@ async fn next_turn(
     // Start from the longest prefix of this conversation already tracked.
     let keys = prefix_keys(&goal.id, answered);
     let (from, state) = {
-        let known = s.states.lock().unwrap_or_else(|p| p.into_inner());
         (0..keys.len())
             .rev()
-            .find_map(|k| known.by_key.get(&keys[k]).map(|st| (k, st.clone())))
+            .find_map(|k| s.states.get(&keys[k]).map(|st| (k, st)))
             .unwrap_or((0, s0))
     };
     // Past the turn limit the answer is STOP whatever the history holds: nothing more is
@@ -393,8 +387,7 @@ async fn next_turn(
             .advance(&tracker, ledger, e.clone())
             .await
             .map_err(|e| e.to_string())?;
-        let mut known = s.states.lock().unwrap_or_else(|p| p.into_inner());
-        known.insert(keys[turn as usize], conv.state.clone());
+        s.states.insert(keys[turn as usize], conv.state.clone());
     }
     let state = conv.state;
     let sim = UserSimulator::new(&s.models, s.opts.mode, 0);
@@ -436,7 +429,7 @@ mod tests {
     }
 
     #[test]
-    fn states_are_keyed_by_content_and_bounded() {
+    fn states_are_keyed_by_content() {
         let e = |u: &str, a: &str| Exchange {
             user: u.into(),
             agent: Some(a.into()),
@@ -452,18 +445,5 @@ mod tests {
             prefix_keys("g", &[e("ab", "c")])[1],
             prefix_keys("g", &[e("a", "bc")])[1]
         );
-        let mut s = States::default();
-        let st = GoalState {
-            turn: 0,
-            components: vec![],
-            ignored: vec![],
-        };
-        for i in 0..MAX_STATES + 10 {
-            let mut k = [0u8; 32];
-            k[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            s.insert(k, st.clone());
-        }
-        assert_eq!(s.by_key.len(), MAX_STATES);
-        assert_eq!(s.order.len(), MAX_STATES);
     }
 }
