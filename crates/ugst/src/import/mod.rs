@@ -15,7 +15,10 @@ use std::path::Path;
 use ugst_llm::{FunctionCall, Message, Role, ToolCall};
 use ugst_state::GoalState;
 
+mod surrogates;
 pub mod tau2;
+
+pub use surrogates::mend;
 
 /// τ-bench's stop token, written by its user simulator.
 pub const TAU_STOP: &str = "###STOP###";
@@ -40,7 +43,7 @@ pub fn tau_bench(path: &Path) -> Result<Vec<Imported>, InputError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(format!("{name}: cannot read the log: {e}")))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
+    let v: Value = serde_json::from_str(&mend(&text)).map_err(|e| {
         InputError::new(format!(
             "{name}: not JSON ({e}); expected τ-bench's results array"
         ))
@@ -112,7 +115,7 @@ pub fn chat_jsonl(path: &Path) -> Result<Vec<Imported>, InputError> {
 }
 
 fn chat_line(line: &str) -> Result<Imported, String> {
-    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let v: Value = serde_json::from_str(&mend(line)).map_err(|e| format!("not JSON: {e}"))?;
     let field = |k: &str| {
         v.get(k)
             .and_then(Value::as_str)
@@ -184,7 +187,7 @@ fn record(r: &Value) -> Result<Imported, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let (turns, end) = turns(&messages);
     let mut goal = Goal::new(format!("{task}#{trial}"), instruction);
-    goal.trial = Some(trial as u32);
+    goal.trial = Some(trial_number(trial)?);
     Ok(Imported {
         goal,
         turns,
@@ -450,4 +453,30 @@ pub fn attach_decompositions(convs: &mut [Imported], path: &Path) -> Result<(), 
         }
     }
     InputError::all(problems)
+}
+
+/// A log's trial number as a run stores it, or the error saying it does not fit (it was cut
+/// silently to 32 bits: review finding 19).
+pub(crate) fn trial_number(trial: u64) -> Result<u32, String> {
+    u32::try_from(trial).map_err(|_| format!("trial {trial} is larger than {}", u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trial_too_large_is_named_not_cut() {
+        assert_eq!(trial_number(7), Ok(7));
+        assert_eq!(trial_number(u64::from(u32::MAX)), Ok(u32::MAX));
+        let e = trial_number(1 << 32).unwrap_err();
+        assert!(e.contains("4294967296"), "{e}");
+    }
+
+    #[test]
+    fn a_chat_line_with_a_lone_surrogate_is_read() {
+        let line = r#"{"id": "c1", "goal": "Book a hotel \ud83d.", "messages": [{"role": "user", "content": "hi \ud83d"}, {"role": "assistant", "content": "hello"}]}"#;
+        let got = chat_line(line).unwrap();
+        assert!(got.goal.goal.contains('\u{fffd}'), "{:?}", got.goal.goal);
+    }
 }

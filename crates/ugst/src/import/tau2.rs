@@ -92,7 +92,8 @@ fn load(path: &Path) -> Result<Value, InputError> {
     let name = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(format!("{name}: cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| InputError::new(format!("{name}: not JSON ({e})")))
+    serde_json::from_str(&super::mend(&text))
+        .map_err(|e| InputError::new(format!("{name}: not JSON ({e})")))
 }
 
 /// The user's goal as τ² gives it to its user simulator: the persona, then the instructions
@@ -135,7 +136,7 @@ fn simulation(s: &Value, tasks: &HashMap<String, String>) -> Result<Imported, St
         })?;
     let trial = match s.get("trial") {
         None | Some(Value::Null) => 0,
-        Some(t) => t.as_u64().ok_or("trial is not a whole number")? as u32,
+        Some(t) => super::trial_number(t.as_u64().ok_or("trial is not a whole number")?)?,
     };
     let raw = s
         .get("messages")
