@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use ugst::model::STOP;
-use ugst_llm::{ChatRequest, JsonSchemaSpec, Message, Role, ToolCall, ToolSpec, UserSimulation};
+use ugst_llm::{
+    ChatRequest, JsonSchemaSpec, Message, Role, ToolCall, ToolSpec, Usage, UserSimulation,
+};
 
 /// Which faults to inject and how often. Every rate is a share of requests (0–1); at most one
 /// fault is drawn per request, so the rates must sum to at most 1.
@@ -372,6 +374,9 @@ async fn chat(
     if !resp.tool_calls.is_empty() {
         message["tool_calls"] = json!(resp.tool_calls);
     }
+    if body.get("stream").and_then(Value::as_bool) == Some(true) {
+        return streamed(&body, message, finish, &resp.usage);
+    }
     Json(json!({
         "id": "chatcmpl-mock",
         "object": "chat.completion",
@@ -381,6 +386,41 @@ async fn chat(
                   "total_tokens": resp.usage.prompt_tokens + resp.usage.completion_tokens},
     }))
     .into_response()
+}
+
+/// The answer as server-sent events, as a client asking `stream: true` expects (review
+/// finding 17: the mock answered JSON): the message as one delta (tool calls with their
+/// index), the finish reason, the usage when `stream_options.include_usage` asks, `[DONE]`.
+fn streamed(body: &Value, message: Value, finish: &str, usage: &Usage) -> Response {
+    let chunk = |choices: Value| {
+        json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk",
+               "model": body.get("model").cloned().unwrap_or(json!("mock")), "choices": choices})
+    };
+    let mut delta = message;
+    if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
+        for (i, c) in calls.iter_mut().enumerate() {
+            c["index"] = json!(i);
+        }
+    }
+    let mut events = vec![
+        chunk(json!([{"index": 0, "delta": delta, "finish_reason": null}])),
+        chunk(json!([{"index": 0, "delta": {}, "finish_reason": finish}])),
+    ];
+    if body["stream_options"]["include_usage"].as_bool() == Some(true) {
+        let mut last = chunk(json!([]));
+        last["usage"] = json!({"prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens});
+        events.push(last);
+    }
+    let mut sse: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    sse.push_str("data: [DONE]\n\n");
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from(sse))
+        .expect("a valid response")
 }
 
 /// A 200 whose body breaks off: the server closes the connection before the promised bytes.
