@@ -637,6 +637,10 @@ pub enum ServeCmd {
         host: String,
         #[arg(long, default_value_t = 8200)]
         port: u16,
+        /// Leave the goal state out of answers (`ugst.state`), so the agent under test cannot
+        /// read the user's goal from them.
+        #[arg(long)]
+        omit_state: bool,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]

@@ -18,6 +18,7 @@ async fn start(cfg: &std::path::Path, mode: SimMode, max_turns: u32) -> String {
         tracking: ugst::model::TrackingMode::Batched,
         tracker: Default::default(),
         max_turns,
+        omit_state: false,
         limits: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -232,4 +233,35 @@ async fn a_history_past_the_turn_limit_is_not_tracked() {
         .as_str()
         .unwrap()
         .starts_with("ugst-simulator:"));
+}
+
+/// `--omit-state`: the answers carry no goal state, so the agent under test cannot read the
+/// user's goal decomposition from them (review finding 17's design note).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_can_be_kept_from_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &mock, "");
+    let models = ugst_cli::backends::build(&ugst::config::Config::load(&cfg).unwrap()).unwrap();
+    let opts = Options {
+        mode: SimMode::GoalState,
+        tracking: ugst::model::TrackingMode::Batched,
+        tracker: Default::default(),
+        max_turns: 6,
+        omit_state: true,
+        limits: Default::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let goals = ugst::goals::demo_goals();
+    tokio::spawn(async move {
+        axum::serve(listener, router(models, goals, opts))
+            .await
+            .unwrap()
+    });
+    let url = format!("http://{addr}/v1/chat/completions");
+    let client = reqwest::Client::new();
+    let v = ask(&client, &url, "hotel-1", &[]).await;
+    assert_eq!(v["ugst"]["state"], Value::Null, "{v}");
+    assert_eq!(v["ugst"]["goal_id"], "hotel-1");
 }

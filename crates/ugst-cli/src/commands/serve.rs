@@ -64,6 +64,7 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
             max_turns,
             host,
             port,
+            omit_state,
             limits,
             expose,
         } => {
@@ -85,6 +86,7 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
                 tracking,
                 tracker: cfg.tracking,
                 max_turns,
+                omit_state,
                 limits: limits.into(),
             };
             simulator::serve(listener, models, goals, opts, &exposure).await?;

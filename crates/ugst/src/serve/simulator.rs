@@ -52,6 +52,9 @@ pub struct Options {
     /// The tracker's rules (`[tracking]` in the config).
     pub tracker: crate::track::TrackingConfig,
     pub max_turns: u32,
+    /// Leave the goal state out of every answer's `ugst` field: the agent under test then
+    /// cannot read the user's goal decomposition from the simulator's answers.
+    pub omit_state: bool,
     /// Model calls in flight and the size of one request.
     pub limits: super::Limits,
 }
@@ -304,6 +307,7 @@ async fn chat(
                     completion_tokens: u.completion_tokens + e.completion_tokens,
                 });
             s.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let state = if s.opts.omit_state { None } else { state };
             let extra = json!({"goal_id": goal.id, "turn": turn, "end": end, "state": state});
             wire::answer(
                 &inc,
