@@ -537,3 +537,94 @@ fn demo_force_removes_only_the_run_s_own_files() {
     assert!(!only.join("run.sqlite").exists());
     assert!(!only.join("report.html").exists());
 }
+
+/// A run in a folder the user cannot write is still read: `eval` and `export` open it
+/// read-only, write nothing beside it, and a resume is refused with the reason (review finding
+/// 10: reading needed write access and migrated the schema in place). As root the commands run
+/// as `nobody` (root writes anywhere); otherwise the folder is made read-only.
+#[test]
+fn a_run_that_cannot_be_written_is_still_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let run = dir.path().join("ro");
+    let out = run_cmd(
+        &["--quiet", "--max-turns", "2", "--limit", "2"],
+        &cfg,
+        Some(&goals),
+        &run,
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    if !root {
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("ugst");
+    let as_reader = |args: &[&str]| {
+        let mut c = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "nobody", "--"]).arg(&bin);
+            c
+        } else {
+            std::process::Command::new(&bin)
+        };
+        c.args(args).env("UGST_HOME", &home).output().unwrap()
+    };
+    let run_s = run.to_str().unwrap();
+    let eval = as_reader(&["eval", run_s]);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("success/total"));
+    let export = home.join("ro.jsonl");
+    let ex = as_reader(&["export", run_s, "--out", export.to_str().unwrap()]);
+    assert!(
+        ex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    let after: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "nothing was written beside the run");
+    let resume = as_reader(&[
+        "run",
+        "--resume",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        run_s,
+    ]);
+    assert_eq!(
+        resume.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&resume.stderr)
+    );
+    if !root {
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}

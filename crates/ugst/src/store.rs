@@ -30,6 +30,20 @@ pub struct RunStore {
     pub path: PathBuf,
     /// Held while this process may write the run (see [`RunStore::open_for_writing`]).
     _lock: Option<std::fs::File>,
+    /// Opened read-only: the folder cannot be written by this user.
+    read_only: bool,
+}
+
+/// Whether opening a run failed only because it cannot be written here.
+fn is_read_only(e: &anyhow::Error) -> bool {
+    use rusqlite::ErrorCode;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+        )
+    })
 }
 
 /// The lock file beside the database: one writer per run.
@@ -39,12 +53,24 @@ pub const LOCK_FILE: &str = "run.lock";
 /// killed process never leaves it behind.
 fn lock(dir: &Path) -> Result<std::fs::File> {
     let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
+    let file = match std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    {
+        Ok(f) => f,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(30) =>
+        {
+            // 30: EROFS, a read-only file system.
+            return Err(crate::input_err!(
+                "{} cannot be written by this user ({e}); copy the run to a folder you can write",
+                dir.display()
+            ));
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("cannot open {}", path.display()))),
+    };
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(crate::input_err!(
@@ -153,6 +179,7 @@ impl RunStore {
             conn: Mutex::new(conn),
             path,
             _lock: Some(lock),
+            read_only: false,
         };
         {
             let mut conn = store.lock();
@@ -188,9 +215,51 @@ impl RunStore {
                 DB_FILE
             ));
         }
+        match Self::open_writable(&path) {
+            Ok(store) => Ok(store),
+            // A run in a folder this user cannot write (archived, shared, a read-only mount) is
+            // still read: as it is, without journal or migration (review finding 10).
+            Err(e) if is_read_only(&e) => Self::open_read_only(&path),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_writable(path: &Path) -> Result<RunStore> {
         let conn =
-            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+            Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         Self::pragmas(&conn)?;
+        Self::check_version(&conn, path)?;
+        conn.execute_batch(REWARDS_TABLE)
+            .and_then(|_| add_engine_columns(&conn))
+            .with_context(|| format!("cannot add the newer tables to {}", path.display()))?;
+        Ok(RunStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            _lock: None,
+            read_only: false,
+        })
+    }
+
+    /// The run opened read-only and immutable: nothing is written, not even a journal; writes
+    /// that only cache (goal similarity) are skipped.
+    fn open_read_only(path: &Path) -> Result<RunStore> {
+        use rusqlite::OpenFlags;
+        let uri = format!("file:{}?immutable=1", path.display());
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .with_context(|| format!("cannot open {} read-only", path.display()))?;
+        Self::check_version(&conn, path)?;
+        Ok(RunStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            _lock: None,
+            read_only: true,
+        })
+    }
+
+    fn check_version(conn: &Connection, path: &Path) -> Result<()> {
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -206,14 +275,7 @@ impl RunStore {
                 version
             ));
         }
-        conn.execute_batch(REWARDS_TABLE)
-            .and_then(|_| add_engine_columns(&conn))
-            .with_context(|| format!("cannot add the newer tables to {}", path.display()))?;
-        Ok(RunStore {
-            conn: Mutex::new(conn),
-            path,
-            _lock: None,
-        })
+        Ok(())
     }
 
     /// Opens an existing run to add to it (resume, retry): takes the run's write lock, so a
@@ -222,6 +284,12 @@ impl RunStore {
     pub fn open_for_writing(dir: &Path) -> Result<RunStore> {
         let lock = lock(dir)?;
         let mut store = Self::open(dir)?;
+        if store.read_only {
+            return Err(crate::input_err!(
+                "{} cannot be written by this user; copy the run to a folder you can write",
+                dir.display()
+            ));
+        }
         store._lock = Some(lock);
         Ok(store)
     }
@@ -465,6 +533,10 @@ impl RunStore {
 
     /// Stores goal-similarity matches `(conversation, key, matches)`, replacing older ones.
     pub fn put_similarities(&self, rows: &[(&str, &str, String)]) -> Result<()> {
+        if self.read_only {
+            // Only a cache: a run that cannot be written is read without it.
+            return Ok(());
+        }
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
