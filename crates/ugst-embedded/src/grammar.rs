@@ -50,17 +50,29 @@ pub struct SchemaError {
     pub problem: String,
 }
 
-/// Keywords that restrict values in ways the grammar cannot express.
-const UNSUPPORTED: [&str; 9] = [
+/// Keywords that restrict values in ways the grammar cannot express: a schema using one is
+/// refused, never converted with the restriction silently dropped.
+const UNSUPPORTED: [&str; 20] = [
     "pattern",
     "patternProperties",
     "prefixItems",
     "contains",
+    "minContains",
+    "maxContains",
     "uniqueItems",
     "not",
     "if",
     "dependentSchemas",
+    "dependentRequired",
+    "dependencies",
     "multipleOf",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minProperties",
+    "maxProperties",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
 ];
 
 /// Integer ranges up to this size are enumerated exactly.
@@ -538,15 +550,31 @@ impl Conv<'_> {
                     .get("maximum")
                     .and_then(Value::as_f64)
                     .map(|x| x.floor() as i64);
+                let beyond = || {
+                    err(
+                        path,
+                        format!(
+                            "bounds an integer in a way the grammar cannot enforce (only ranges \
+                             of fewer than {ENUMERATED_RANGE} values, or `minimum: 0` alone); \
+                             drop the bound, or use an OpenAI-compatible endpoint"
+                        ),
+                    )
+                };
                 match (lo, hi) {
                     (Some(a), Some(b)) if b < a => Err(err(path, "has `maximum` below `minimum`")),
-                    (Some(a), Some(b)) if b - a < ENUMERATED_RANGE => {
+                    (Some(a), Some(b)) if b.saturating_sub(a) < ENUMERATED_RANGE => {
                         Ok(alt((a..=b).map(|n| G::Lit(n.to_string())).collect()))
                     }
-                    (Some(a), _) if a >= 0 => Ok(self.integer(false)),
-                    _ => Ok(self.integer(true)),
+                    (Some(0), None) => Ok(self.integer(false)),
+                    (None, None) => Ok(self.integer(true)),
+                    _ => Err(beyond()),
                 }
             }
+            "number" if m.contains_key("minimum") || m.contains_key("maximum") => Err(err(
+                path,
+                "bounds a number (`minimum`/`maximum`), which the grammar cannot enforce; drop \
+                 the bound, or use an OpenAI-compatible endpoint",
+            )),
             "number" => Ok(self.number()),
             "boolean" => Ok(alt(vec![lit("true"), lit("false")])),
             "null" => Ok(lit("null")),
@@ -993,6 +1021,36 @@ mod tests {
         assert!(e.to_string().contains("`pattern`"), "{e}");
         let e = Grammar::from_schema(&json!({"$ref": "#/$defs/missing"})).unwrap_err();
         assert!(e.to_string().contains("#/$defs/missing"), "{e}");
+    }
+
+    #[test]
+    fn every_constraint_the_grammar_cannot_enforce_is_refused() {
+        // The ecosystem review's list: these were converted with the constraint dropped.
+        for k in UNSUPPORTED {
+            let schema = json!({"type": "object", "properties": {"x": {"type": "array", k: 1}}});
+            let e = Grammar::from_schema(&schema).unwrap_err();
+            assert!(e.to_string().contains(&format!("`{k}`")), "{k}: {e}");
+        }
+        for bounded in [
+            json!({"type": "number", "minimum": 0}),
+            json!({"type": "number", "maximum": 1.5}),
+            json!({"type": "integer", "minimum": 0, "maximum": 100000}),
+            json!({"type": "integer", "maximum": 10}),
+            json!({"type": "integer", "minimum": 1}),
+            json!({"type": "integer", "minimum": -5}),
+        ] {
+            assert!(Grammar::from_schema(&bounded).is_err(), "{bounded}");
+        }
+        // What it can enforce still converts.
+        for fine in [
+            json!({"type": "integer", "minimum": 1, "maximum": 5}),
+            json!({"type": "integer", "minimum": -3, "maximum": 3}),
+            json!({"type": "integer", "minimum": 0}),
+            json!({"type": "integer"}),
+            json!({"type": "number"}),
+        ] {
+            assert!(Grammar::from_schema(&fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]
