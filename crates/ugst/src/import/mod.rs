@@ -84,18 +84,26 @@ pub fn tau_bench(path: &Path) -> Result<Vec<Imported>, InputError> {
 /// or `###STOP###` ends the conversation. Problems are reported as `file:line N: what`, all at
 /// once.
 pub fn chat_jsonl(path: &Path) -> Result<Vec<Imported>, InputError> {
+    use std::io::BufRead;
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    // Read a line at a time: a large log is never held whole (finding 19).
+    let file = std::fs::File::open(path)
         .map_err(|e| InputError::new(format!("{name}: cannot read the log: {e}")))?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        match chat_line(line) {
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(format!("{name}:line {}: cannot read: {e}", i + 1));
+                break;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match chat_line(&line) {
             Ok(c) if !seen.insert(c.goal.id.clone()) => problems.push(format!(
                 "{name}:line {}: id {:?} is used twice; ids must be unique",
                 i + 1,
