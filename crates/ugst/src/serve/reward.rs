@@ -174,7 +174,7 @@ fn full(s: &AppState) -> Response {
 }
 
 /// One item, after validation.
-struct Item {
+pub struct Item {
     context: Context,
     response: String,
 }
@@ -229,7 +229,9 @@ async fn score_item(s: &AppState, item: &Item) -> Scored {
     out
 }
 
-fn parse_items(body: &Value) -> Result<Vec<(String, Item)>, String> {
+/// The items of a `/v1/ugst/score` body, each checked, or the first problem (public for the
+/// fuzz target).
+pub fn parse_items(body: &Value) -> Result<Vec<(String, Item)>, String> {
     let items = body
         .get("items")
         .and_then(Value::as_array)
