@@ -1,7 +1,10 @@
 """Real clients against `ugst serve simulator` (and `ugst serve reward`): the official openai SDK
 and LiteLLM, plain and streamed, content as a string and as parts, system and developer roles;
 then a harness-style call with no goal id. Prints one JSON line per check; exits 1 on the first
-failure. Usage: simulator_clients.py SIMULATOR_BASE_URL GOAL_ID [REWARD_BASE_URL]"""
+failure. Usage: simulator_clients.py SIMULATOR_BASE_URL GOAL_ID [REWARD_BASE_URL]
+
+With $UGST_SERVE_KEY set (servers started with --api-key-env), every client sends it as its API
+key, the way τ²-bench passes `api_key` through LiteLLM, and a wrong key must get 401."""
 
 import json
 import os
@@ -16,6 +19,7 @@ import requests  # noqa: E402
 base, goal = sys.argv[1], sys.argv[2]
 reward = sys.argv[3] if len(sys.argv) > 3 else None
 headers = {"x-ugst-goal": goal}
+key = os.environ.get("UGST_SERVE_KEY", "not-needed")
 
 
 def report(name, ok, **facts):
@@ -35,7 +39,7 @@ def history(parts):
     ]
 
 
-client = openai.OpenAI(base_url=base, api_key="not-needed")
+client = openai.OpenAI(base_url=base, api_key=key)
 for parts in (False, True):
     r = client.chat.completions.create(
         model="ugst", messages=history(parts), extra_headers=headers
@@ -65,7 +69,7 @@ for chunk in stream:
 report("openai-sdk stream", "".join(pieces) and usage is not None, text="".join(pieces),
        usage=usage.model_dump() if usage else None)
 
-kw = dict(model="openai/ugst", api_base=base, api_key="not-needed", extra_headers=headers)
+kw = dict(model="openai/ugst", api_base=base, api_key=key, extra_headers=headers)
 r = litellm.completion(messages=history(False), **kw)
 report("litellm plain", r.choices[0].message.content and r.usage is not None,
        text=r.choices[0].message.content, litellm=litellm.__version__ if hasattr(litellm, "__version__") else "")
@@ -86,16 +90,24 @@ flipped = [
     {"role": "system", "content": scenario},
     {"role": "user", "content": "Hi! How can I help you today?"},
 ]
-r = litellm.completion(model="openai/ugst", api_base=base, api_key="x", messages=flipped)
+r = litellm.completion(model="openai/ugst", api_base=base, api_key=key, messages=flipped)
 text = r.choices[0].message.content
 report("litellm harness-style (goal from <scenario>)", text and "###" not in text, text=text)
 flipped += [
     {"role": "assistant", "content": text},
     {"role": "user", "content": "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT. PLEASE HOLD ON."},
 ]
-r = litellm.completion(model="openai/ugst", api_base=base, api_key="x", messages=flipped)
+r = litellm.completion(model="openai/ugst", api_base=base, api_key=key, messages=flipped)
 report("litellm harness-style transfer", r.choices[0].message.content == "###TRANSFER###",
        text=r.choices[0].message.content)
+
+if "UGST_SERVE_KEY" in os.environ:
+    try:
+        openai.OpenAI(base_url=base, api_key="wrong-key").chat.completions.create(
+            model="ugst", messages=history(False), extra_headers=headers)
+        report("openai-sdk wrong key refused", False)
+    except openai.AuthenticationError as e:
+        report("openai-sdk wrong key refused", e.status_code == 401, status=e.status_code)
 
 if reward:
     # `ugst serve reward` with plain requests (the project's own client has its own test).
@@ -109,6 +121,7 @@ if reward:
     response = ("<think>\nProgress: a hotel is found.\nPlan: ask about wifi.\n"
                 "Alignment: on goal.\n</think>\nDoes it have free wifi?")
     r = requests.post(f"{reward}/v1/ugst/score", timeout=120,
+                      headers={"authorization": f"Bearer {key}"},
                       json={"items": [{"id": "a", "context": context, "response": response}]})
     res = r.json()["results"][0] if r.ok else {}
     report("requests reward score", r.ok and isinstance(res.get("reward"), float),

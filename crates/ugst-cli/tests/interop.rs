@@ -68,10 +68,16 @@ fn wait_for(url: &str, server: &mut Server, limit: Duration) {
 }
 
 /// Starts `ugst serve ...` on a free port; returns the server and its base URL (`…/v1`).
+/// The key the interop servers are started with (`--api-key-env UGST_TEST_SERVE_KEY`).
+const SERVE_KEY: &str = "ugst-interop-key-5e1";
+
 fn ugst_serve(args: &[&str]) -> (Server, String) {
     let port = free_port();
     let child = Command::new(assert_cmd::cargo::cargo_bin("ugst"))
         .env("UGST_HOME", std::env::temp_dir().join("ugst-test-home"))
+        .env("UGST_TEST_SERVE_KEY", SERVE_KEY)
+        // The request log lines would fill the test output.
+        .env("UGST_LOG", "warn")
         .args(["serve"])
         .args(args)
         .args(["--port", &port.to_string()])
@@ -116,15 +122,24 @@ fn openai_sdk_litellm_and_requests_call_our_servers() {
     let cfg = write_config(dir.path(), &mock, "");
     let goals = demo_goals(dir.path());
     let cfg_s = cfg.display().to_string();
+    // Both servers require a key: the clients pass it as their API key (finding 6).
     let (mut sim, sim_url) = ugst_serve(&[
         "simulator",
         "--config",
         &cfg_s,
         "--goals",
         &goals.display().to_string(),
+        "--api-key-env",
+        "UGST_TEST_SERVE_KEY",
     ]);
     wait_port(&sim_url, &mut sim);
-    let (mut reward, reward_url) = ugst_serve(&["reward", "--config", &cfg_s]);
+    let (mut reward, reward_url) = ugst_serve(&[
+        "reward",
+        "--config",
+        &cfg_s,
+        "--api-key-env",
+        "UGST_TEST_SERVE_KEY",
+    ]);
     let reward_base = reward_url.trim_end_matches("/v1").to_string();
     wait_for(
         &format!("{reward_base}/healthz"),
@@ -134,6 +149,7 @@ fn openai_sdk_litellm_and_requests_call_our_servers() {
 
     let out = Command::new(python())
         .arg(repo().join("python/interop/simulator_clients.py"))
+        .env("UGST_SERVE_KEY", SERVE_KEY)
         .args([&sim_url, "hotel-1", &reward_base])
         .output()
         .unwrap();
@@ -152,6 +168,7 @@ fn openai_sdk_litellm_and_requests_call_our_servers() {
         "litellm stream",
         "litellm harness-style (goal from <scenario>)",
         "litellm harness-style transfer",
+        "openai-sdk wrong key refused",
         "requests reward score",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
@@ -229,7 +246,14 @@ fn tau2_bench_runs_with_our_simulator_as_its_user() {
     let agent = start_mock(Faults::default());
     let cfg = dir.path().join("mock.toml");
     std::fs::write(&cfg, "[models.m]\nprovider = \"mock\"\n").unwrap();
-    let (mut sim, sim_url) = ugst_serve(&["simulator", "--config", &cfg.display().to_string()]);
+    // Behind a key: τ² passes its user model's `api_key` through LiteLLM as the Bearer key.
+    let (mut sim, sim_url) = ugst_serve(&[
+        "simulator",
+        "--config",
+        &cfg.display().to_string(),
+        "--api-key-env",
+        "UGST_TEST_SERVE_KEY",
+    ]);
     let health = format!("{}/healthz", sim_url.trim_end_matches("/v1"));
     wait_for(&health, &mut sim, Duration::from_secs(60));
 
@@ -250,7 +274,9 @@ fn tau2_bench_runs_with_our_simulator_as_its_user() {
             r#"{{"api_base": "{agent}", "api_key": "x", "temperature": 0}}"#
         ))
         .args(["--user-llm", "openai/ugst", "--user-llm-args"])
-        .arg(format!(r#"{{"api_base": "{sim_url}", "api_key": "x"}}"#))
+        .arg(format!(
+            r#"{{"api_base": "{sim_url}", "api_key": "{SERVE_KEY}"}}"#
+        ))
         .args([
             "--num-tasks",
             &tasks.to_string(),
