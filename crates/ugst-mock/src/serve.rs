@@ -413,14 +413,7 @@ fn streamed(body: &Value, message: Value, finish: &str, usage: &Usage) -> Respon
             "total_tokens": usage.prompt_tokens + usage.completion_tokens});
         events.push(last);
     }
-    let mut sse: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-    sse.push_str("data: [DONE]\n\n");
-    Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from(sse))
-        .expect("a valid response")
+    ugst::serve::wire::event_stream(&events)
 }
 
 /// A 200 whose body breaks off: the server closes the connection before the promised bytes.

@@ -157,6 +157,11 @@ pub fn answer(
         last["usage"] = usage.json();
         events.push(last);
     }
+    event_stream(&events)
+}
+
+/// `events` as a 200 of server-sent events, each a `data:` line, closed by `data: [DONE]`.
+pub fn event_stream(events: &[Value]) -> Response {
     let mut sse: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     sse.push_str("data: [DONE]\n\n");
     Response::builder()
