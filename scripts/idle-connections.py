@@ -21,23 +21,22 @@ try:
 except Exception as e:
     status = repr(e)
 took = time.perf_counter() - t
-closed = 0
-for s in socks:
-    s.settimeout(0.01)
-    try:
-        if s.recv(1) == b"":
-            closed += 1
-    except OSError:
-        pass
+def closed_by_server(socks):
+    """How many of `socks` the server has closed (a read returns end of file)."""
+    n = 0
+    for s in socks:
+        s.settimeout(0.01)
+        try:
+            n += s.recv(1) == b""
+        except OSError:
+            pass
+    return n
+
+
+closed = closed_by_server(socks)
 time.sleep(11)
-closed_later = 0
+closed_later = closed_by_server(socks)
 for s in socks:
-    s.settimeout(0.01)
-    try:
-        if s.recv(1) == b"":
-            closed_later += 1
-    except OSError:
-        pass
     s.close()
 print(json.dumps({"idle": k, "open_s": round(opened, 2), "normal_status": status, "normal_s": round(took, 3),
                   "idle_closed_then": closed, "idle_closed_11s_later": closed_later}))

@@ -3,10 +3,10 @@
     PY=~/.cache/ugst/py-interop/bin/python   # the interop environment (scripts/interop-env.sh)
     $PY scripts/load-servers.py URL chat|sim|reward N CLIENTS
 
-N requests from CLIENTS concurrent clients: requests/s, p50 and p99; then a normal request while
-1,000 idle half-open connections are held. `sim` names goal hotel-1 (ugst goals demo).
+N requests from CLIENTS concurrent clients: requests/s, p50 and p99. `sim` names goal hotel-1
+(ugst goals demo). Idle connections: scripts/idle-connections.py.
 """
-import asyncio, json, socket, sys, time
+import asyncio, json, sys, time
 import httpx
 
 url, body_kind, n, conc = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -45,31 +45,4 @@ async def load():
     return {"requests": n, "clients": conc, "rps": n / wall, "p50_ms": lat[len(lat)//2]*1000,
             "p99_ms": lat[int(len(lat)*0.99)-1]*1000, "errors": errors}
 
-def idle(host, port, k=1000):
-    socks = []
-    for _ in range(k):
-        s = socket.create_connection((host, port))
-        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
-        socks.append(s)
-    t = time.perf_counter()
-    try:
-        r = httpx.post(url, json=body(0), timeout=60)
-        status = r.status_code
-    except Exception as e:
-        status = repr(e)
-    took = time.perf_counter() - t
-    closed = 0
-    for s in socks:
-        s.settimeout(0.01)
-        try:
-            if s.recv(1) == b"":
-                closed += 1
-        except (socket.timeout, BlockingIOError, OSError):
-            pass
-        s.close()
-    return {"idle": k, "normal_request_status": status, "normal_request_s": took, "idle_closed_by_then": closed}
-
-res = asyncio.run(load())
-host, port = url.split("//")[1].split("/")[0].split(":")
-res.update(idle(host, int(port)))
-print(json.dumps(res))
+print(json.dumps(asyncio.run(load())))
