@@ -61,9 +61,11 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
     {
         Ok(f) => f,
         Err(e)
-            if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(30) =>
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
         {
-            // 30: EROFS, a read-only file system.
             return Err(crate::input_err!(
                 "{} cannot be written by this user ({e}); copy the run to a folder you can write",
                 dir.display()

@@ -197,6 +197,8 @@ pub fn quote_form(s: &str, label_chars: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_bag_compares_as_the_texts_do() {
         let texts = [
@@ -213,8 +215,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
 
     #[test]
     fn content_stems_drop_function_words_and_join_inflections() {

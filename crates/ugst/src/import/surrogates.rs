@@ -21,10 +21,10 @@ pub fn mend(text: &str) -> Cow<'_, str> {
             .then(|| hex4(at + 2))
             .flatten()
     };
-    let mut out = String::with_capacity(text.len());
+    // Filled only once a lone surrogate is found; `copied` is how much of `text` it holds.
+    let mut out = String::new();
     let mut copied = 0;
     let mut i = 0;
-    let mut changed = false;
     while i < b.len() {
         if b[i] != b'\\' {
             i += 1;
@@ -46,14 +46,16 @@ pub fn mend(text: &str) -> Cow<'_, str> {
             continue;
         }
         if high || low {
+            if copied == 0 {
+                out.reserve(text.len());
+            }
             out.push_str(&text[copied..i]);
             out.push_str("\\ufffd");
             copied = i + 6;
-            changed = true;
         }
         i += 6;
     }
-    if !changed {
+    if copied == 0 {
         return Cow::Borrowed(text);
     }
     out.push_str(&text[copied..]);

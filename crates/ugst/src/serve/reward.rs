@@ -143,21 +143,28 @@ fn item_within_limits(limits: &super::Limits, item: &Item, what: &str) -> Result
     Ok(())
 }
 
-fn within_limits(limits: &super::Limits, items: &[(String, Item)]) -> Result<(), String> {
-    items
-        .iter()
-        .try_for_each(|(id, it)| item_within_limits(limits, it, &format!("item {id:?}")))
-}
-
-/// A batch larger than the server ever holds can never be admitted: 413, naming the limit.
-fn too_many(s: &AppState, n: usize) -> Response {
-    error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "a batch of {n} item(s) is more than this server ever holds (--max-queue {}); send it in smaller batches",
-            s.opts.max_queue
-        ),
-    )
+/// Admits a batch of items, each named for the messages: within the server's limits per item
+/// (else 413), no larger than the server ever holds (else 413 naming `--max-queue`), and with
+/// room now (else 503 with `Retry-After`). The reservation frees its room when dropped.
+fn admit<'a>(
+    s: &AppState,
+    items: impl ExactSizeIterator<Item = (String, &'a Item)>,
+) -> Result<Reservation, Box<Response>> {
+    let n = items.len();
+    for (what, it) in items {
+        item_within_limits(&s.opts.limits, it, &what)
+            .map_err(|e| Box::new(error(StatusCode::PAYLOAD_TOO_LARGE, e)))?;
+    }
+    if n > s.opts.max_queue {
+        return Err(Box::new(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a batch of {n} item(s) is more than this server ever holds (--max-queue {}); send it in smaller batches",
+                s.opts.max_queue
+            ),
+        )));
+    }
+    reserve(s, n).ok_or_else(|| Box::new(full(s)))
 }
 
 fn full(s: &AppState) -> Response {
@@ -278,14 +285,12 @@ async fn score(State(s): State<AppState>, body: Result<Json<Value>, JsonRejectio
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = within_limits(&s.opts.limits, &items) {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, e);
-    }
-    if items.len() > s.opts.max_queue {
-        return too_many(&s, items.len());
-    }
-    let Some(_room) = reserve(&s, items.len()) else {
-        return full(&s);
+    let _room = match admit(
+        &s,
+        items.iter().map(|(id, it)| (format!("item {id:?}"), it)),
+    ) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
     };
     let results = futures::future::join_all(items.iter().map(|(id, item)| {
         let s = &s;
@@ -348,18 +353,13 @@ async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejec
         Ok(i) => i,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = items
+    let labelled = items
         .iter()
         .enumerate()
-        .try_for_each(|(i, it)| item_within_limits(&s.opts.limits, it, &format!("query[{i}]")))
-    {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, e);
-    }
-    if items.len() > s.opts.max_queue {
-        return too_many(&s, items.len());
-    }
-    let Some(_room) = reserve(&s, items.len()) else {
-        return full(&s);
+        .map(|(i, it)| (format!("query[{i}]"), it));
+    let _room = match admit(&s, labelled) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
     };
     let scored = futures::future::join_all(items.iter().map(|it| score_item(&s, it))).await;
     // OpenRLHF takes numbers only: a judge outage must not become reward 0 and be learnt from.

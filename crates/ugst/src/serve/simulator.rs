@@ -84,9 +84,8 @@ struct AppState {
     models: RoleModels,
     opts: Options,
     goals: Arc<HashMap<String, Goal>>,
-    /// S0 per goal, decomposed once while it is remembered: the lock is held only to find the
-    /// goal's cell, never across the decomposer call (requests for other goals go on).
-    initial: Arc<std::sync::Mutex<()>>,
+    /// S0 per goal, decomposed once while it is remembered: the memo hands out the goal's cell,
+    /// and no lock is held across the decomposer call (requests for other goals go on).
     decomposed: Arc<Memo<String, Weighed<Arc<OnceCell<GoalState>>>>>,
     /// Goal states by the conversation they describe: the key is a hash of the goal id and
     /// every exchange so far, so two clients with the same history share a state (it is a
@@ -106,12 +105,11 @@ impl AppState {
             "prompt-{}",
             &hex::encode(Sha256::digest(text.as_bytes()))[..12]
         );
-        if let Some(g) = self.prompt_goals.get(&id) {
-            return g;
-        }
-        let g = Goal::new(id.clone(), text);
-        self.prompt_goals.insert(id, g.clone());
-        g
+        self.prompt_goals
+            .get_or_insert_with(&id, || {
+                Ok::<_, std::convert::Infallible>(Goal::new(id.clone(), text))
+            })
+            .unwrap_or_else(|never| match never {})
     }
 }
 
@@ -121,7 +119,6 @@ pub fn router(models: RoleModels, goals: Vec<Goal>, opts: Options) -> Router {
         models: models.bounded(opts.limits.max_model_calls),
         opts,
         goals: Arc::new(goals.into_iter().map(|g| (g.id.clone(), g)).collect()),
-        initial: Arc::default(),
         decomposed: Arc::new(memo(cache_bytes)),
         states: Arc::new(memo(cache_bytes)),
         prompt_goals: Arc::new(memo(cache_bytes)),
@@ -338,25 +335,18 @@ async fn next_turn(
     answered: &[Exchange],
     ledger: &Ledger,
 ) -> Result<(String, bool, GoalState), String> {
-    let cell = {
-        let _one_at_a_time = s.initial.lock().unwrap_or_else(|p| p.into_inner());
-        match s.decomposed.get(&goal.id) {
-            Some(w) => w.value,
-            None => {
-                let cell: Arc<OnceCell<GoalState>> = Arc::default();
-                // A decomposition restates its goal: about four times the goal's text.
-                let bytes = 4 * goal.bytes();
-                s.decomposed.insert(
-                    goal.id.clone(),
-                    Weighed {
-                        value: cell.clone(),
-                        bytes,
-                    },
-                );
-                cell
-            }
-        }
-    };
+    // One cell per goal, made atomically by the memo; the decomposition fills it once, outside
+    // any lock. A decomposition restates its goal: about four times the goal's text.
+    let cell = s
+        .decomposed
+        .get_or_insert_with(&goal.id, || {
+            Ok::<_, std::convert::Infallible>(Weighed {
+                value: Arc::default(),
+                bytes: 4 * goal.bytes(),
+            })
+        })
+        .map(|w| w.value)
+        .unwrap_or_else(|never| match never {});
     let s0 = cell
         .get_or_try_init(|| async {
             let d = decompose_goal(&s.models.decomposer, ledger, goal)

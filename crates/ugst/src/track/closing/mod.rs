@@ -235,8 +235,8 @@ impl Tracker {
     /// of it in the text (`closing_done_report`, [`rules::agent_reports_done`]) and "blocked"
     /// the agent's report of a blocker (`closing_blocker_report`,
     /// [`rules::agent_reports_blocker`]); the judge's weights decide among the outcomes that
-    /// stand and staying unfinished. Off (`cfg.closing_outcome = false`), an objective the user asked for stays
-    /// INCOMPLETE. An unusable answer moves nothing.
+    /// stand and staying unfinished. Off (`cfg.closing_outcome = false`), an objective the
+    /// user asked for stays INCOMPLETE. An unusable answer moves nothing.
     async fn closing_outcome(
         &self,
         ledger: &Ledger,

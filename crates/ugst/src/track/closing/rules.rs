@@ -135,7 +135,8 @@ static NOT_DONE: LazyLock<Regex> = LazyLock::new(|| {
 /// The agent's report that an objective was carried out, which a closing COMPLETE needs: a
 /// sentence of an agent reply that is not a question, reports something as done (see [`DONE`];
 /// no negation or condition) and shares a content word with the objective or one of its
-/// requirements — in the sentence itself or, when it ends in a colon, in the list it introduces. The closing question alone cannot carry it: on the held-out τ-retail set the
+/// requirements — in the sentence itself or, when it ends in a colon, in the list it
+/// introduces. The closing question alone cannot carry it: on the held-out τ-retail set the
 /// 1.5B answered "done" at p 0.46–0.65 for exchanges the agent never made.
 pub(crate) fn agent_reports_done(
     words_of_part: &str,
@@ -192,10 +193,6 @@ pub(crate) fn agent_reports_blocker(
 ) -> Option<usize> {
     history.iter().enumerate().find_map(|(i, e)| {
         let reply = e.agent.as_deref()?;
-        let about = |t: &str| {
-            text::shared_content_words(t, words_of_part, cfg.content_word_min_letters) > 0
-        };
-        let on_topic = about(&e.user) || about(reply);
         // A reply that is a raw tool-call fragment, not words to the user, is the agent failing.
         let broken = reply.trim().is_empty()
             || reply.trim_start().starts_with('{')
@@ -203,10 +200,16 @@ pub(crate) fn agent_reports_blocker(
         if broken {
             return Some(i + 1);
         }
+        // Asked only of a refusal: the exchange is about the objective.
+        let on_topic = || {
+            [e.user.as_str(), reply].iter().any(|t| {
+                text::shared_content_words(t, words_of_part, cfg.content_word_min_letters) > 0
+            })
+        };
         text::sentences(reply)
             .iter()
             .filter(|s| !s.trim_end().ends_with('?'))
-            .any(|s| FAILED_OR_HANDED_OVER.is_match(s) || (REFUSED.is_match(s) && on_topic))
+            .any(|s| FAILED_OR_HANDED_OVER.is_match(s) || (REFUSED.is_match(s) && on_topic()))
             .then_some(i + 1)
     })
 }
