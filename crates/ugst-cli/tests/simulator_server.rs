@@ -11,16 +11,24 @@ use ugst::serve::simulator::{router, Options};
 use ugst_mock::Faults;
 
 async fn start(cfg: &std::path::Path, mode: SimMode, max_turns: u32) -> String {
-    let models = ugst_cli::backends::build(&ugst::config::Config::load(cfg).unwrap()).unwrap();
-    let goals = ugst::goals::demo_goals();
-    let opts = Options {
+    start_with(cfg, options(mode, max_turns)).await
+}
+
+fn options(mode: SimMode, max_turns: u32) -> Options {
+    Options {
         mode,
         tracking: ugst::model::TrackingMode::Batched,
         tracker: Default::default(),
         max_turns,
         omit_state: false,
         limits: Default::default(),
-    };
+    }
+}
+
+/// The simulator with the demo goals and `opts`, in process; its chat-completions URL.
+async fn start_with(cfg: &std::path::Path, opts: Options) -> String {
+    let models = ugst_cli::backends::build(&ugst::config::Config::load(cfg).unwrap()).unwrap();
+    let goals = ugst::goals::demo_goals();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -242,24 +250,14 @@ async fn the_state_can_be_kept_from_the_agent() {
     let dir = tempfile::tempdir().unwrap();
     let mock = start_mock(Faults::default());
     let cfg = write_config(dir.path(), &mock, "");
-    let models = ugst_cli::backends::build(&ugst::config::Config::load(&cfg).unwrap()).unwrap();
-    let opts = Options {
-        mode: SimMode::GoalState,
-        tracking: ugst::model::TrackingMode::Batched,
-        tracker: Default::default(),
-        max_turns: 6,
-        omit_state: true,
-        limits: Default::default(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let goals = ugst::goals::demo_goals();
-    tokio::spawn(async move {
-        axum::serve(listener, router(models, goals, opts))
-            .await
-            .unwrap()
-    });
-    let url = format!("http://{addr}/v1/chat/completions");
+    let url = start_with(
+        &cfg,
+        Options {
+            omit_state: true,
+            ..options(SimMode::GoalState, 6)
+        },
+    )
+    .await;
     let client = reqwest::Client::new();
     let v = ask(&client, &url, "hotel-1", &[]).await;
     assert_eq!(v["ugst"]["state"], Value::Null, "{v}");
