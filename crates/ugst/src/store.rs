@@ -246,7 +246,14 @@ impl RunStore {
     /// that only cache (goal similarity) are skipped.
     fn open_read_only(path: &Path) -> Result<RunStore> {
         use rusqlite::OpenFlags;
-        let uri = format!("file:{}?immutable=1", path.display());
+        // In a URI '%', '?' and '#' would start an escape, the query or a fragment.
+        let file = path
+            .display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3f")
+            .replace('#', "%23");
+        let uri = format!("file:{file}?immutable=1");
         let conn = Connection::open_with_flags(
             &uri,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
@@ -638,4 +645,22 @@ fn insert_ledger(
         ])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Goal, RunMeta, Settings};
+
+    #[test]
+    fn a_run_is_read_read_only_from_a_folder_whose_name_looks_like_a_uri() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("runs 50% ?a#b");
+        let meta = RunMeta::new(Settings::default(), "none", serde_json::json!({}));
+        let goals = [Goal::new("g1", "Book a hotel.")];
+        drop(RunStore::create(&dir, &meta, &goals).unwrap());
+        let store = RunStore::open_read_only(&dir.join(DB_FILE)).unwrap();
+        assert!(store.read_only);
+        assert_eq!(store.goals().unwrap().len(), 1);
+    }
 }
