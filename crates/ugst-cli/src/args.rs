@@ -244,11 +244,41 @@ pub enum Cmd {
     },
 }
 
+/// Models and spending set on the command line, over the config's (τ²-bench names work too).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ModelFlags {
+    /// The simulated user's model: a [models.NAME] of the config, `embedded:MODEL`, or a model
+    /// name served at $OPENAI_BASE_URL (else OpenAI's API) with $OPENAI_API_KEY.
+    #[arg(long, visible_alias = "user-llm", value_name = "MODEL")]
+    pub simulator_model: Option<String>,
+    /// The agent's model (as --simulator-model).
+    #[arg(long, visible_alias = "agent-llm", value_name = "MODEL")]
+    pub agent_model: Option<String>,
+    /// The tracker's model (as --simulator-model).
+    #[arg(long, value_name = "MODEL")]
+    pub tracker_model: Option<String>,
+    /// The judge's model (as --simulator-model).
+    #[arg(long, value_name = "MODEL")]
+    pub judge_model: Option<String>,
+    /// The decomposer's model (as --simulator-model).
+    #[arg(long, value_name = "MODEL")]
+    pub decomposer_model: Option<String>,
+    /// Stop (resumably) once model calls have used this many tokens ([budget] max_tokens).
+    #[arg(long, value_name = "N")]
+    pub budget_tokens: Option<u64>,
+    /// Stop (resumably) once model calls have cost this much at the config's prices
+    /// ([budget] max_cost).
+    #[arg(long, value_name = "AMOUNT")]
+    pub budget_cost: Option<f64>,
+}
+
 #[derive(Args)]
 pub struct RunArgs {
     /// Model configuration (ugst.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelFlags,
     #[command(flatten)]
     pub source: GoalSource,
     /// Run directory to create (or to resume).
@@ -271,7 +301,8 @@ pub struct RunArgs {
     /// when it contradicts the profile, a policy or a preference, or ends the conversation early.
     #[arg(long, num_args = 0..=1, default_missing_value = "2", value_name = "K")]
     pub verify: Option<u32>,
-    #[arg(long, default_value_t = 4)]
+    /// Conversations in flight at once.
+    #[arg(long, visible_alias = "max-concurrency", default_value_t = 4)]
     pub concurrency: usize,
     /// Exit non-zero when more than this share (0–1) of the conversations failed; a run in
     /// which nothing finished always does.
@@ -288,7 +319,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub rerun_misaligned: u32,
     /// Run each goal K times (ids `<goal>#<trial>`; eval and report show pass^k and pass@k).
-    #[arg(long, default_value_t = 1, value_name = "K")]
+    #[arg(
+        long,
+        visible_alias = "num-trials",
+        default_value_t = 1,
+        value_name = "K"
+    )]
     pub trials: u32,
     /// With --trials: trial t samples the simulator and the agent under seed SEED + t.
     #[arg(long, default_value_t = 0)]
@@ -315,15 +351,21 @@ pub struct GoalSource {
     /// Which task split supplies the goals (τ environments).
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Only the first N goals.
-    #[arg(long)]
+    /// Only the first N goals (after --task-ids).
+    #[arg(long, visible_alias = "num-tasks", value_name = "N")]
     pub limit: Option<usize>,
+    /// Only these tasks or goals, comma separated: a goal id, or a task's own id (`12` picks
+    /// `tau-retail/test/12`).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub task_ids: Vec<String>,
 }
 
 #[derive(Args)]
 pub struct AbArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelFlags,
     #[command(flatten)]
     pub source: GoalSource,
     /// Comma-separated arms: prompt, goal, goal-state, reasoning, each optionally +verify[=K].
@@ -339,7 +381,7 @@ pub struct AbArgs {
     pub max_turns: u32,
     #[arg(long, default_value_t = TrackingMode::PerComponent)]
     pub tracking: TrackingMode,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, visible_alias = "max-concurrency", default_value_t = 4)]
     pub concurrency: usize,
     #[arg(long)]
     pub quiet: bool,
@@ -736,6 +778,14 @@ pub struct FaultArgs {
     /// output).
     #[arg(long)]
     pub refuse_response_format: bool,
+    /// Answer as an OpenAI reasoning model does: a 400 for `max_tokens`, a temperature other
+    /// than 1, `top_p` or `logprobs`; reasoning tokens in the usage.
+    #[arg(long)]
+    pub reasoning_model: bool,
+    /// Write a `<think>` block with braces and quotes before every text answer (an open
+    /// reasoning model without a reasoning parser).
+    #[arg(long)]
+    pub think: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -753,6 +803,8 @@ impl From<FaultArgs> for ugst_mock::Faults {
             bad_tool_rate: a.bad_tool_rate,
             latency_ms: a.latency_ms,
             refuse_response_format: a.refuse_response_format,
+            reasoning_model: a.reasoning_model,
+            think: a.think,
             seed: a.seed,
         }
     }

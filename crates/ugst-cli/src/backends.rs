@@ -40,10 +40,19 @@ pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError
             spec.model.clone().unwrap_or_else(|| "mock".into()),
         ))),
         Provider::Openai => {
+            let base_url = spec.endpoint();
+            let api_key_env = spec.key_env();
+            if api_key_env.is_none() && ugst_llm::params::is_openai_api(&base_url) {
+                return Err(at(format!(
+                    "{base_url} needs an API key: export {} (or name the variable that holds \
+                     it with api_key_env)",
+                    ugst::config::OPENAI_API_KEY_ENV
+                )));
+            }
             let backend = OpenAiBackend::new(OpenAiConfig {
-                base_url: spec.base_url.clone().unwrap_or_default(),
+                base_url,
                 model: spec.model.clone().unwrap_or_default(),
-                api_key_env: spec.api_key_env.clone(),
+                api_key_env,
                 timeout: Duration::from_secs_f64(spec.timeout_s),
                 retry: RetryPolicy {
                     max_retries: spec.max_retries,
@@ -53,6 +62,7 @@ pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError
                 revision: spec.revision.clone(),
                 rank_answers: spec.rank_answers,
                 top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+                params: spec.wire_params(name),
             })
             .map_err(|e| at(e.to_string()))?;
             Ok(Arc::new(backend))
@@ -81,6 +91,33 @@ pub fn config_or_default(path: Option<&std::path::Path>) -> Result<Config, Input
         Some(p) => Config::load(p),
         None => Ok(Config::embedded_default()),
     }
+}
+
+/// `--config FILE` (or the embedded default) with the command line's models and budget over it.
+pub fn config_with(
+    path: Option<&std::path::Path>,
+    flags: &crate::args::ModelFlags,
+) -> Result<Config, InputError> {
+    let mut cfg = config_or_default(path)?;
+    for (role, model) in [
+        ("simulator", &flags.simulator_model),
+        ("agent", &flags.agent_model),
+        ("tracker", &flags.tracker_model),
+        ("judge", &flags.judge_model),
+        ("decomposer", &flags.decomposer_model),
+    ] {
+        if let Some(m) = model {
+            cfg.set_role_model(role, m)?;
+        }
+    }
+    if flags.budget_tokens.is_some() {
+        cfg.budget.max_tokens = flags.budget_tokens;
+    }
+    if flags.budget_cost.is_some() {
+        cfg.budget.max_cost = flags.budget_cost;
+    }
+    cfg.recheck()?;
+    Ok(cfg)
 }
 
 /// A known model name (installed on first use) or a path to a GGUF file.

@@ -52,6 +52,7 @@ fn conv(n: u32, changes: &[(u32, &str, Status)], end: &str) -> Conversation {
             steering: None,
             rejected: vec![],
             reasoning: None,
+            thinking: Default::default(),
             state: state.clone(),
         });
     }
@@ -174,7 +175,7 @@ async fn the_judge_adds_confusion_and_being_stuck() {
             tool_calls: vec![],
             usage: Usage::default(),
             finish_reason: Some("stop".into()),
-            scores: Vec::new(),
+            ..ChatResponse::default()
         })
     });
     let llm = Llm::new(Arc::new(backend), Arc::new(Cache::disabled()));

@@ -624,6 +624,7 @@ fn llama_cpp_server_ranks_offered_answers() {
         revision: None,
         rank_answers: Some(true),
         top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+        params: Default::default(),
     })
     .unwrap();
     // No cache: every call must reach the server.

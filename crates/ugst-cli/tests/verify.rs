@@ -218,6 +218,7 @@ fn constructed(n: u32, done_at: Option<u32>, end: &str, max_turns: Option<u32>) 
             steering: None,
             rejected: vec![],
             reasoning: None,
+            thinking: Default::default(),
             state: state.clone(),
         });
     }

@@ -165,6 +165,7 @@ impl Backend for EmbeddedBackend {
         let usage = Usage {
             prompt_tokens: out.prompt_tokens as u64,
             completion_tokens: out.completion_tokens as u64,
+            reasoning_tokens: 0,
         };
         let (content, tool_calls) = if req.tools.is_empty() {
             (Some(out.text.trim().to_string()), Vec::new())
@@ -178,6 +179,7 @@ impl Backend for EmbeddedBackend {
             // Reported honestly: a caller must know when an answer was cut at the limit.
             finish_reason: Some(if out.hit_limit { "length" } else { "stop" }.into()),
             scores: out.scores,
+            thinking: None,
         })
     }
 }

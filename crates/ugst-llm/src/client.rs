@@ -1,9 +1,11 @@
 //! [`Llm`]: the single entry point for model calls. Wraps any [`Backend`] with the response cache,
-//! output validation (JSON Schema, non-empty text) with one repair retry, and the ledger.
+//! the run's [`Budget`], the model's private thinking taken out of its answer
+//! ([`crate::thinking`]), output validation (JSON Schema, non-empty text) with one repair retry,
+//! and the ledger.
 
 use crate::{
-    Backend, Cache, CallRole, CallStats, ChatRequest, ChatResponse, Ledger, LedgerEntry, LlmError,
-    Message,
+    Backend, Budget, Cache, CallRole, CallStats, ChatRequest, ChatResponse, Ledger, LedgerEntry,
+    LlmError, Message, Price,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -13,20 +15,37 @@ use std::time::Instant;
 pub struct Llm {
     backend: Arc<dyn Backend>,
     cache: Arc<Cache>,
+    /// The run's budget and this model's price, when a budget is set.
+    budget: Option<(Arc<Budget>, Option<Price>)>,
 }
 
 impl Llm {
     pub fn new(backend: Arc<dyn Backend>, cache: Arc<Cache>) -> Self {
-        Llm { backend, cache }
+        Llm {
+            backend,
+            cache,
+            budget: None,
+        }
+    }
+
+    /// This model with its calls charged to `budget` at `price` (cache hits are free).
+    pub fn with_budget(mut self, budget: Arc<Budget>, price: Option<Price>) -> Llm {
+        self.budget = Some((budget, price));
+        self
+    }
+
+    /// This model with its backend wrapped by `wrap` (a bound, a pace); cache and budget kept.
+    pub fn wrapped(&self, wrap: impl FnOnce(Arc<dyn Backend>) -> Arc<dyn Backend>) -> Llm {
+        Llm {
+            backend: wrap(self.backend.clone()),
+            ..self.clone()
+        }
     }
 
     /// This model with its calls taking a permit of `permits` ([`crate::Bounded`]); the cache is
     /// shared.
     pub fn bounded(&self, permits: Arc<tokio::sync::Semaphore>) -> Llm {
-        Llm {
-            backend: Arc::new(crate::Bounded::new(self.backend.clone(), permits)),
-            cache: self.cache.clone(),
-        }
+        self.wrapped(|b| Arc::new(crate::Bounded::new(b, permits)))
     }
 
     pub fn backend_id(&self) -> String {
@@ -41,8 +60,8 @@ impl Llm {
     /// that must measure live calls).
     pub fn uncached(&self) -> Llm {
         Llm {
-            backend: self.backend.clone(),
             cache: Arc::new(Cache::disabled()),
+            ..self.clone()
         }
     }
 
@@ -67,6 +86,7 @@ impl Llm {
             model: model.clone(),
             prompt_tokens: 0,
             completion_tokens: 0,
+            reasoning_tokens: 0,
             latency_ms: 0,
             retries: 0,
             repaired: false,
@@ -79,12 +99,25 @@ impl Llm {
             entry.cache_hit = true;
             entry.prompt_tokens = hit.usage.prompt_tokens;
             entry.completion_tokens = hit.usage.completion_tokens;
+            entry.reasoning_tokens = hit.usage.reasoning_tokens;
             ledger.push(entry);
-            return Ok(hit);
+            // Answers cached before thinking was taken out are read the same way.
+            return Ok(crate::thinking::separate(hit));
+        }
+        if let Some((budget, _)) = &self.budget {
+            budget.check()?;
         }
         let start = Instant::now();
         let result = self.call_validated(req, &mut entry).await;
         entry.latency_ms = start.elapsed().as_millis() as u64;
+        if let Some((budget, price)) = &self.budget {
+            let spent = crate::Usage {
+                prompt_tokens: entry.prompt_tokens,
+                completion_tokens: entry.completion_tokens,
+                reasoning_tokens: entry.reasoning_tokens,
+            };
+            budget.charge(&spent, *price);
+        }
         match result {
             Ok(resp) => {
                 self.cache.put(&key, &resp)?;
@@ -128,7 +161,7 @@ impl Llm {
         let first = self.backend.complete(req, &mut stats).await;
         entry.retries = stats.retries;
         entry.engine = stats.engine;
-        let first = first?;
+        let first = crate::thinking::separate(first?);
         add_usage(entry, &first);
         let reason = match check(req, first) {
             Ok(ok) => return Ok(ok),
@@ -149,7 +182,7 @@ impl Llm {
         let second = self.backend.complete(&repair, &mut stats).await;
         entry.retries += stats.retries;
         entry.engine = crate::EngineFacts::sum(entry.engine, stats.engine);
-        let second = second?;
+        let second = crate::thinking::separate(second?);
         add_usage(entry, &second);
         check(req, second).map_err(|(reason, raw)| LlmError::InvalidOutput {
             backend: self.backend.id(),
@@ -162,6 +195,7 @@ impl Llm {
 fn add_usage(entry: &mut LedgerEntry, r: &ChatResponse) {
     entry.prompt_tokens += r.usage.prompt_tokens;
     entry.completion_tokens += r.usage.completion_tokens;
+    entry.reasoning_tokens += r.usage.reasoning_tokens;
 }
 
 fn repair_prompt(req: &ChatRequest, reason: &str) -> String {
@@ -235,11 +269,18 @@ pub fn extract_json(text: &str) -> Option<Value> {
             return Some(v);
         }
     }
-    let (start, end) = (t.find('{')?, t.rfind('}')?);
-    if end <= start {
-        return None;
-    }
-    serde_json::from_str(&t[start..=end]).ok()
+    // Otherwise the first whole object in the text, read by a streaming deserializer from each
+    // `{` in turn: prose around it and braces in the prose that open no object are passed over
+    // (the first `{` to the last `}` broke on a brace in a sentence or a second object).
+    t.match_indices('{').find_map(|(at, _)| {
+        match serde_json::Deserializer::from_str(&t[at..])
+            .into_iter::<Value>()
+            .next()
+        {
+            Some(Ok(v @ Value::Object(_))) => Some(v),
+            _ => None,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -263,6 +304,83 @@ mod tests {
         );
         assert_eq!(extract_json("Sure: {\"a\": 2} done"), Some(json!({"a": 2})));
         assert_eq!(extract_json("no json"), None);
+        // Braces in the prose, a second object after the first, an unclosed one before it.
+        assert_eq!(
+            extract_json("I weigh {a, b} first. {\"a\": 3} and then {\"a\": 4}"),
+            Some(json!({"a": 3}))
+        );
+        assert_eq!(
+            extract_json("{\"broken\": {\"a\": 5}"),
+            Some(json!({"a": 5}))
+        );
+    }
+
+    #[tokio::test]
+    async fn thinking_with_braces_never_reaches_the_answer() {
+        let b = ScriptedBackend::queue(
+            "q",
+            vec![ChatResponse::text(
+                "<think>Maybe {\"n\": \"x\"}? No: the schema wants {n}.</think>\n{\"n\": 3}",
+            )],
+        );
+        let llm = Llm::new(Arc::new(b), Arc::new(Cache::in_memory()));
+        let ledger = Ledger::new();
+        let resp = llm
+            .chat(CallRole::Tracker, &ledger, &schema_req())
+            .await
+            .unwrap();
+        assert_eq!(resp.content_str(), "{\"n\":3}");
+        assert!(resp
+            .thinking
+            .as_deref()
+            .unwrap()
+            .contains("the schema wants"));
+        assert!(!ledger.drain()[0].repaired, "read without a repair");
+        // A plain answer keeps its thinking apart too, from the cache as well.
+        let b = ScriptedBackend::queue("p", vec![ChatResponse::text("<think>hm</think>Hello")]);
+        let llm = Llm::new(Arc::new(b), Arc::new(Cache::in_memory()));
+        let req = ChatRequest::new(vec![Message::user("hi")]);
+        for _ in 0..2 {
+            let r = llm.chat(CallRole::Agent, &ledger, &req).await.unwrap();
+            assert_eq!(
+                (r.content_str(), r.thinking.as_deref()),
+                ("Hello", Some("hm"))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_refuses_the_next_call_but_not_cache_hits() {
+        let b = ScriptedBackend::queue(
+            "q",
+            vec![ChatResponse {
+                usage: crate::Usage {
+                    prompt_tokens: 80,
+                    completion_tokens: 30,
+                    reasoning_tokens: 20,
+                },
+                ..ChatResponse::text("{\"n\": 1}")
+            }],
+        );
+        let budget = Arc::new(Budget::new(Some(100), None));
+        let llm =
+            Llm::new(Arc::new(b), Arc::new(Cache::in_memory())).with_budget(budget.clone(), None);
+        let ledger = Ledger::new();
+        llm.chat(CallRole::Judge, &ledger, &schema_req())
+            .await
+            .unwrap();
+        assert_eq!(budget.spent().0, 110);
+        assert_eq!(ledger.drain()[0].reasoning_tokens, 20);
+        // The same request again is a cache hit: free.
+        llm.chat(CallRole::Judge, &ledger, &schema_req())
+            .await
+            .unwrap();
+        let other = ChatRequest::new(vec![Message::user("another")]);
+        let e = llm
+            .chat(CallRole::Judge, &ledger, &other)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "budget");
     }
 
     #[tokio::test]

@@ -45,6 +45,8 @@ pub enum LlmError {
     Cache(String),
     #[error("{backend}: {detail}")]
     Backend { backend: String, detail: String },
+    #[error("the run's budget is spent ({detail}); no more model calls were made. Raise the budget ([budget] in the config, or --budget-tokens / --budget-cost) and add --resume to go on")]
+    BudgetSpent { detail: String },
 }
 
 impl LlmError {
@@ -60,12 +62,16 @@ impl LlmError {
             LlmError::Config(_) => "config",
             LlmError::Cache(_) => "cache",
             LlmError::Backend { .. } => "backend",
+            LlmError::BudgetSpent { .. } => "budget",
         }
     }
 
     /// An error that every later call would hit alike (the server refuses how we ask): a run
     /// stops at it instead of failing each conversation in turn.
     pub fn stops_the_run(&self) -> bool {
-        matches!(self, LlmError::SchemaRejected { .. } | LlmError::Config(_))
+        matches!(
+            self,
+            LlmError::SchemaRejected { .. } | LlmError::Config(_) | LlmError::BudgetSpent { .. }
+        )
     }
 }

@@ -48,6 +48,9 @@ pub struct LedgerEntry {
     pub model: String,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Of the completion tokens, those spent thinking (when the server reports them).
+    #[serde(default)]
+    pub reasoning_tokens: u64,
     pub latency_ms: u64,
     /// Transport retries plus the repair retry, if one was needed.
     pub retries: u32,

@@ -7,19 +7,24 @@
 
 mod backend;
 mod bounded;
+mod budget;
 mod cache;
 mod client;
 mod error;
 mod ledger;
 mod openai;
+mod paced;
+pub mod params;
 pub mod ranking;
 #[cfg(any(test, feature = "testing"))]
 mod scripted;
 mod structured;
+pub mod thinking;
 mod types;
 
 pub use backend::{Backend, CallStats, EngineFacts};
 pub use bounded::Bounded;
+pub use budget::{Budget, Price};
 pub use cache::Cache;
 pub use client::{extract_json, Llm};
 pub use error::LlmError;
@@ -27,6 +32,8 @@ pub use ledger::{CallRole, Ledger, LedgerEntry};
 pub use openai::{
     parse_completion, parse_retry_after, redact_url, OpenAiBackend, OpenAiConfig, RetryPolicy,
 };
+pub use paced::Paced;
+pub use params::{TokenLimit, WireParams};
 #[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;
 pub use structured::{

@@ -10,6 +10,7 @@
 //! that returns none, or refuses the parameter, leaves the written answer, with one warning per
 //! backend.
 
+use crate::params::{refused_field, Refusal, TokenLimit, WireParams};
 use crate::ranking::{candidate_scores, parse_logprobs, Position, Unranked};
 use crate::structured::{schema_instruction, strict_schema, Structured};
 use crate::{Backend, CallStats, ChatRequest, ChatResponse, LlmError, Message, ToolCall, Usage};
@@ -63,6 +64,8 @@ pub struct OpenAiConfig {
     /// How many likeliest tokens per position the server lists when ranking (`top_logprobs`);
     /// see [`OpenAiConfig::DEFAULT_TOP_LOGPROBS`].
     pub top_logprobs: u32,
+    /// The token-limit field's name, fields left out, `reasoning_effort`, `extra_body`.
+    pub params: WireParams,
 }
 
 impl OpenAiConfig {
@@ -88,6 +91,11 @@ pub struct OpenAiBackend {
     warned_no_logprobs: AtomicBool,
     warned_unranked: AtomicBool,
     warned_tools: AtomicBool,
+    /// The token-limit field's name now: configured or picked, until the server refuses it.
+    limit: std::sync::Mutex<TokenLimit>,
+    /// Fields left out now: configured or picked by model name, plus those the server refused
+    /// (each refusal warned about once).
+    dropped: std::sync::Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for OpenAiBackend {
@@ -104,6 +112,8 @@ enum Attempt {
     Done(ChatResponse),
     /// The server refused the `logprobs` parameter (the body's start, for the warning).
     LogprobsRefused(String),
+    /// The server refused another field of the request (what to change, the body's start).
+    FieldRefused(Refusal, String),
     Retry {
         err: LlmError,
         after: Option<Duration>,
@@ -143,6 +153,8 @@ impl OpenAiBackend {
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(OpenAiBackend {
+            limit: std::sync::Mutex::new(cfg.params.token_limit(base, &cfg.model)),
+            dropped: std::sync::Mutex::new(cfg.params.dropped(&cfg.model)),
             url: format!("{base}/chat/completions"),
             structured: std::sync::Mutex::new(
                 cfg.structured
@@ -167,6 +179,53 @@ impl OpenAiBackend {
             && self.cfg.rank_answers != Some(false)
             && mode != Structured::Tools
             && !self.logprobs_refused.load(Ordering::Relaxed)
+            && !self.dropped_now().iter().any(|f| f == "logprobs")
+    }
+
+    /// The fields left out of requests now.
+    fn dropped_now(&self) -> Vec<String> {
+        self.dropped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn limit_now(&self) -> TokenLimit {
+        *self.limit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a refusal into the backend's later requests, warning with the config line that
+    /// says so the first time (calls in flight may bring the same refusal again).
+    fn take_refusal(&self, refusal: &Refusal, detail: &str) {
+        let table = match self.cfg.params.table.as_str() {
+            "" => "this model's [models.NAME] table".to_string(),
+            t => format!("[models.{t}]"),
+        };
+        let line = match refusal {
+            Refusal::TokenLimit(next) => {
+                let mut now = self.limit.lock().unwrap_or_else(|p| p.into_inner());
+                if *now == *next {
+                    return;
+                }
+                *now = *next;
+                format!("token_limit = \"{}\"", next.field())
+            }
+            Refusal::Drop(field) => {
+                let mut now = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+                if now.contains(field) {
+                    return;
+                }
+                now.push(field.clone());
+                format!("drop_params = {:?}", now)
+            }
+        };
+        tracing::warn!(
+            "{}: model {:?} refuses part of the request ({}); asking again without it, and so \
+             from now on. Add `{line}` to {table} to say so",
+            self.id(),
+            self.cfg.model,
+            self.redact(detail.to_string()),
+        );
     }
 
     /// `resp` with the offered answers' scores from its logprobs, when they can rank them;
@@ -266,6 +325,7 @@ impl OpenAiBackend {
         if !req.tools.is_empty() {
             body["tools"] = Value::Array(req.tools.iter().map(|t| t.to_openai()).collect());
         }
+        let dropped = self.dropped_now();
         if let Some(schema) = &req.schema {
             match mode {
                 Structured::Strict => {
@@ -293,6 +353,7 @@ impl OpenAiBackend {
                 }
             }
         }
+        self.cfg.params.shape(&mut body, self.limit_now(), &dropped);
         body
     }
 
@@ -388,6 +449,11 @@ impl OpenAiBackend {
                 });
             }
         }
+        // A field this model does not take (a reasoning model's temperature, the token limit
+        // under its other name): asked again without it.
+        if let Some(refusal) = refused_field(status.as_u16(), &text, body) {
+            return Attempt::FieldRefused(refusal, snippet(&text));
+        }
         if !status.is_success() {
             let err = LlmError::Http {
                 backend: self.id(),
@@ -481,7 +547,7 @@ impl OpenAiBackend {
             },
             LlmError::Config(m) => LlmError::Config(clean(m)),
             LlmError::Cache(m) => LlmError::Cache(clean(m)),
-            e @ LlmError::Timeout { .. } => e,
+            e @ (LlmError::Timeout { .. } | LlmError::BudgetSpent { .. }) => e,
         }
     }
 
@@ -537,6 +603,15 @@ impl Backend for OpenAiBackend {
         let mut id = format!("{}|{}", self.id(), self.cfg.model);
         if let Some(r) = &self.cfg.revision {
             id.push_str(&format!("|revision={r}"));
+        }
+        // Settings that change answers; none set keeps the key earlier versions used.
+        let p = &self.cfg.params;
+        if let Some(e) = &p.reasoning_effort {
+            id.push_str(&format!("|reasoning_effort={e}"));
+        }
+        if !p.extra_body.is_empty() {
+            let extra = crate::sorted_keys(Value::Object(p.extra_body.clone()));
+            id.push_str(&format!("|extra_body={extra}"));
         }
         if let Some(r) = self.reported.get() {
             id.push_str(&format!("|served={r}"));
@@ -604,6 +679,20 @@ impl Backend for OpenAiBackend {
                         );
                     }
                     body = self.body_for(req, mode);
+                }
+                Attempt::FieldRefused(refusal, detail) => {
+                    self.take_refusal(&refusal, &detail);
+                    let next = self.body_for(req, mode);
+                    // A refusal that changes nothing (nothing left to take out) is final.
+                    if next == body {
+                        return Err(self.scrub(LlmError::Http {
+                            backend: self.id(),
+                            status: 400,
+                            attempts,
+                            body: detail,
+                        }));
+                    }
+                    body = next;
                 }
                 // The default mode was a guess: fall back to JSON mode, which every server
                 // we know takes, and keep it for this backend's later calls.
@@ -815,8 +904,19 @@ fn parse_completion_logprobs(text: &str) -> Result<(ChatResponse, Option<Vec<Pos
                 .get("completion_tokens")
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
+            reasoning_tokens: u
+                .pointer("/completion_tokens_details/reasoning_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         })
         .unwrap_or_default();
+    // Servers with a reasoning parser send the thinking apart (vLLM, llama.cpp's server,
+    // DeepSeek: `reasoning_content`; others: `reasoning`).
+    let thinking = ["reasoning_content", "reasoning"]
+        .iter()
+        .find_map(|k| msg.get(*k).and_then(Value::as_str))
+        .filter(|t| !t.trim().is_empty())
+        .map(str::to_string);
     let resp = ChatResponse {
         content: parsed.content,
         tool_calls,
@@ -826,6 +926,7 @@ fn parse_completion_logprobs(text: &str) -> Result<(ChatResponse, Option<Vec<Pos
             .and_then(Value::as_str)
             .map(str::to_string),
         scores: Vec::new(),
+        thinking,
     };
     Ok((resp, parse_logprobs(choice)))
 }
@@ -913,6 +1014,7 @@ mod tests {
             revision: None,
             rank_answers,
             top_logprobs: 7,
+            params: WireParams::default(),
         })
         .unwrap()
     }
@@ -1004,6 +1106,7 @@ mod tests {
             revision: None,
             rank_answers: None,
             top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+            params: WireParams::default(),
         };
         assert!(matches!(
             OpenAiBackend::new(cfg("not a url", None)),

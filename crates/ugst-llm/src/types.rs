@@ -286,6 +286,14 @@ impl ChatRequest {
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Of the completion tokens, those the model spent thinking, when the server says
+    /// (`usage.completion_tokens_details.reasoning_tokens`); 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A model's answer.
@@ -304,6 +312,10 @@ pub struct ChatResponse {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores: Vec<f64>,
+    /// The model's private thinking before its answer (see [`crate::thinking`]): kept for the
+    /// record, never part of `content`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
 }
 
 impl ChatResponse {

@@ -118,6 +118,7 @@ fn llm_with(url: &str, key_env: Option<&str>, structured: Option<Structured>) ->
         revision: None,
         rank_answers: None,
         top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+        params: Default::default(),
     })
     .unwrap();
     Llm::new(Arc::new(backend), Arc::new(Cache::disabled()))
@@ -443,6 +444,7 @@ async fn the_cache_knows_which_weights_answered() {
             revision: revision.map(str::to_string),
             rank_answers: None,
             top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+            params: Default::default(),
         })
         .unwrap();
         Llm::new(Arc::new(b), cache.clone())
@@ -479,6 +481,7 @@ fn ranking_llm(url: &str, rank_answers: Option<bool>, cache: Arc<Cache>) -> Llm 
         revision: None,
         rank_answers,
         top_logprobs: OpenAiConfig::DEFAULT_TOP_LOGPROBS,
+        params: Default::default(),
     })
     .unwrap();
     Llm::new(Arc::new(backend), cache)

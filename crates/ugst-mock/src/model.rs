@@ -143,9 +143,11 @@ pub fn respond(req: &ChatRequest) -> ChatResponse {
         usage: Usage {
             prompt_tokens: (prompt_chars / 4 + 1) as u64,
             completion_tokens: (completion_chars / 4 + 1) as u64,
+            reasoning_tokens: 0,
         },
         finish_reason: Some("stop".into()),
         scores: Vec::new(),
+        thinking: None,
     }
 }
 

@@ -3,6 +3,12 @@
 //! slower than a client's timeout, empty content, content that is not the requested JSON, tool calls
 //! naming unknown tools or with arguments that break the tool's schema — so runs can be tested
 //! against a flaky endpoint on localhost. `GET /stats` counts requests and each injected fault.
+//!
+//! Two modes imitate today's reasoning models: `reasoning_model` answers as OpenAI documents for
+//! its o-series and gpt-5 models (a 400 naming `max_tokens`, a `temperature` other than 1,
+//! `top_p` or `logprobs`; `reasoning_tokens` in the usage), and `think` writes a thinking block
+//! with braces and quotes before every text answer, as an open reasoning model served without a
+//! reasoning parser does.
 
 use crate::model as mock;
 use axum::body::Body;
@@ -47,6 +53,10 @@ pub struct Faults {
     /// Answer every request with a `response_format` with a 400, as servers without
     /// structured output do.
     pub refuse_response_format: bool,
+    /// Answer as an OpenAI reasoning model: the documented 400s, reasoning tokens in the usage.
+    pub reasoning_model: bool,
+    /// Write a `<think>` block with braces before every text answer.
+    pub think: bool,
     pub seed: u64,
 }
 
@@ -63,6 +73,8 @@ impl Default for Faults {
             bad_tool_rate: 0.0,
             latency_ms: 0,
             refuse_response_format: false,
+            reasoning_model: false,
+            think: false,
             seed: 0,
         }
     }
@@ -300,6 +312,11 @@ async fn chat(
     if s.faults.refuse_response_format && body.get("response_format").is_some() {
         return bad_request("response_format is not supported by this server".into());
     }
+    if s.faults.reasoning_model {
+        if let Some(refusal) = reasoning_refusal(&body) {
+            return refusal;
+        }
+    }
     let req = match parse_request(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(e),
@@ -365,11 +382,19 @@ async fn chat(
             resp.tool_calls = vec![ToolCall::new("call_answer", name, args)];
         }
     }
+    if s.faults.think {
+        if let Some(text) = resp.content.take() {
+            resp.content = Some(format!("<think>\n{THOUGHT}\n</think>\n\n{text}"));
+        }
+    }
     let finish = if resp.tool_calls.is_empty() {
         "stop"
     } else {
         "tool_calls"
     };
+    // A reasoning model thinks before it answers, and bills the thinking as completion tokens.
+    let reasoning_tokens = if s.faults.reasoning_model { 64 } else { 0 };
+    resp.usage.completion_tokens += reasoning_tokens;
     let mut message = json!({"role": "assistant", "content": resp.content});
     if !resp.tool_calls.is_empty() {
         message["tool_calls"] = json!(resp.tool_calls);
@@ -383,7 +408,8 @@ async fn chat(
         "model": body.get("model").cloned().unwrap_or(json!("mock")),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": {"prompt_tokens": resp.usage.prompt_tokens, "completion_tokens": resp.usage.completion_tokens,
-                  "total_tokens": resp.usage.prompt_tokens + resp.usage.completion_tokens},
+                  "total_tokens": resp.usage.prompt_tokens + resp.usage.completion_tokens,
+                  "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}},
     }))
     .into_response()
 }
@@ -414,6 +440,53 @@ fn streamed(body: &Value, message: Value, finish: &str, usage: &Usage) -> Respon
         events.push(last);
     }
     ugst::serve::wire::event_stream(&events)
+}
+
+/// What `think` mode writes before an answer: braces, a whole JSON object and quotes, which
+/// break a reader that takes the first `{` to the last `}`, and words a user must never see.
+pub const THOUGHT: &str =
+    "The user wants {something}; maybe {\"status\": \"COMPLETE\"}? I will not \
+     say \"PRIVATE-THOUGHT\" out loud.";
+
+/// The 400 OpenAI answers a reasoning model's request with, when it sends a field such a model
+/// refuses: the wording, `param` and `code` of its documented errors.
+fn reasoning_refusal(body: &Value) -> Option<Response> {
+    let refuse = |param: &str, code: &str, message: String| {
+        let err = json!({"error": {"message": message, "type": "invalid_request_error",
+                                   "param": param, "code": code}});
+        Some((StatusCode::BAD_REQUEST, Json(err)).into_response())
+    };
+    if body.get("max_tokens").is_some() {
+        return refuse(
+            "max_tokens",
+            "unsupported_parameter",
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use \
+             'max_completion_tokens' instead."
+                .into(),
+        );
+    }
+    if let Some(t) = body.get("temperature").and_then(Value::as_f64) {
+        if t != 1.0 {
+            return refuse(
+                "temperature",
+                "unsupported_value",
+                format!(
+                    "Unsupported value: 'temperature' does not support {t} with this model. \
+                     Only the default (1) value is supported."
+                ),
+            );
+        }
+    }
+    for field in ["top_p", "logprobs", "top_logprobs"] {
+        if body.get(field).is_some() {
+            return refuse(
+                field,
+                "unsupported_parameter",
+                format!("Unsupported parameter: '{field}' is not supported with this model."),
+            );
+        }
+    }
+    None
 }
 
 /// A 200 whose body breaks off: the server closes the connection before the promised bytes.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use ugst_llm::{Backend, Cache, Llm, Sampling};
+use ugst_llm::{Backend, Budget, Cache, Llm, Price, Sampling, TokenLimit, WireParams};
 
 /// Makes the backend of one `[models.NAME]` table. The entry point supplies it (it knows every
 /// provider, the mock included); the library never builds a backend itself.
@@ -28,6 +28,17 @@ pub enum Provider {
 /// The longest per-request timeout a config may set: a day. Longer values (`1e30`) do not fit
 /// a `Duration` and mean no timeout in practice.
 pub const MAX_TIMEOUT_S: f64 = 86_400.0;
+
+/// Where an OpenAI model without `base_url` goes when `OPENAI_BASE_URL` is not set either.
+pub const OPENAI_API_URL: &str = "https://api.openai.com/v1";
+
+/// The environment variables every openai-SDK user has set.
+pub const OPENAI_BASE_URL_ENV: &str = "OPENAI_BASE_URL";
+pub const OPENAI_API_KEY_ENV: &str = "OPENAI_API_KEY";
+
+fn env_set(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
 
 /// One `[models.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +94,39 @@ pub struct ModelSpec {
     /// checkpoint step, a hash). Part of the cache key; change it when the weights change.
     #[serde(default)]
     pub revision: Option<String>,
+    /// OpenAI-compatible models: the name of the token-limit field, `max_tokens` or
+    /// `max_completion_tokens`. Default: `max_completion_tokens` for api.openai.com and OpenAI's
+    /// reasoning models (o1, o3, o4-mini, gpt-5 …), `max_tokens` for every other server.
+    #[serde(default)]
+    pub token_limit: Option<TokenLimit>,
+    /// OpenAI-compatible models: request fields never sent, for a model that accepts only its
+    /// defaults (e.g. `["temperature", "top_p"]`). Default: a reasoning model's sampling fields
+    /// (temperature, top_p, logprobs), nothing for any other model. A field a server refuses
+    /// during a run is left out from then on, with a warning naming this line.
+    #[serde(default)]
+    pub drop_params: Option<Vec<String>>,
+    /// OpenAI-compatible models: `reasoning_effort` sent with every request (`minimal`, `low`,
+    /// `medium`, `high`).
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// OpenAI-compatible models: fields merged into every request body, e.g. vLLM's
+    /// `{ chat_template_kwargs = { enable_thinking = false }, top_k = 20 }`. Part of the cache key.
+    #[serde(default)]
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Requests to this model in flight at once, over every role that uses it (default: no
+    /// bound beyond the run's concurrency).
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
+    /// Requests to this model started per minute at most (default: no pace).
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// Price per million prompt tokens, for a `[budget] max_cost` (any currency, the same for
+    /// every model).
+    #[serde(default)]
+    pub price_prompt: Option<f64>,
+    /// Price per million completion tokens (thinking included).
+    #[serde(default)]
+    pub price_completion: Option<f64>,
 }
 
 impl ModelSpec {
@@ -106,6 +150,67 @@ impl ModelSpec {
             decompose: None,
             structured: None,
             revision: None,
+            token_limit: None,
+            drop_params: None,
+            reasoning_effort: None,
+            extra_body: None,
+            max_in_flight: None,
+            requests_per_minute: None,
+            price_prompt: None,
+            price_completion: None,
+        }
+    }
+
+    /// An OpenAI model's endpoint: `base_url`, else `$OPENAI_BASE_URL`, else OpenAI's API.
+    pub fn endpoint(&self) -> String {
+        self.base_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .or_else(|| env_set(OPENAI_BASE_URL_ENV))
+            .unwrap_or_else(|| OPENAI_API_URL.to_string())
+    }
+
+    /// The variable that holds an OpenAI model's key: `api_key_env`, else `OPENAI_API_KEY` when
+    /// it is set and the endpoint is not written in the config (it comes from
+    /// `$OPENAI_BASE_URL` or is OpenAI's own) or is OpenAI's API: a key for OpenAI is never sent
+    /// to a server the config names unless `api_key_env` says so.
+    pub fn key_env(&self) -> Option<String> {
+        if self.api_key_env.is_some() {
+            return self.api_key_env.clone();
+        }
+        let openai_host = ugst_llm::params::is_openai_api(&self.endpoint());
+        let defaulted = self.base_url.as_deref().is_none_or(|u| u.trim().is_empty());
+        ((defaulted || openai_host) && env_set(OPENAI_API_KEY_ENV).is_some())
+            .then(|| OPENAI_API_KEY_ENV.to_string())
+    }
+
+    /// The endpoint as a run stores it: without credentials; none for local providers.
+    pub fn shown_url(&self) -> Option<String> {
+        match self.provider {
+            Provider::Openai => Some(ugst_llm::redact_url(&self.endpoint())),
+            _ => self.base_url.as_deref().map(ugst_llm::redact_url),
+        }
+    }
+
+    /// How this model's requests are shaped (the `[models.NAME]` table is `table`).
+    pub fn wire_params(&self, table: &str) -> WireParams {
+        WireParams {
+            table: table.to_string(),
+            token_limit: self.token_limit,
+            drop: self.drop_params.clone(),
+            reasoning_effort: self.reasoning_effort.clone(),
+            extra_body: self.extra_body.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The price of this model's tokens, when the config gives one.
+    pub fn price(&self) -> Option<Price> {
+        match (self.price_prompt, self.price_completion) {
+            (None, None) => None,
+            (p, c) => Some(Price {
+                prompt_per_mtok: p.unwrap_or(0.0),
+                completion_per_mtok: c.unwrap_or(0.0),
+            }),
         }
     }
 }
@@ -151,6 +256,19 @@ fn yes() -> bool {
     true
 }
 
+/// `[budget]`: what a command may spend on model calls before it stops (resumable).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Prompt and completion tokens of calls that reach a model (cache hits are free).
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Money, at each model's `price_prompt`/`price_completion` (embedded and mock models are
+    /// free; an OpenAI-compatible model without a price is an error).
+    #[serde(default)]
+    pub max_cost: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -164,6 +282,8 @@ pub struct Config {
     /// measured default; see `docs/tracking.md`).
     #[serde(default)]
     pub tracking: crate::model::TrackingConfig,
+    #[serde(default)]
+    pub budget: BudgetConfig,
     /// Where the config came from (the file, or a built-in), for messages.
     #[serde(skip)]
     pub source: String,
@@ -206,6 +326,7 @@ impl Config {
                 path: None,
             },
             tracking: Default::default(),
+            budget: BudgetConfig::default(),
             source: format!("the built-in {name} config"),
         }
     }
@@ -234,11 +355,6 @@ impl Config {
         }
         for (m, spec) in &self.models {
             if spec.provider == Provider::Openai {
-                if spec.base_url.as_deref().unwrap_or("").is_empty() {
-                    return Err(InputError::new(format!(
-                        "{name}: [models.{m}] needs base_url, e.g. base_url = \"http://127.0.0.1:8000/v1\""
-                    )));
-                }
                 if spec.model.as_deref().unwrap_or("").is_empty() {
                     return Err(InputError::new(format!(
                         "{name}: [models.{m}] needs model = \"<served model name>\""
@@ -249,6 +365,10 @@ impl Config {
                 for (key, set) in [
                     ("structured", spec.structured.is_some()),
                     ("revision", spec.revision.is_some()),
+                    ("token_limit", spec.token_limit.is_some()),
+                    ("drop_params", spec.drop_params.is_some()),
+                    ("reasoning_effort", spec.reasoning_effort.is_some()),
+                    ("extra_body", spec.extra_body.is_some()),
                 ] {
                     if set {
                         return Err(InputError::new(format!(
@@ -265,6 +385,45 @@ impl Config {
                      {MAX_TIMEOUT_S} (a day)"
                 )));
             }
+            if spec.max_in_flight == Some(0) || spec.requests_per_minute == Some(0) {
+                return Err(InputError::new(format!(
+                    "{name}: [models.{m}] max_in_flight and requests_per_minute must be at least 1 \
+                     (leave them out for no bound)"
+                )));
+            }
+            let prices = [spec.price_prompt, spec.price_completion];
+            if prices
+                .iter()
+                .flatten()
+                .any(|p| !(p.is_finite() && *p >= 0.0))
+            {
+                return Err(InputError::new(format!(
+                    "{name}: [models.{m}] price_prompt and price_completion must be numbers \
+                     at or above 0 (per million tokens)"
+                )));
+            }
+            if self.budget.max_cost.is_some()
+                && spec.provider == Provider::Openai
+                && spec.price().is_none()
+            {
+                return Err(InputError::new(format!(
+                    "{name}: [budget] max_cost needs the price of [models.{m}]: add \
+                     price_prompt and price_completion (per million tokens), or budget in \
+                     tokens with max_tokens"
+                )));
+            }
+        }
+        if let Some(c) = self.budget.max_cost {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(InputError::new(format!(
+                    "{name}: [budget] max_cost must be a positive number"
+                )));
+            }
+        }
+        if self.budget.max_tokens == Some(0) {
+            return Err(InputError::new(format!(
+                "{name}: [budget] max_tokens must be at least 1"
+            )));
         }
         for (role, model) in self.role_pairs() {
             if let Some(model) = model {
@@ -277,6 +436,68 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Checks the config again after a change made on the command line.
+    pub fn recheck(&self) -> Result<(), InputError> {
+        self.check(&format!("{} with the command line's models", self.source))
+    }
+
+    /// Puts `role` on `model` (a `--simulator-model` flag): a `[models.NAME]` of this config,
+    /// `embedded:MODEL`, `openai:MODEL` or a bare model name (an OpenAI-compatible model at
+    /// `$OPENAI_BASE_URL`, else OpenAI's API; LiteLLM's `openai/` prefix is read alike). The
+    /// other roles keep the models they had.
+    pub fn set_role_model(&mut self, role: &str, model: &str) -> Result<(), InputError> {
+        let model = model.trim();
+        if model.is_empty() {
+            return Err(InputError::new(format!(
+                "--{role}-model needs a model name"
+            )));
+        }
+        // A judge without a model of its own follows the tracker, as in `model_for`.
+        let judge_follows = self.roles.judge.is_none() && role == "tracker";
+        // Every role pinned first: a second model table must not change who plays what.
+        let pinned: Vec<(&str, Option<String>)> =
+            ["decomposer", "tracker", "simulator", "agent", "judge"]
+                .into_iter()
+                .map(|r| (r, self.model_for(r).ok()))
+                .collect();
+        for (r, m) in pinned {
+            if let Some(m) = m {
+                self.set_role(r, m);
+            }
+        }
+        let name = if self.models.contains_key(model) {
+            model.to_string()
+        } else {
+            let (provider, served) = match model.split_once(':').or_else(|| model.split_once('/')) {
+                Some(("embedded", m)) => (Provider::Embedded, m),
+                Some(("mock", m)) => (Provider::Mock, m),
+                Some(("openai", m)) => (Provider::Openai, m),
+                _ => (Provider::Openai, model),
+            };
+            let name = format!("{role}-cli");
+            self.models
+                .insert(name.clone(), ModelSpec::new(provider, served));
+            name
+        };
+        if judge_follows {
+            self.set_role("judge", name.clone());
+        }
+        self.set_role(role, name);
+        Ok(())
+    }
+
+    fn set_role(&mut self, role: &str, model: String) {
+        let r = &mut self.roles;
+        let slot = match role {
+            "decomposer" => &mut r.decomposer,
+            "tracker" => &mut r.tracker,
+            "simulator" => &mut r.simulator,
+            "agent" => &mut r.agent,
+            _ => &mut r.judge,
+        };
+        *slot = Some(model);
     }
 
     fn role_pairs(&self) -> [(&'static str, Option<&String>); 5] {
@@ -353,6 +574,8 @@ impl Config {
     /// model sets one.
     pub fn build_with(&self, make: BackendFactory<'_>) -> Result<RoleModels, InputError> {
         let cache = self.cache()?;
+        let budget = Budget::new(self.budget.max_tokens, self.budget.max_cost);
+        let budget = budget.limits().then(|| Arc::new(budget));
         let mut built: BTreeMap<String, Llm> = BTreeMap::new();
         let mut get = |role: &str| -> Result<RoleModel, InputError> {
             let name = self.model_for(role)?;
@@ -372,7 +595,16 @@ impl Config {
                 None => {
                     let backend = make(&name, spec)
                         .map_err(|e| InputError::new(format!("{}: {e}", self.source)))?;
-                    let llm = Llm::new(backend, cache.clone());
+                    let mut llm = Llm::new(backend, cache.clone());
+                    if let Some(n) = spec.max_in_flight {
+                        llm = llm.bounded(Arc::new(tokio::sync::Semaphore::new(n)));
+                    }
+                    if let Some(rpm) = spec.requests_per_minute {
+                        llm = llm.wrapped(|b| Arc::new(ugst_llm::Paced::new(b, rpm)));
+                    }
+                    if let Some(b) = &budget {
+                        llm = llm.with_budget(b.clone(), spec.price());
+                    }
                     built.insert(name.clone(), llm.clone());
                     llm
                 }
@@ -421,8 +653,7 @@ impl Config {
                 out.insert(
                     role.to_string(),
                     serde_json::json!({"name": name, "provider": s.provider,
-                                       "base_url": s.base_url.as_deref().map(ugst_llm::redact_url),
-                                       "model": s.model}),
+                                       "base_url": s.shown_url(), "model": s.model}),
                 );
             }
         }
@@ -436,10 +667,9 @@ impl Config {
             .models
             .iter()
             .map(|(n, s)| {
-                let url = s.base_url.as_deref().map(ugst_llm::redact_url);
                 (
                     n,
-                    serde_json::json!({"provider": s.provider, "base_url": url, "model": s.model}),
+                    serde_json::json!({"provider": s.provider, "base_url": s.shown_url(), "model": s.model}),
                 )
             })
             .collect();
@@ -484,6 +714,54 @@ agent = "local"
     }
 
     #[test]
+    fn command_line_models_replace_one_role_and_pin_the_rest() {
+        let mut c = Config::embedded_default();
+        c.set_role_model("simulator", "openai/gpt-5-mini").unwrap();
+        assert_eq!(c.model_for("simulator").unwrap(), "simulator-cli");
+        let s = &c.models["simulator-cli"];
+        assert_eq!(
+            (s.provider, s.model.as_deref()),
+            (Provider::Openai, Some("gpt-5-mini"))
+        );
+        // The others stay on the one model they had before a second was added.
+        for r in ["agent", "tracker", "judge", "decomposer"] {
+            assert_eq!(c.model_for(r).unwrap(), "embedded", "{r}");
+        }
+        // A table of the config by name; the judge follows the tracker it had no model apart from.
+        let mut c = Config::parse("ugst.toml", GOOD).unwrap();
+        c.roles.judge = None;
+        c.set_role_model("tracker", "local").unwrap();
+        assert_eq!(c.model_for("judge").unwrap(), "local");
+        c.set_role_model("agent", "embedded:qwen2.5-coder-0.5b")
+            .unwrap();
+        assert_eq!(c.models["agent-cli"].provider, Provider::Embedded);
+        assert!(c.recheck().is_ok());
+    }
+
+    #[test]
+    fn openai_endpoint_and_key_default_to_the_sdk_s_variables() {
+        // One test owns these variables (tests run in threads of one process).
+        std::env::remove_var(OPENAI_BASE_URL_ENV);
+        std::env::remove_var(OPENAI_API_KEY_ENV);
+        let mut s = ModelSpec::new(Provider::Openai, "gpt-4.1");
+        assert_eq!(s.endpoint(), OPENAI_API_URL);
+        assert_eq!(s.key_env(), None);
+        std::env::set_var(OPENAI_API_KEY_ENV, "sk-test");
+        std::env::set_var(OPENAI_BASE_URL_ENV, "http://127.0.0.1:4000/v1");
+        assert_eq!(s.endpoint(), "http://127.0.0.1:4000/v1");
+        assert_eq!(s.key_env().as_deref(), Some(OPENAI_API_KEY_ENV));
+        // A server the config names gets no OpenAI key unless api_key_env says so.
+        s.base_url = Some("http://10.0.0.5:8000/v1".into());
+        assert_eq!(s.key_env(), None);
+        s.base_url = Some("https://api.openai.com/v1".into());
+        assert_eq!(s.key_env().as_deref(), Some(OPENAI_API_KEY_ENV));
+        s.api_key_env = Some("MY_KEY".into());
+        assert_eq!(s.key_env().as_deref(), Some("MY_KEY"));
+        std::env::remove_var(OPENAI_BASE_URL_ENV);
+        std::env::remove_var(OPENAI_API_KEY_ENV);
+    }
+
+    #[test]
     fn parses_and_resolves_roles() {
         let c = Config::parse("ugst.toml", GOOD).unwrap();
         assert_eq!(c.model_for("judge").unwrap(), "judge");
@@ -493,12 +771,23 @@ agent = "local"
 
     #[test]
     fn errors_name_the_place() {
+        let e = Config::parse("u.toml", "[models.a]\nprovider = \"openai\"\n").unwrap_err();
+        assert!(e.0.contains("[models.a] needs model"), "{e}");
         let e = Config::parse(
             "u.toml",
-            "[models.a]\nprovider = \"openai\"\nmodel = \"m\"\n",
+            "[models.a]\nprovider = \"openai\"\nmodel = \"m\"\n[budget]\nmax_cost = 2.5\n",
         )
         .unwrap_err();
-        assert!(e.0.contains("[models.a] needs base_url"), "{e}");
+        assert!(
+            e.0.contains("max_cost needs the price of [models.a]"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "u.toml",
+            "[models.a]\nprovider = \"embedded\"\nextra_body = { top_k = 20 }\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("extra_body applies to provider"), "{e}");
         let e =
             Config::parse("u.toml", "[models.a]\nprovider = \"mock\"\ncolour = 1\n").unwrap_err();
         assert!(e.0.contains("unknown field `colour`"), "{e}");

@@ -563,7 +563,8 @@ impl RunStore {
         let conn = self.lock();
         let mut st = conn.prepare(
             "SELECT goal_id, role, backend, model, prompt_tokens, completion_tokens, latency_ms, retries,
-                    repaired, cache_hit, ok, error, cached_tokens, first_token_ms, grammar_ms
+                    repaired, cache_hit, ok, error, cached_tokens, first_token_ms, grammar_ms,
+                    reasoning_tokens
              FROM ledger ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
@@ -576,6 +577,7 @@ impl RunStore {
                     model: r.get(3)?,
                     prompt_tokens: r.get::<_, i64>(4)? as u64,
                     completion_tokens: r.get::<_, i64>(5)? as u64,
+                    reasoning_tokens: r.get::<_, Option<i64>>(15)?.unwrap_or(0) as u64,
                     latency_ms: r.get::<_, i64>(6)? as u64,
                     retries: r.get::<_, i64>(7)? as u32,
                     repaired: r.get(8)?,
@@ -597,14 +599,19 @@ impl RunStore {
     }
 }
 
-/// The local engine's figures per call (columns added after the first stores were written, so an
-/// older store gains them when opened).
+/// The local engine's figures per call and the thinking tokens (columns added after the first
+/// stores were written, so an older store gains them when opened).
 fn add_engine_columns(conn: &Connection) -> rusqlite::Result<()> {
     let mut st = conn.prepare("SELECT name FROM pragma_table_info('ledger')")?;
     let have: Vec<String> = st
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for col in ["cached_tokens", "first_token_ms", "grammar_ms"] {
+    for col in [
+        "cached_tokens",
+        "first_token_ms",
+        "grammar_ms",
+        "reasoning_tokens",
+    ] {
         if !have.iter().any(|h| h == col) {
             conn.execute_batch(&format!("ALTER TABLE ledger ADD COLUMN {col} INTEGER"))?;
         }
@@ -621,8 +628,8 @@ fn insert_ledger(
     let mut st = tx.prepare_cached(
         "INSERT INTO ledger (goal_id, turn, role, backend, model, prompt_tokens, completion_tokens, latency_ms,
                              retries, repaired, cache_hit, ok, error, cached_tokens, first_token_ms,
-                             grammar_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                             grammar_ms, reasoning_tokens)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     for e in entries {
         st.execute(params![
@@ -642,6 +649,7 @@ fn insert_ledger(
             e.engine.map(|f| f.cached_tokens as i64),
             e.engine.map(|f| f.first_token_ms as i64),
             e.engine.map(|f| f.grammar_ms as i64),
+            e.reasoning_tokens as i64,
         ])?;
     }
     Ok(())

@@ -114,8 +114,14 @@ pub async fn workload(
     let mut cfg = Config::embedded(model);
     cfg.cache.enabled = false;
     let models = crate::backends::connect(&cfg).await?;
-    let (environment, goals) =
-        ugst::simulate::env::goals_for(Some("tau-retail"), Some(data), None, "test", Some(tasks))?;
+    let (environment, goals) = ugst::simulate::env::goals_for(
+        Some("tau-retail"),
+        Some(data),
+        None,
+        "test",
+        &[],
+        Some(tasks),
+    )?;
     let dir = tempfile::tempdir()?;
     let settings = Settings {
         mode: SimMode::GoalState,
@@ -274,6 +280,7 @@ mod tests {
                 model: "m".into(),
                 prompt_tokens: prompt,
                 completion_tokens: completion,
+                reasoning_tokens: 0,
                 latency_ms: ms,
                 retries: 0,
                 repaired: false,

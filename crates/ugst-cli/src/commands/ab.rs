@@ -11,13 +11,14 @@ pub async fn run(a: AbArgs) -> Result<()> {
     if a.max_turns == 0 {
         return Err(ugst::input_err!("--max-turns must be at least 1"));
     }
-    let cfg = backends::config_or_default(a.config.as_deref())?;
+    let cfg = backends::config_with(a.config.as_deref(), &a.models)?;
     let s = &a.source;
     let (environment, goals) = env::goals_for(
         s.env.as_deref(),
         s.data.as_deref(),
         s.goals.as_deref(),
         &s.split,
+        &s.task_ids,
         s.limit,
     )?;
     let models = backends::connect(&cfg).await?;

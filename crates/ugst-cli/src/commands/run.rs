@@ -13,7 +13,7 @@ use ugst::simulate::env::{self, Environment};
 use ugst::store::RunStore;
 
 pub async fn run(a: RunArgs) -> Result<()> {
-    let cfg = backends::config_or_default(a.config.as_deref())?;
+    let cfg = backends::config_with(a.config.as_deref(), &a.models)?;
     if a.resume {
         return resume(a, &cfg).await;
     }
@@ -23,6 +23,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
         s.data.as_deref(),
         s.goals.as_deref(),
         &s.split,
+        &s.task_ids,
         s.limit,
     )?;
     let d = Settings::default();

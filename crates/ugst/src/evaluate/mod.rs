@@ -230,6 +230,7 @@ mod tests {
             model: "m".into(),
             prompt_tokens: prompt,
             completion_tokens: 10,
+            reasoning_tokens: 0,
             latency_ms: 2000,
             retries: 0,
             repaired: false,

@@ -359,6 +359,7 @@ fn turns(messages: &[Message]) -> (Vec<TurnRecord>, EndReason) {
             steering: None,
             rejected: Vec::new(),
             reasoning: None,
+            thinking: Default::default(),
             state: untracked(index),
         });
         if stop || transferred {

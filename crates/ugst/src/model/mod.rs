@@ -11,7 +11,7 @@ pub use goal::{DecomposeMethod, DecompositionLine, Goal};
 pub use run::{last_attempts, simulator_aligned};
 pub use run::{
     ConvStatus, Conversation, EndReason, Ending, RejectedDraft, RunMeta, Settings, SimMode,
-    TaskOutcome, TrackingMode, TurnRecord, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS,
+    TaskOutcome, Thinking, TrackingMode, TurnRecord, DEFAULT_AGENT_STEPS, DEFAULT_MAX_TURNS,
 };
 pub use tracking::TrackingConfig;
 pub use transcript::{Exchange, STOP};

@@ -199,8 +199,27 @@ pub struct TurnRecord {
     /// The simulator's reasoning for this turn (`reasoning` mode); never shown to the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// The thinking a reasoning model wrote before the user's message and before the agent's
+    /// answer (see `ugst_llm::thinking`): kept for inspection, never shown to the other role.
+    #[serde(default, skip_serializing_if = "Thinking::is_empty")]
+    pub thinking: Thinking,
     /// The goal state after this turn (S_index).
     pub state: GoalState,
+}
+
+/// A turn's private thinking, per role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thinking {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+impl Thinking {
+    pub fn is_empty(&self) -> bool {
+        self.user.is_none() && self.agent.is_none()
+    }
 }
 
 impl TurnRecord {

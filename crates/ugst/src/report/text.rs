@@ -418,6 +418,7 @@ mod tests {
             steering: None,
             rejected: Vec::new(),
             reasoning: None,
+            thinking: Default::default(),
             state: state.clone(),
         };
         let c = Conversation {

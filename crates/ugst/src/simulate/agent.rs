@@ -20,6 +20,8 @@ pub struct AgentTurn {
     pub messages: Vec<Message>,
     /// A tool call ended the conversation (e.g. a hand-off to a human agent).
     pub ended: bool,
+    /// The model's own thinking in this turn's calls, in order; never shown to the user.
+    pub thinking: Option<String>,
 }
 
 impl Agent {
@@ -41,6 +43,7 @@ impl Agent {
     ) -> Result<AgentTurn, LlmError> {
         self.messages.push(Message::user(user));
         let start = self.messages.len();
+        let mut thinking: Vec<String> = Vec::new();
         for step in 0..=self.step_budget {
             // The last step offers no tools, so the agent has to answer in words.
             let tools = if step < self.step_budget {
@@ -52,6 +55,8 @@ impl Agent {
                 .with_tools(tools)
                 .with_sampling(role.sampling.clone());
             let resp = role.llm.chat(CallRole::Agent, ledger, &req).await?;
+            thinking.extend(resp.thinking.clone());
+            let thought = || (!thinking.is_empty()).then(|| thinking.join("\n\n"));
             if resp.tool_calls.is_empty() || step == self.step_budget {
                 let reply = resp.content_str().trim().to_string();
                 self.messages.push(Message::assistant(reply.clone()));
@@ -59,6 +64,7 @@ impl Agent {
                     reply,
                     messages: self.messages[start..].to_vec(),
                     ended: false,
+                    thinking: thought(),
                 });
             }
             self.messages.push(Message::assistant_tool_calls(
@@ -84,6 +90,7 @@ impl Agent {
                     reply,
                     messages: self.messages[start..].to_vec(),
                     ended: true,
+                    thinking: thought(),
                 });
             }
         }

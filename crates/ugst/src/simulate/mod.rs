@@ -180,6 +180,10 @@ fn turn_record(
         steering: msg.steering,
         rejected: msg.rejected,
         reasoning: msg.reasoning,
+        thinking: crate::model::Thinking {
+            user: msg.thinking,
+            agent: answer.and_then(|a| a.thinking.clone()),
+        },
         state: state.clone(),
     }
 }

@@ -120,6 +120,9 @@ pub struct NextMessage {
     pub reasoning: Option<String>,
     /// Drafts the verifier turned down first.
     pub rejected: Vec<RejectedDraft>,
+    /// The model's own thinking before the message (a reasoning model's, outside the
+    /// `reasoning` layout); kept for the record, never sent to the agent.
+    pub thinking: Option<String>,
 }
 
 impl NextMessage {
@@ -178,7 +181,13 @@ impl UserSimulator {
                 sampling.max_tokens = Some(sampling.max_tokens.unwrap_or(400).saturating_mul(2));
                 continue;
             }
-            let (draft, thought) = match reasoning::parse(raw.content_str()) {
+            // A `reasoning`-mode answer's block was taken out as thinking like any model's; it
+            // is read back in the layout. In other modes the thinking is only recorded.
+            let (text, thinking) = match (&raw.thinking, self.mode) {
+                (Some(t), SimMode::Reasoning) => (reasoning::render(t, raw.content_str()), None),
+                (t, _) => (raw.content_str().to_string(), t.clone()),
+            };
+            let (draft, thought) = match reasoning::parse(&text) {
                 Ok(r) if self.mode == SimMode::Reasoning => (parse(&r.reply), Some(r.reasoning)),
                 Err(e) if self.mode == SimMode::Reasoning && layout_retry => {
                     layout_retry = false;
@@ -187,7 +196,7 @@ impl UserSimulator {
                 }
                 // Otherwise only what the agent may see is kept: never text from inside a
                 // reasoning block, whatever the mode (see `reasoning::visible`).
-                _ => match reasoning::visible(raw.content_str(), self.mode == SimMode::Reasoning) {
+                _ => match reasoning::visible(&text, self.mode == SimMode::Reasoning) {
                     Some(text) => (parse(text), None),
                     None => {
                         return Err((
@@ -197,7 +206,7 @@ impl UserSimulator {
                                 reason: "the answer holds only private reasoning (an unclosed or \
                                          unlabelled reasoning block); nothing of it is sent to the agent"
                                     .into(),
-                                raw: raw.content_str().to_string(),
+                                raw: text.clone(),
                             },
                         ))
                     }
@@ -243,6 +252,7 @@ impl UserSimulator {
                         steering: steer,
                         reasoning: thought,
                         rejected,
+                        thinking,
                     })
                 }
                 verify::Verdict::Reject(reason) => {

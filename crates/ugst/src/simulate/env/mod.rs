@@ -151,6 +151,7 @@ pub fn goals_for(
     data: Option<&Path>,
     goals: Option<&Path>,
     split: &str,
+    ids: &[String],
     limit: Option<usize>,
 ) -> Result<(Arc<dyn Environment>, Vec<Goal>), InputError> {
     let name = name.unwrap_or("chat");
@@ -162,6 +163,17 @@ pub fn goals_for(
         )),
         None => environment.goals(split)?,
     };
+    if !ids.is_empty() {
+        // A goal id, or a task's own id: the last part of `env/split/id`.
+        let picked = |g: &Goal, id: &str| g.id == id || g.id.rsplit('/').next() == Some(id);
+        if let Some(missing) = ids.iter().find(|id| !list.iter().any(|g| picked(g, id))) {
+            return Err(InputError::new(format!(
+                "--task-ids: no goal or task has the id {missing:?} (ids look like {:?})",
+                list.first().map(|g| g.id.as_str()).unwrap_or("")
+            )));
+        }
+        list.retain(|g| ids.iter().any(|id| picked(g, id)));
+    }
     if let Some(n) = limit {
         list.truncate(n);
     }
@@ -246,7 +258,7 @@ mod tests {
         let goal = crate::goals::demo_goals().remove(0);
         let policy = desk.agent_policy(&goal);
         assert!(policy.contains("reference number") && policy.contains("available"));
-        let e = goals_for(Some("desk"), None, None, "test", None)
+        let e = goals_for(Some("desk"), None, None, "test", &[], None)
             .err()
             .unwrap();
         assert!(e.to_string().contains("--goals FILE"), "{e}");
