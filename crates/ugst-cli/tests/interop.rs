@@ -704,3 +704,36 @@ fn llama_cpp_server_ranks_offered_answers() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// LiteLLM (its own table of what OpenAI's reasoning models take) against the mock's
+/// reasoning-model mode: its requests for a known reasoning model pass, an unknown name gets
+/// OpenAI's 400, reasoning tokens are read; and ugst reads LiteLLM's own refusal wording as a
+/// refused field (what its proxy would answer ugst with).
+#[test]
+fn litellm_meets_the_reasoning_mock_as_it_meets_openai() {
+    let mock = start_mock(Faults {
+        reasoning_model: true,
+        ..Faults::default()
+    });
+    let out = Command::new(python())
+        .arg(repo().join("python/interop/reasoning_clients.py"))
+        .arg(&mock)
+        .output()
+        .unwrap();
+    let checks = json_lines(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{checks:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(checks.len(), 4, "{checks:#?}");
+    let refusal = checks[3]["message"].as_str().unwrap();
+    let answered = serde_json::json!({"error": {"message": refusal, "type": "invalid_request_error",
+                                                "param": null, "code": "400"}});
+    let sent = serde_json::json!({"model": "o3-mini", "messages": [], "temperature": 0.0});
+    assert_eq!(
+        ugst_llm::params::refused_field(400, &answered.to_string(), &sent),
+        Some(ugst_llm::params::Refusal::Drop("temperature".into())),
+        "{refusal}"
+    );
+}

@@ -135,7 +135,7 @@ pub enum Refusal {
 /// The request field a 400/422 answer refuses, if it names one the request sent: OpenAI's
 /// `error.param` with an `unsupported_parameter`/`unsupported_value` code, or a message such
 /// as "Unsupported parameter: 'max_tokens'…", "'temperature' does not support 0", or LiteLLM's
-/// "does not support parameters: ['temperature']". `sent` is the request body.
+/// "O-series models don't support temperature=0". `sent` is the request body.
 pub fn refused_field(status: u16, text: &str, sent: &Value) -> Option<Refusal> {
     if !matches!(status, 400 | 422) {
         return None;
@@ -164,20 +164,29 @@ pub fn refused_field(status: u16, text: &str, sent: &Value) -> Option<Refusal> {
         "unsupported",
         "not supported",
         "does not support",
+        "don't support",
         "not allowed",
     ]
     .iter()
     .any(|w| lower.contains(w));
+    // The field named in the text: quoted ('temperature'), or set (temperature=0).
+    let named = |k: &str| {
+        ['\'', '"', '`']
+            .iter()
+            .any(|q| text.contains(&format!("{q}{k}{q}")))
+            || text.match_indices(&format!("{k}=")).any(|(at, _)| {
+                !text[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+    };
     let field = match param {
         Some(p) if code.starts_with("unsupported") || says_unsupported => Some(p.to_string()),
         _ if says_unsupported => sent
             .keys()
             .filter(|k| optional(k))
-            .find(|k| {
-                ['\'', '"', '`']
-                    .iter()
-                    .any(|q| text.contains(&format!("{q}{k}{q}")))
-            })
+            .find(|k| named(k))
             .cloned(),
         _ => None,
     }?;
@@ -283,8 +292,8 @@ mod tests {
                 "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported."), &sent),
             Some(Refusal::Drop("temperature".into()))
         );
-        // LiteLLM's wording, without error.param.
-        let litellm = r#"{"error": {"message": "litellm.UnsupportedParamsError: openai does not support parameters: ['temperature'], for model=o3.", "code": "400"}}"#;
+        // LiteLLM 1.110's wording, without error.param (interop.rs reads it from LiteLLM itself).
+        let litellm = r#"{"error": {"message": "litellm.UnsupportedParamsError: O-series models don't support temperature=0. Only temperature=1 is supported.", "code": "400"}}"#;
         assert_eq!(
             refused_field(400, litellm, &sent),
             Some(Refusal::Drop("temperature".into()))
