@@ -33,7 +33,8 @@ pub fn make(name: &str, spec: &ModelSpec) -> Result<Arc<dyn Backend>, InputError
             opts.prefix_store = Some(ugst_home().join("kv"));
             let b = EmbeddedBackend::new(model, opts)
                 .map_err(|e| at(e.to_string()))?
-                .ranking(spec.rank_answers.unwrap_or(true));
+                .ranking(spec.rank_answers.unwrap_or(true))
+                .trained_tools(spec.trained_tools.unwrap_or(true));
             Ok(Arc::new(b))
         }
         Provider::Mock => Ok(Arc::new(ugst_mock::MockBackend::new(

@@ -349,3 +349,40 @@ fn a_long_system_message_is_decoded_once_across_engines() {
         .unwrap();
     assert!(other.reused_tokens > 1024, "{}", other.reused_tokens);
 }
+
+/// The agent's tools reach the installed model in the words and JSON spacing of its own chat
+/// template (the text Qwen2.5 was trained with), not in ugst's paraphrase.
+#[test]
+fn tools_are_listed_in_the_model_s_trained_wording() {
+    let _one = one_at_a_time();
+    use ugst_embedded::engine::{Engine, EngineOptions};
+    use ugst_embedded::tools_prompt::ToolsPrompt;
+    let engine = Engine::start(EngineOptions::new(model_path())).unwrap();
+    let template = engine
+        .info
+        .chat_template
+        .as_deref()
+        .expect("a chat template");
+    let tools = ToolsPrompt::new(template).expect("the template lists tools");
+    let tool = ugst_llm::ToolSpec {
+        name: "get_order_details".into(),
+        description: "Get the status and details of an order.".into(),
+        parameters: serde_json::json!({"type": "object",
+            "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}),
+    };
+    let block = tools.block(&[tool]).unwrap();
+    // The template's own tags and the call format, with Python's spacing in the tool's JSON.
+    for part in [
+        "<tools>",
+        "</tools>",
+        "<tool_call>",
+        r#"{"type": "function", "function": {"name": "get_order_details""#,
+    ] {
+        assert!(block.contains(part), "{part:?} missing from {block}");
+    }
+    assert!(
+        !block.contains("You can call the functions listed"),
+        "{block}"
+    );
+    eprintln!("{block}");
+}

@@ -2,12 +2,15 @@
 //! back out of its text.
 //!
 //! Tools follow the Qwen2.5 convention the default models were trained on: the tool list goes into
-//! the system message, a call is a `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` block,
-//! and results come back in a user turn inside `<tool_response>` tags. A user simulation is laid
+//! the system message — in the model's own words from its chat template
+//! ([`crate::tools_prompt`]) where it has them, else in ours — a call is a
+//! `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` block with JSON spaced as Python
+//! writes it, and results come back in a user turn inside `<tool_response>` tags. A user simulation is laid
 //! out in its natural orientation (simulator = `user`, agent = `assistant`), the steering note as a
 //! trailing system message, and a `user` turn is opened for the model to write: small models stay
 //! in character far better this way than with flipped roles.
 
+use crate::tools_prompt::{py_json, ToolsPrompt};
 use serde_json::{json, Value};
 use ugst_llm::{ChatRequest, Message, Role, ToolCall};
 
@@ -34,9 +37,13 @@ fn role_name(r: Role) -> &'static str {
     }
 }
 
-fn tools_block(req: &ChatRequest) -> Option<String> {
+/// The tool list for the system message, with the separator that goes before it.
+fn tools_block(req: &ChatRequest, trained: Option<&ToolsPrompt>) -> Option<String> {
     if req.tools.is_empty() {
         return None;
+    }
+    if let Some(block) = trained.and_then(|t| t.block(&req.tools)) {
+        return Some(block);
     }
     let list: Vec<String> = req
         .tools
@@ -44,7 +51,7 @@ fn tools_block(req: &ChatRequest) -> Option<String> {
         .map(|t| t.to_openai().to_string())
         .collect();
     Some(format!(
-        "# Tools\n\nYou can call the functions listed inside <tools></tools>:\n<tools>\n{}\n</tools>\n\n\
+        "\n\n# Tools\n\nYou can call the functions listed inside <tools></tools>:\n<tools>\n{}\n</tools>\n\n\
          To call one, write a JSON object with the function's name and arguments inside <tool_call></tool_call> tags:\n\
          <tool_call>\n{{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call>",
         list.join("\n")
@@ -56,7 +63,12 @@ fn assistant_text(m: &Message) -> String {
     for c in &m.tool_calls {
         let args: Value = serde_json::from_str(&c.function.arguments)
             .unwrap_or(Value::String(c.function.arguments.clone()));
-        let call = json!({"name": c.function.name, "arguments": args});
+        // Name first, as the model writes it.
+        let call = format!(
+            "{{\"name\": {}, \"arguments\": {}}}",
+            py_json(&json!(c.function.name)),
+            py_json(&args)
+        );
         if !text.is_empty() {
             text.push('\n');
         }
@@ -65,8 +77,8 @@ fn assistant_text(m: &Message) -> String {
     text
 }
 
-/// Builds the template messages for `req`.
-pub fn layout(req: &ChatRequest) -> Layout {
+/// Builds the template messages for `req`, tools listed by `trained` where given.
+pub fn layout(req: &ChatRequest, trained: Option<&ToolsPrompt>) -> Layout {
     let mut out: Vec<(String, String)> = Vec::new();
     if let Some(sim) = &req.user_simulation {
         out.push(("system".into(), sim.instructions.clone()));
@@ -102,13 +114,10 @@ pub fn layout(req: &ChatRequest) -> Layout {
             r => out.push((role_name(r).into(), m.content_str().to_string())),
         }
     }
-    if let Some(tools) = tools_block(req) {
+    if let Some(tools) = tools_block(req, trained) {
         match out.first_mut() {
-            Some((r, c)) if r == "system" => {
-                c.push_str("\n\n");
-                c.push_str(&tools);
-            }
-            _ => out.insert(0, ("system".into(), tools)),
+            Some((r, c)) if r == "system" => c.push_str(&tools),
+            _ => out.insert(0, ("system".into(), tools.trim_start().to_string())),
         }
     }
     Layout {
@@ -247,7 +256,7 @@ mod tests {
             description: "d".into(),
             parameters: json!({}),
         }]);
-        let l = layout(&req);
+        let l = layout(&req, None);
         assert_eq!(l.open, Open::Assistant);
         assert!(
             l.messages[0].1.starts_with("policy\n\n# Tools")
@@ -267,7 +276,7 @@ mod tests {
         };
         let req =
             ChatRequest::user_simulation(sim, vec![Message::user("u1"), Message::assistant("a1")]);
-        let l = layout(&req);
+        let l = layout(&req, None);
         assert_eq!(l.open, Open::User);
         let roles: Vec<&str> = l.messages.iter().map(|(r, _)| r.as_str()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "system"]);
@@ -280,7 +289,7 @@ mod tests {
             vec![],
         );
         assert_eq!(
-            layout(&first).messages[1],
+            layout(&first, None).messages[1],
             ("system".to_string(), "start".to_string())
         );
     }

@@ -128,6 +128,8 @@ pub struct ModelInfo {
     pub n_params: u64,
     pub n_ctx: u32,
     pub n_seq: u32,
+    /// The GGUF's own chat template (`tokenizer.chat_template`), when it carries one.
+    pub chat_template: Option<String>,
 }
 
 fn backend() -> Result<&'static LlamaBackend, String> {
@@ -314,6 +316,10 @@ fn worker(
         n_params: model.n_params(),
         n_ctx: opts.n_ctx,
         n_seq,
+        chat_template: model
+            .chat_template(None)
+            .ok()
+            .and_then(|t| t.to_string().ok()),
     };
     if ready.send(Ok(info)).is_err() {
         return;

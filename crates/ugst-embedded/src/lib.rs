@@ -13,6 +13,7 @@ pub mod engine;
 pub mod grammar;
 pub mod install;
 pub mod prefix_store;
+pub mod tools_prompt;
 
 use async_trait::async_trait;
 use engine::{Engine, EngineOptions, GenParams, Prompt};
@@ -56,6 +57,9 @@ pub struct EmbeddedBackend {
     /// Rank the candidate answers a request offers ([`ChatRequest::score`]) instead of
     /// generating one.
     rank: bool,
+    /// The tool list in the model's own trained wording, from its chat template; `None`: ugst's
+    /// own wording (the template has none, or [`EmbeddedBackend::trained_tools`] is off).
+    tools: Option<Arc<tools_prompt::ToolsPrompt>>,
 }
 
 impl EmbeddedBackend {
@@ -70,12 +74,28 @@ impl EmbeddedBackend {
         let engine = engine_for(&opts).map_err(fail)?;
         let weights = install::weights_sha256(&opts.model_path)
             .map_err(|e| fail(format!("cannot read {}: {e}", opts.model_path.display())))?;
+        let tools = engine
+            .info
+            .chat_template
+            .as_deref()
+            .and_then(tools_prompt::ToolsPrompt::new)
+            .map(Arc::new);
         Ok(EmbeddedBackend {
             name,
             engine,
             weights,
             rank: true,
+            tools,
         })
+    }
+
+    /// Whether tools are listed in the model's trained wording (the default, where its chat
+    /// template has one) or in ugst's own.
+    pub fn trained_tools(mut self, trained: bool) -> Self {
+        if !trained {
+            self.tools = None;
+        }
+        self
     }
 
     /// Whether requests that offer candidate answers get them ranked (the default) or answered
@@ -105,6 +125,15 @@ impl Backend for EmbeddedBackend {
     fn identity(&self) -> String {
         let written = if self.rank { "" } else { "|written" };
         format!("embedded-gguf:{}|{DECODING}{written}", self.weights)
+    }
+
+    /// Requests with tools are laid out in the template's tool wording or in ugst's own:
+    /// answers to one are not answers to the other.
+    fn cache_identity(&self, req: &ChatRequest) -> String {
+        match (&self.tools, req.tools.is_empty()) {
+            (Some(_), false) => format!("{}|tools=template", self.identity()),
+            _ => self.identity(),
+        }
     }
 
     async fn complete(
@@ -151,7 +180,10 @@ impl Backend for EmbeddedBackend {
         };
         let out = self
             .engine
-            .submit(Prompt::Chat(chat::layout(req)), params)
+            .submit(
+                Prompt::Chat(chat::layout(req, self.tools.as_deref())),
+                params,
+            )
             .await
             .map_err(|_| err("the model thread dropped the request".into()))?
             .map_err(err)?;

@@ -120,6 +120,10 @@ pub struct ModelSpec {
     /// Requests to this model started per minute at most (default: no pace).
     #[serde(default)]
     pub requests_per_minute: Option<u32>,
+    /// Embedded models: list an agent's tools in the model's own trained wording, from its chat
+    /// template (default `true`); `false` uses ugst's own wording.
+    #[serde(default)]
+    pub trained_tools: Option<bool>,
     /// Price per million prompt tokens, for a `[budget] max_cost` (any currency, the same for
     /// every model).
     #[serde(default)]
@@ -156,6 +160,7 @@ impl ModelSpec {
             extra_body: None,
             max_in_flight: None,
             requests_per_minute: None,
+            trained_tools: None,
             price_prompt: None,
             price_completion: None,
         }
@@ -383,6 +388,12 @@ impl Config {
                 return Err(InputError::new(format!(
                     "{name}: [models.{m}] timeout_s must be a positive number of seconds, at most \
                      {MAX_TIMEOUT_S} (a day)"
+                )));
+            }
+            if spec.trained_tools.is_some() && spec.provider != Provider::Embedded {
+                return Err(InputError::new(format!(
+                    "{name}: [models.{m}] trained_tools applies to provider = \"embedded\" only \
+                     (a server lays tools out with its own chat template); remove it"
                 )));
             }
             if spec.max_in_flight == Some(0) || spec.requests_per_minute == Some(0) {

@@ -211,7 +211,7 @@ fn conversation_layout(goal: &Goal, turns: usize) -> ugst_embedded::chat::Layout
         })
         .collect();
     let req = ugst::simulate::user::request(&goal.goal, 10, &history, None);
-    ugst_embedded::chat::layout(&req)
+    ugst_embedded::chat::layout(&req, None)
 }
 
 /// Engine vs plain loop on one prompt, then a 10-turn conversation with and without KV reuse.
