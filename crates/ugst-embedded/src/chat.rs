@@ -133,6 +133,14 @@ pub fn layout(req: &ChatRequest, trained: Option<&ToolsPrompt>) -> Layout {
 /// — see [`untagged_call`].
 pub fn parse_tool_calls(text: &str) -> (Option<String>, Vec<ToolCall>) {
     if !text.contains("<tool_call>") {
+        let (before, element_calls) = element_calls(text);
+        if !element_calls.is_empty() {
+            let prose = before.trim();
+            return (
+                (!prose.is_empty()).then(|| prose.to_string()),
+                element_calls,
+            );
+        }
         if let Some((before, call)) = untagged_call(text) {
             let prose = before.trim();
             return ((!prose.is_empty()).then(|| prose.to_string()), vec![call]);
@@ -172,6 +180,38 @@ pub fn parse_tool_calls(text: &str) -> (Option<String>, Vec<ToolCall>) {
     ((!prose.is_empty()).then(|| prose.to_string()), calls)
 }
 
+/// Calls written as elements, `<function name="NAME" arguments='{...}'/>` (inside `<tools>`), the
+/// form the 1.5B coder model answers the tool list of its own chat template with (measured on
+/// τ-retail, docs/embedded.md): the right tools and arguments in a shape no template asks for.
+/// Returns the text before the first element and the calls in order; none when there is no
+/// such element.
+fn element_calls(text: &str) -> (&str, Vec<ToolCall>) {
+    const OPEN: &str = "<function name=\"";
+    let Some(first) = text.find(OPEN) else {
+        return (text, Vec::new());
+    };
+    let before = text[..first].trim_end();
+    let before = before.strip_suffix("<tools>").unwrap_or(before);
+    let mut calls = Vec::new();
+    for (at, _) in text.match_indices(OPEN) {
+        let rest = &text[at + OPEN.len()..];
+        let Some(end) = rest.find('"') else { continue };
+        let name = &rest[..end];
+        let rest = &rest[end + 1..];
+        let args = ["arguments='", "arguments=\""].iter().find_map(|open| {
+            let body = rest.trim_start().strip_prefix(open)?;
+            let mut values = serde_json::Deserializer::from_str(body).into_iter::<Value>();
+            match values.next() {
+                Some(Ok(v @ Value::Object(_))) => Some(v.to_string()),
+                _ => None,
+            }
+        });
+        let id = format!("call_{}", calls.len() + 1);
+        calls.push(ToolCall::new(id, name, args.unwrap_or_else(|| "{}".into())));
+    }
+    (before, calls)
+}
+
 /// A call written without the tags: the first JSON object in `text` that has a string `name` and
 /// an object `arguments` (or `parameters`). Small models (the 1.5B coder) often write the call in
 /// a ```json fence and then go on to invent its result; everything after the call is dropped, so
@@ -208,6 +248,18 @@ pub fn untagged_call(text: &str) -> Option<(&str, ToolCall)> {
 mod tests {
     use super::*;
     use ugst_llm::{ToolSpec, UserSimulation};
+
+    #[test]
+    fn calls_written_as_elements_are_read() {
+        let text = "<tools>\n  <function name=\"find_user_id_by_name_zip\" arguments='{\"first_name\": \"Yusuf\", \"zip\": \"19122\"}'/>\n  <function name=\"list_all_product_types\" arguments='{}'/>\n</tools>";
+        let (prose, calls) = parse_tool_calls(text);
+        assert_eq!(prose, None);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].function.name, "find_user_id_by_name_zip");
+        let args: Value = serde_json::from_str(&calls[0].function.arguments).unwrap();
+        assert_eq!(args, json!({"first_name": "Yusuf", "zip": "19122"}));
+        assert_eq!(calls[1].function.arguments, "{}");
+    }
 
     #[test]
     fn tool_round_trip() {
