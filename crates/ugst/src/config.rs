@@ -359,12 +359,10 @@ impl Config {
             )));
         }
         for (m, spec) in &self.models {
-            if spec.provider == Provider::Openai {
-                if spec.model.as_deref().unwrap_or("").is_empty() {
-                    return Err(InputError::new(format!(
-                        "{name}: [models.{m}] needs model = \"<served model name>\""
-                    )));
-                }
+            if spec.provider == Provider::Openai && spec.model.as_deref().unwrap_or("").is_empty() {
+                return Err(InputError::new(format!(
+                    "{name}: [models.{m}] needs model = \"<served model name>\""
+                )));
             }
             if spec.provider != Provider::Openai {
                 for (key, set) in [
@@ -388,6 +386,24 @@ impl Config {
                 return Err(InputError::new(format!(
                     "{name}: [models.{m}] timeout_s must be a positive number of seconds, at most \
                      {MAX_TIMEOUT_S} (a day)"
+                )));
+            }
+            let owned = [
+                "model",
+                "messages",
+                "tools",
+                "tool_choice",
+                "response_format",
+            ];
+            if let Some(k) = spec
+                .extra_body
+                .iter()
+                .flat_map(|e| e.keys())
+                .find(|k| owned.contains(&k.as_str()))
+            {
+                return Err(InputError::new(format!(
+                    "{name}: [models.{m}] extra_body may not set {k:?}: ugst writes it from the \
+                     conversation (set the model with model = \"…\", schemas with structured)"
                 )));
             }
             if spec.trained_tools.is_some() && spec.provider != Provider::Embedded {
@@ -799,6 +815,12 @@ agent = "local"
         )
         .unwrap_err();
         assert!(e.0.contains("extra_body applies to provider"), "{e}");
+        let e = Config::parse(
+            "u.toml",
+            "[models.a]\nprovider = \"openai\"\nmodel = \"m\"\nextra_body = { messages = [] }\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("extra_body may not set \"messages\""), "{e}");
         let e =
             Config::parse("u.toml", "[models.a]\nprovider = \"mock\"\ncolour = 1\n").unwrap_err();
         assert!(e.0.contains("unknown field `colour`"), "{e}");
