@@ -213,7 +213,14 @@ fn repair_prompt(req: &ChatRequest, reason: &str) -> String {
 fn check(req: &ChatRequest, mut resp: ChatResponse) -> Result<ChatResponse, (String, String)> {
     let raw = resp.content_str().to_string();
     if resp.is_empty() {
-        return Err(("the answer was empty".into(), raw));
+        // Cut at the token limit while thinking: the caller that sets the limit decides (the
+        // simulator asks again with more room); a repair would only be cut again.
+        let cut_thinking = resp.finish_reason.as_deref() == Some("length")
+            && resp.thinking.is_some()
+            && req.schema.is_none();
+        if !cut_thinking {
+            return Err(("the answer was empty".into(), raw));
+        }
     }
     let Some(spec) = &req.schema else {
         return Ok(resp);
