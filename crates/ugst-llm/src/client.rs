@@ -260,22 +260,26 @@ fn check(req: &ChatRequest, mut resp: ChatResponse) -> Result<ChatResponse, (Str
     Ok(resp)
 }
 
-/// Finds the JSON object in a model's answer: bare, fenced in ``` or surrounded by prose.
-pub fn extract_json(text: &str) -> Option<Value> {
+/// The model's whole answer as one JSON value, bare or fenced in ```; `None` when anything else
+/// stands beside it.
+pub fn whole_json(text: &str) -> Option<Value> {
     let t = text.trim();
     if let Ok(v) = serde_json::from_str::<Value>(t) {
         return Some(v);
     }
-    let unfenced = t
+    let inner = t
         .strip_prefix("```json")
         .or_else(|| t.strip_prefix("```"))
-        .and_then(|s| s.strip_suffix("```"))
-        .map(str::trim);
-    if let Some(inner) = unfenced {
-        if let Ok(v) = serde_json::from_str::<Value>(inner) {
-            return Some(v);
-        }
+        .and_then(|s| s.strip_suffix("```"))?;
+    serde_json::from_str(inner.trim()).ok()
+}
+
+/// Finds the JSON object in a model's answer: bare, fenced in ``` or surrounded by prose.
+pub fn extract_json(text: &str) -> Option<Value> {
+    if let Some(v) = whole_json(text) {
+        return Some(v);
     }
+    let t = text.trim();
     // Otherwise the first whole object in the text, read by a streaming deserializer from each
     // `{` in turn: prose around it and braces in the prose that open no object are passed over
     // (the first `{` to the last `}` broke on a brace in a sentence or a second object).
@@ -311,6 +315,8 @@ mod tests {
         );
         assert_eq!(extract_json("Sure: {\"a\": 2} done"), Some(json!({"a": 2})));
         assert_eq!(extract_json("no json"), None);
+        assert_eq!(whole_json("```json\n{\"a\":1}\n```"), Some(json!({"a": 1})));
+        assert_eq!(whole_json("{\"a\": 1}\n{\"b\": 2}"), None);
         // Braces in the prose, a second object after the first, an unclosed one before it.
         assert_eq!(
             extract_json("I weigh {a, b} first. {\"a\": 3} and then {\"a\": 4}"),

@@ -26,7 +26,7 @@ pub use backend::{Backend, CallStats, EngineFacts};
 pub use bounded::Bounded;
 pub use budget::{Budget, Price};
 pub use cache::Cache;
-pub use client::{extract_json, Llm};
+pub use client::{extract_json, whole_json, Llm};
 pub use error::LlmError;
 pub use ledger::{CallRole, Ledger, LedgerEntry};
 pub use openai::{

@@ -806,12 +806,10 @@ fn text_tool_calls(text: &str, tools: &[crate::ToolSpec]) -> Option<(Vec<ToolCal
         rest.push_str(tail);
         return Some((calls, rest.trim().to_string()));
     }
-    let v = crate::extract_json(text)?;
-    let t = text.trim();
-    // The whole answer (bare or fenced) must be the call, not prose quoting one.
-    if !(t.starts_with('{') || t.starts_with("```")) {
-        return None;
-    }
+    // The whole answer (bare or fenced) must be the call, not prose quoting one, nor a call
+    // followed by a result the model invented (the 0.5B behind llama.cpp's server writes
+    // those, and reading them as calls sent it into a loop of the same call).
+    let v = crate::whole_json(text)?;
     Some((vec![call(&v, 0)?], String::new()))
 }
 
@@ -960,6 +958,12 @@ mod tests {
         assert!(text_tool_calls(r#"{"name": "launch", "arguments": {}}"#, &tools).is_none());
         assert!(text_tool_calls(
             r#"I would call {"name": "get_order_details", "arguments": {}}"#,
+            &tools
+        )
+        .is_none());
+        // A call followed by the result the model made up for it is no call either.
+        assert!(text_tool_calls(
+            "{\"name\": \"get_order_details\", \"arguments\": {}}\n{\"status\": \"delivered\"}",
             &tools
         )
         .is_none());
