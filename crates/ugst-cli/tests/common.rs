@@ -96,3 +96,34 @@ pub fn run_cmd(
     c.arg("--out").arg(out);
     c
 }
+
+/// `ugst run` on the demo goals (written into `dir`) with `cfg`: two turns, batched tracking,
+/// into `dir/run`, with `extra` flags.
+pub fn run_demo(dir: &Path, cfg: &Path, extra: &[&str]) -> std::process::Output {
+    let goals = demo_goals(dir);
+    ugst()
+        .args([
+            "run",
+            "--quiet",
+            "--max-turns",
+            "2",
+            "--tracking",
+            "batched",
+        ])
+        .args(extra)
+        .arg("--config")
+        .arg(cfg)
+        .arg("--goals")
+        .arg(&goals)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .output()
+        .unwrap()
+}
+
+/// Every conversation's status in the run in `run`.
+pub fn statuses(run: &Path) -> Vec<ugst::model::ConvStatus> {
+    let store = ugst::store::RunStore::open(run).unwrap();
+    let convs = store.conversations().unwrap();
+    convs.iter().map(|c| c.status).collect()
+}

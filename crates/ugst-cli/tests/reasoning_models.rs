@@ -6,37 +6,8 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 use ugst::model::ConvStatus;
 use ugst_mock::Faults;
-
-fn run(dir: &Path, cfg: &Path, extra: &[&str]) -> std::process::Output {
-    let goals = demo_goals(dir);
-    ugst()
-        .args([
-            "run",
-            "--quiet",
-            "--max-turns",
-            "2",
-            "--tracking",
-            "batched",
-        ])
-        .args(extra)
-        .arg("--config")
-        .arg(cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(dir.join("run"))
-        .output()
-        .unwrap()
-}
-
-fn statuses(run: &Path) -> Vec<ConvStatus> {
-    let store = ugst::store::RunStore::open(run).unwrap();
-    let convs = store.conversations().unwrap();
-    convs.iter().map(|c| c.status).collect()
-}
 
 #[test]
 fn every_role_on_a_reasoning_model_finishes_with_one_warning_per_refused_field() {
@@ -48,7 +19,7 @@ fn every_role_on_a_reasoning_model_finishes_with_one_warning_per_refused_field()
     // A served name the client cannot tell is a reasoning model, with the fields such a model
     // refuses: every refusal must be learnt from the server's 400s.
     let cfg = write_config(dir.path(), &url, "max_tokens = 512\ntop_p = 0.9");
-    let out = run(dir.path(), &cfg, &[]);
+    let out = run_demo(dir.path(), &cfg, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let st = statuses(&dir.path().join("run"));
@@ -88,7 +59,7 @@ fn a_reasoning_model_known_by_name_gets_no_refused_field_at_all() {
         .unwrap()
         .replace("model = \"mock\"", "model = \"o4-mini\"");
     std::fs::write(&cfg, text).unwrap();
-    let out = run(dir.path(), &cfg, &["--num-tasks", "3"]);
+    let out = run_demo(dir.path(), &cfg, &["--num-tasks", "3"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("refuses part of the request"), "{err}");
@@ -103,7 +74,7 @@ fn thinking_never_reaches_another_role_and_is_kept_in_the_run() {
         ..Faults::default()
     });
     let cfg = write_config(dir.path(), &url, "");
-    let out = run(dir.path(), &cfg, &["--num-tasks", "4", "--env", "desk"]);
+    let out = run_demo(dir.path(), &cfg, &["--num-tasks", "4", "--env", "desk"]);
     assert!(
         out.status.success(),
         "{}",
@@ -138,7 +109,7 @@ fn a_spent_budget_stops_the_run_and_resume_finishes_it() {
     let dir = tempfile::tempdir().unwrap();
     let url = start_mock(Faults::default());
     let cfg = write_config(dir.path(), &url, "\n[budget]\nmax_tokens = 6000");
-    let out = run(dir.path(), &cfg, &["--max-concurrency", "1"]);
+    let out = run_demo(dir.path(), &cfg, &["--max-concurrency", "1"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -174,7 +145,7 @@ fn tau2_flags_pick_tasks_trials_and_models() {
     let cfg = write_config(dir.path(), &url, "");
     let goals = ugst::goals::demo_goals();
     let (a, b) = (goals[3].id.clone(), goals[7].id.clone());
-    let out = run(
+    let out = run_demo(
         dir.path(),
         &cfg,
         &[
@@ -218,7 +189,7 @@ fn tau2_flags_pick_tasks_trials_and_models() {
         .iter()
         .any(|(_, e)| e.role == ugst_llm::CallRole::Agent && e.backend.starts_with("openai:")));
     // An id no goal has is named.
-    let bad = run(dir.path(), &cfg, &["--task-ids", "nope"]);
+    let bad = run_demo(dir.path(), &cfg, &["--task-ids", "nope"]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(

@@ -38,35 +38,8 @@ fn run_in(mode: &str) -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let url = start_mock(Faults::default());
     let cfg = write_config(dir.path(), &url, &format!("structured = \"{mode}\""));
-    let goals = demo_goals(dir.path());
-    let out = ugst()
-        .args([
-            "run",
-            "--quiet",
-            "--max-turns",
-            "2",
-            "--tracking",
-            "batched",
-            "--config",
-        ])
-        .arg(&cfg)
-        .arg("--goals")
-        .arg(&goals)
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .output()
-        .unwrap();
+    let out = run_demo(dir.path(), &cfg, &[]);
     (dir, out)
-}
-
-fn statuses(run: &std::path::Path) -> Vec<ConvStatus> {
-    let store = ugst::store::RunStore::open(run).unwrap();
-    store
-        .conversations()
-        .unwrap()
-        .iter()
-        .map(|c| c.status)
-        .collect()
 }
 
 #[test]

@@ -24,6 +24,9 @@ const WRITTEN: char = '\u{2}';
 /// A model's chat template, compiled, for its tools text.
 pub struct ToolsPrompt {
     env: Environment<'static>,
+    /// What the template writes after the system message's text when there are no tools (its
+    /// end-of-turn marker): the same for every request, so rendered once.
+    tail: String,
 }
 
 /// `v` as Python's `json.dumps(v, ensure_ascii=False)` writes it: `", "` between items, `": "`
@@ -38,28 +41,28 @@ pub fn py_json(v: &Value) -> String {
 /// serde_json's compact output with Python's separators.
 struct PySpacing;
 
+/// `", "` before every item but the first, of an array or an object.
+fn item_separator<W: ?Sized + std::io::Write>(w: &mut W, first: bool) -> std::io::Result<()> {
+    match first {
+        true => Ok(()),
+        false => w.write_all(b", "),
+    }
+}
+
 impl serde_json::ser::Formatter for PySpacing {
     fn begin_array_value<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        item_separator(w, first)
     }
     fn begin_object_key<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        item_separator(w, first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         w.write_all(b": ")
@@ -87,7 +90,12 @@ impl ToolsPrompt {
         env.add_filter("tojson", tojson);
         env.add_function("raise_exception", raise_exception);
         env.add_template_owned("chat", template.to_string()).ok()?;
-        let p = ToolsPrompt { env };
+        let mut p = ToolsPrompt {
+            env,
+            tail: String::new(),
+        };
+        let without = p.render(None)?;
+        p.tail = without[without.find(MARK)? + MARK.len()..].to_string();
         let probe = ToolSpec {
             name: "probe".into(),
             description: "A probe.".into(),
@@ -114,11 +122,9 @@ impl ToolsPrompt {
             .map(|t| format!("{WRITTEN}{}", py_json(&t.to_openai())))
             .collect();
         let with = self.render(Some(list))?;
-        let without = self.render(None)?;
-        let tail = &without[without.find(MARK)? + MARK.len()..];
         let start = with.find(MARK)? + MARK.len();
-        let block = with.get(start..with.len().checked_sub(tail.len())?)?;
-        (with.ends_with(tail) && !block.trim().is_empty()).then(|| block.to_string())
+        let block = with.get(start..with.len().checked_sub(self.tail.len())?)?;
+        (with.ends_with(&self.tail) && !block.trim().is_empty()).then(|| block.to_string())
     }
 }
 

@@ -1,22 +1,44 @@
-//! A backend that makes at most N calls at once: a server shares one bound over every role, so
-//! one request (say, a reward item with two thousand open sub-components) cannot fan out into
-//! thousands of concurrent model calls. Cache hits never reach a backend, so they are not bound.
+//! A backend that makes at most N calls at once, or starts at most N a minute, or both: a
+//! server shares one bound over every role, so one request (say, a reward item with two thousand
+//! open sub-components) cannot fan out into thousands of concurrent model calls; a model's
+//! `max_in_flight` and `requests_per_minute` keep a paid endpoint's limits before the 429s come.
+//! The pace is a token bucket from the `governor` crate, one request of burst. Cache hits never
+//! reach a backend, so they are neither bound nor paced.
 
 use crate::{Backend, CallStats, ChatRequest, ChatResponse, LlmError};
 use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 pub struct Bounded {
     inner: Arc<dyn Backend>,
-    permits: Arc<Semaphore>,
+    permits: Option<Arc<Semaphore>>,
+    pace: Option<DefaultDirectRateLimiter>,
 }
 
 impl Bounded {
     /// `inner`, its calls taking a permit of `permits` (shared with other backends to bound
     /// them together).
     pub fn new(inner: Arc<dyn Backend>, permits: Arc<Semaphore>) -> Self {
-        Bounded { inner, permits }
+        Bounded {
+            inner,
+            permits: Some(permits),
+            pace: None,
+        }
+    }
+
+    /// `inner`, starting at most `per_minute` calls a minute (0 reads as 1).
+    pub fn paced(inner: Arc<dyn Backend>, per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+        Bounded {
+            inner,
+            permits: None,
+            pace: Some(RateLimiter::direct(
+                Quota::per_minute(n).allow_burst(NonZeroU32::MIN),
+            )),
+        }
     }
 }
 
@@ -39,15 +61,17 @@ impl Backend for Bounded {
         req: &ChatRequest,
         stats: &mut CallStats,
     ) -> Result<ChatResponse, LlmError> {
+        if let Some(pace) = &self.pace {
+            pace.until_ready().await;
+        }
         // The semaphore is never closed, so acquiring only waits.
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| LlmError::Backend {
+        let _permit = match &self.permits {
+            Some(permits) => Some(permits.acquire().await.map_err(|e| LlmError::Backend {
                 backend: self.inner.id(),
                 detail: format!("the bound on model calls was closed: {e}"),
-            })?;
+            })?),
+            None => None,
+        };
         self.inner.complete(req, stats).await
     }
     async fn reachable(&self) -> Result<(), LlmError> {
@@ -115,5 +139,26 @@ mod tests {
             Arc::new(ScriptedBackend::new("m", |_| Ok(ChatResponse::text("x"))));
         let bounded = Bounded::new(scripted.clone(), Arc::new(Semaphore::new(1)));
         assert_eq!(bounded.identity(), scripted.identity());
+    }
+
+    #[tokio::test]
+    async fn paced_calls_start_no_faster_than_the_pace() {
+        let inner = Arc::new(ScriptedBackend::new("s", |_| Ok(ChatResponse::text("ok"))));
+        // 600 a minute: one every 100 ms.
+        let paced = Bounded::paced(inner, 600);
+        let req = ChatRequest::new(vec![]);
+        let start = std::time::Instant::now();
+        for _ in 0..4 {
+            paced
+                .complete(&req, &mut CallStats::default())
+                .await
+                .unwrap();
+        }
+        // The first goes at once, the next three wait their turn.
+        assert!(
+            start.elapsed() >= Duration::from_millis(290),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

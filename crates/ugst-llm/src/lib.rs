@@ -13,7 +13,6 @@ mod client;
 mod error;
 mod ledger;
 mod openai;
-mod paced;
 pub mod params;
 pub mod ranking;
 #[cfg(any(test, feature = "testing"))]
@@ -32,7 +31,6 @@ pub use ledger::{CallRole, Ledger, LedgerEntry};
 pub use openai::{
     parse_completion, parse_retry_after, redact_url, OpenAiBackend, OpenAiConfig, RetryPolicy,
 };
-pub use paced::Paced;
 pub use params::{TokenLimit, WireParams};
 #[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;

@@ -179,7 +179,12 @@ impl OpenAiBackend {
             && self.cfg.rank_answers != Some(false)
             && mode != Structured::Tools
             && !self.logprobs_refused.load(Ordering::Relaxed)
-            && !self.dropped_now().iter().any(|f| f == "logprobs")
+            && !self
+                .dropped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|f| f == "logprobs")
     }
 
     /// The fields left out of requests now.

@@ -25,12 +25,6 @@ impl TokenLimit {
             TokenLimit::MaxCompletionTokens => "max_completion_tokens",
         }
     }
-    fn other(self) -> TokenLimit {
-        match self {
-            TokenLimit::MaxTokens => TokenLimit::MaxCompletionTokens,
-            TokenLimit::MaxCompletionTokens => TokenLimit::MaxTokens,
-        }
-    }
 }
 
 /// How one model's requests are shaped beyond the chat itself.
@@ -191,8 +185,9 @@ pub fn refused_field(status: u16, text: &str, sent: &Value) -> Option<Refusal> {
         _ => None,
     }?;
     Some(match field.as_str() {
-        "max_tokens" => Refusal::TokenLimit(TokenLimit::MaxTokens.other()),
-        "max_completion_tokens" => Refusal::TokenLimit(TokenLimit::MaxCompletionTokens.other()),
+        // The token limit is asked again under its other name.
+        "max_tokens" => Refusal::TokenLimit(TokenLimit::MaxCompletionTokens),
+        "max_completion_tokens" => Refusal::TokenLimit(TokenLimit::MaxTokens),
         _ => Refusal::Drop(field),
     })
 }

@@ -484,11 +484,7 @@ impl Config {
         // A judge without a model of its own follows the tracker, as in `model_for`.
         let judge_follows = self.roles.judge.is_none() && role == "tracker";
         // Every role pinned first: a second model table must not change who plays what.
-        let pinned: Vec<(&str, Option<String>)> =
-            ["decomposer", "tracker", "simulator", "agent", "judge"]
-                .into_iter()
-                .map(|r| (r, self.model_for(r).ok()))
-                .collect();
+        let pinned = self.role_pairs().map(|(r, _)| (r, self.model_for(r).ok()));
         for (r, m) in pinned {
             if let Some(m) = m {
                 self.set_role(r, m);
@@ -627,7 +623,7 @@ impl Config {
                         llm = llm.bounded(Arc::new(tokio::sync::Semaphore::new(n)));
                     }
                     if let Some(rpm) = spec.requests_per_minute {
-                        llm = llm.wrapped(|b| Arc::new(ugst_llm::Paced::new(b, rpm)));
+                        llm = llm.wrapped(|b| Arc::new(ugst_llm::Bounded::paced(b, rpm)));
                     }
                     if let Some(b) = &budget {
                         llm = llm.with_budget(b.clone(), spec.price());
