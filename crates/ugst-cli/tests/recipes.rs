@@ -1,17 +1,18 @@
-//! The Python training recipes on CPU, end to end: a reasoning-mode run (mock model) → `sft` and
-//! `grpo` exports → a tiny randomly initialised model and tokenizer built locally → 2 SFT steps →
-//! 2 GRPO steps scored by an in-process `ugst serve reward`. Losses must be finite and the reward
-//! server must have been called. Needs the recipes' Python environment: `scripts/test.sh` sets
-//! `UGST_PYTHON` (made by `scripts/python-env.sh`).
+//! The Python training recipes on CPU. `scripts/train-loop.sh --tiny` end to end: a reasoning-mode
+//! teacher run on τ-retail train goals (mock model) → `sft` and `grpo` exports → a tiny randomly
+//! initialised model and tokenizer built locally → 1 SFT step → 2 GRPO steps scored by a real
+//! `ugst serve reward` process → the base, SFT and GRPO checkpoints served by `transformers serve`
+//! and run back through ugst as simulators on held-out test goals → `ugst eval`. And the recipes'
+//! own unit tests (GRPO's loss settings, verl's keyword call, the parquet round trip, the reward
+//! curve). Needs the recipes' Python environment: `scripts/test.sh` sets `UGST_PYTHON` (made by
+//! `scripts/python-env.sh`).
 
 mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
-use ugst_mock::Faults;
 
 fn python() -> PathBuf {
     match std::env::var_os("UGST_PYTHON") {
@@ -23,171 +24,93 @@ fn python() -> PathBuf {
     }
 }
 
-fn recipe(script: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../python")
-        .join(script)
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs a recipe; returns the JSON object it prints last.
-fn run_py(args: &[&std::ffi::OsStr], dir: &Path) -> Value {
-    let t = Instant::now();
+#[test]
+fn the_recipes_unit_tests_pass() {
     let o = Command::new(python())
-        .args(args)
-        .current_dir(dir)
-        .env("TOKENIZERS_PARALLELISM", "false")
+        .args(["-m", "unittest", "discover", "-s", "python/tests", "-v"])
+        .current_dir(repo())
         .env("HF_HUB_OFFLINE", "1")
         .output()
         .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{args:?} failed:\n{out}\n{err}");
-    eprintln!("{:?} took {:.1} s", args[0], t.elapsed().as_secs_f64());
-    let last = out.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"))
+    assert!(o.status.success(), "{err}");
+    // The suite must have run, not found nothing.
+    assert!(err.contains("Ran ") && !err.contains("Ran 0 tests"), "{err}");
+    for name in [
+        "test_defaults_are_grpo_not_trl_defaults",
+        "test_compute_score_takes_verls_keywords",
+        "test_round_trip",
+        "test_trl_reward_excludes_and_counts_judge_failures",
+    ] {
+        assert!(err.contains(name), "{name} did not run:\n{err}");
+    }
 }
 
-fn losses_finite(v: &Value) {
-    let l = v["losses"].as_array().unwrap();
-    assert!(!l.is_empty(), "{v}");
-    assert!(
-        l.iter().all(|x| x.as_f64().is_some_and(f64::is_finite)),
-        "{v}"
-    );
-    assert_eq!(v["steps"], 2, "{v}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sft_and_grpo_run_on_cpu_against_the_reward_server() {
+#[test]
+fn the_train_loop_runs_tiny_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_path_buf();
-    let url = start_mock(Faults::default());
-    let cfg = write_config(&d, &url, "");
-    let goals = demo_goals(&d);
-    let (run, sft, grpo, model) = (
-        d.join("run"),
-        d.join("sft.jsonl"),
-        d.join("grpo.jsonl"),
-        d.join("model"),
-    );
-    {
-        let (cfg, run, sft) = (cfg.clone(), run.clone(), sft.clone());
-        tokio::task::spawn_blocking(move || {
-            run_cmd(
-                &["--quiet", "--mode", "reasoning", "--max-turns", "4"],
-                &cfg,
-                Some(&goals),
-                &run,
-            )
-            .assert()
-            .success();
-            export(&run, &["--format", "sft"], &sft);
-        })
-        .await
+    let out = dir.path().join("loop");
+    let o = Command::new("bash")
+        .arg(repo().join("scripts/train-loop.sh"))
+        .args(["--tiny", "--out"])
+        .arg(&out)
+        .arg("--data")
+        .arg(shared_data().join("tau_bench"))
+        .env("UGST_BIN", assert_cmd::cargo::cargo_bin("ugst"))
+        .env("UGST_PYTHON", python())
+        .env("UGST_HOME", std::env::temp_dir().join("ugst-test-home"))
+        .output()
         .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "train-loop failed:\n{err}");
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["tiny"], true);
+    assert_eq!(s["data"]["sft_chats"], 2, "{s}");
+    assert!(s["data"]["grpo_prompts"].as_u64().unwrap() >= 2, "{s}");
+    assert!(s["sft"]["finite"].as_bool().unwrap(), "{s}");
+    // The curve: one point per GRPO step, every completion (2 prompts x 2 rollouts) scored by the
+    // reward server; a random model cannot write the layout, so every reward is the format
+    // penalty.
+    let curve = s["grpo"]["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 2, "{s}");
+    for p in curve {
+        assert_eq!(p["scored"], 4, "{p}");
+        assert_eq!(p["judge_failures"], 0, "{p}");
+        assert_eq!(p["mean"].as_f64(), Some(-0.5), "{p}");
     }
-    let py = |args: Vec<std::ffi::OsString>| {
-        let d = d.clone();
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-            run_py(&refs, &d)
-        })
-    };
-    let built = py(vec![
-        recipe("tiny_model.py").into(),
-        "--data".into(),
-        sft.clone().into(),
-        "--out".into(),
-        model.clone().into(),
-    ])
-    .await
-    .unwrap();
-    assert_eq!(built["shape"], "tiny");
-    {
-        let (run, grpo, tok) = (run.clone(), grpo.clone(), model.join("tokenizer.json"));
-        tokio::task::spawn_blocking(move || {
-            export(
-                &run,
-                &["--format", "grpo", "--tokenizer", tok.to_str().unwrap()],
-                &grpo,
-            );
-        })
-        .await
-        .unwrap();
+    let png = std::fs::read(out.join("grpo/curve.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "curve.png is not a PNG");
+    // Every checkpoint went back through ugst as the simulator on the held-out goals.
+    let rows = s["eval"].as_array().unwrap();
+    let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["base", "sft", "grpo"], "{s}");
+    for r in rows {
+        assert_eq!(r["conversations"], 2, "{r}");
+        assert!(r["average"]["low"].is_number(), "{r}");
     }
-
-    let s = py(vec![
-        recipe("sft.py").into(),
-        "--data".into(),
-        sft.into(),
-        "--model".into(),
-        model.clone().into(),
-        "--out".into(),
-        d.join("sft-out").into(),
-        "--batch-size".into(),
-        "2".into(),
-        "--per-device-batch".into(),
-        "2".into(),
-        "--max-steps".into(),
-        "2".into(),
-    ])
-    .await
-    .unwrap();
-    losses_finite(&s);
-
-    // The reward server, in-process, judging with the same mock endpoint.
-    let models = ugst_cli::backends::build(&ugst::config::Config::load(&cfg).unwrap()).unwrap();
-    let opts = ugst::serve::reward::Options {
-        reward: Default::default(),
-        tracking: ugst::model::TrackingMode::Batched,
-        tracker: Default::default(),
-        concurrency: 8,
-        max_queue: 1024,
-        limits: Default::default(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let reward_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, ugst::serve::reward::router(models, opts))
-            .await
-            .unwrap()
-    });
-    let g = py(vec![
-        recipe("grpo.py").into(),
-        "--data".into(),
-        grpo.into(),
-        "--model".into(),
-        d.join("sft-out").into(),
-        "--out".into(),
-        d.join("grpo-out").into(),
-        "--reward-url".into(),
-        reward_url.clone().into(),
-        "--prompts-per-step".into(),
-        "2".into(),
-        "--generations".into(),
-        "2".into(),
-        "--max-steps".into(),
-        "2".into(),
-        "--max-completion-length".into(),
-        "16".into(),
-    ])
-    .await
-    .unwrap();
-    losses_finite(&g);
-    let health: Value = reqwest::get(format!("{reward_url}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        health["scored"].as_u64().unwrap() >= 8,
-        "2 steps x 2 prompts x 2 generations: {health}"
-    );
-    // A random model cannot write the layout: every completion got the format penalty.
-    assert!(g["rewards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|r| r.as_f64() == Some(-0.5)));
+    for ck in ["base", "sft", "grpo"] {
+        let run = out.join("eval").join(ck);
+        let o = ugst()
+            .args(["export"])
+            .arg(&run)
+            .args(["--format", "jsonl", "--out"])
+            .arg(dir.path().join(format!("{ck}.jsonl")))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(dir.path().join(format!("{ck}.jsonl"))).unwrap();
+        assert_eq!(text.lines().count(), 2, "{ck}: {text}");
+        let cfg = std::fs::read_to_string(out.join(format!("eval-{ck}.toml"))).unwrap();
+        assert!(cfg.contains(&format!("loop/{ck}\"")), "{cfg}");
+    }
+    let stages: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stages.json")).unwrap()).unwrap();
+    for k in ["teacher", "sft", "grpo", "eval-base", "eval-sft", "eval-grpo"] {
+        assert!(stages[k].is_number(), "{k} missing: {stages}");
+    }
 }
