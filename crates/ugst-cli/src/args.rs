@@ -379,10 +379,18 @@ pub struct AbArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = DEFAULT_MAX_TURNS)]
     pub max_turns: u32,
-    #[arg(long, default_value_t = TrackingMode::PerComponent)]
-    pub tracking: TrackingMode,
+    /// Tracking mode (default: delta for an embedded tracker, per-component otherwise, as `run`).
+    #[arg(long)]
+    pub tracking: Option<TrackingMode>,
     #[arg(long, visible_alias = "max-concurrency", default_value_t = 4)]
     pub concurrency: usize,
+    /// Goals each arm finishes before any arm starts the next ones, so an interrupted
+    /// comparison holds the same goals in every arm (default: --concurrency; 0: all at once).
+    #[arg(long)]
+    pub round: Option<usize>,
+    /// Run nothing: print the comparison over what the stored arms have finished.
+    #[arg(long)]
+    pub report_only: bool,
     #[arg(long)]
     pub quiet: bool,
 }

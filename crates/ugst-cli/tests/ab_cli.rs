@@ -279,3 +279,78 @@ fn eval_compares_several_runs_with_intervals() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The arms advance a round of goals at a time: a comparison stopped part-way (here by a token
+/// budget) has run no arm beyond the round the others reached, `--report-only` reports the
+/// finished goals without running anything, and a resume completes every arm.
+#[test]
+fn ab_arms_advance_together_and_report_part_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    let out = dir.path().join("ab");
+    let ab = |extra: &[&str]| {
+        ugst()
+            .args(["ab", "--quiet", "--modes", "prompt,goal-state", "--max-turns", "3"])
+            .args(["--tracking", "batched", "--concurrency", "1", "--round", "2"])
+            .args(extra)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--goals")
+            .arg(&goals)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let early = ugst()
+        .args(["ab", "--report-only", "--goals"])
+        .arg(&goals)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(early.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&early.stderr).contains("holds no run yet"));
+
+    let stopped = ab(&["--budget-tokens", "40000"]);
+    assert_eq!(
+        stopped.status.code(),
+        Some(2),
+        "the budget should stop it part-way: {}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    let finished = |arm: &str| -> Vec<String> {
+        ugst::store::RunStore::open(&out.join(arm).join("r0"))
+            .unwrap()
+            .conversations()
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.status == ugst::model::ConvStatus::Finished)
+            .map(|c| c.goal.id)
+            .collect()
+    };
+    let (p, g) = (finished("prompt"), finished("goal-state"));
+    assert!(!p.is_empty() && p.len() < 20, "prompt arm: {p:?}");
+    // No arm runs ahead of the other by more than the round in flight.
+    assert!(p.len() <= g.len() + 2, "prompt {p:?} vs goal-state {g:?}");
+
+    let part = ab(&["--report-only", "--budget-tokens", "1"]);
+    assert!(part.status.success(), "{}", String::from_utf8_lossy(&part.stderr));
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ab.json")).unwrap()).unwrap();
+    assert_eq!(v["arms"][0]["estimate"]["conversations"], p.len());
+    if !g.is_empty() {
+        let both = p.iter().filter(|id| g.contains(id)).count();
+        assert_eq!(v["arms"][1]["paired_vs_first"][0], both);
+    }
+    assert_eq!(finished("prompt"), p, "--report-only ran something");
+
+    let rest = ab(&[]);
+    assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
+    assert_eq!(finished("prompt").len(), 20);
+    assert_eq!(finished("goal-state").len(), 20);
+}

@@ -2,7 +2,9 @@
 //! repeated R times with different sampling seeds, then one comparison table: alignment per
 //! category with 95% bootstrap intervals, termination rates, and the paired difference of each
 //! mode against the first one over the same goals. Runs live in `<out>/<mode>/r<k>/` and resume if
-//! interrupted.
+//! interrupted. The arms advance together, a round of goals at a time, so an interrupted
+//! comparison holds the same goals in every arm and its report (`--report-only`) is already a
+//! fair one over them.
 
 use crate::evaluate::compare::{self, Estimate, RunEstimate};
 use crate::evaluate::termination::{self, Termination};
@@ -11,7 +13,7 @@ use crate::model::Goal;
 use crate::model::{Conversation, RunMeta, Settings, SimMode};
 use crate::progress::Progress;
 use crate::roles::RoleModels;
-use crate::runner::run_pending;
+use crate::runner::run_pending_among;
 use crate::simulate::env::Environment;
 use crate::store::{RunStore, DB_FILE};
 use anyhow::Result;
@@ -118,6 +120,19 @@ pub struct AbReport {
     pub arms: Vec<ArmReport>,
 }
 
+/// How an A/B is carried out: repeats and their seeds, conversations in flight, and how many
+/// goals every arm finishes before any arm starts the next ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub repeats: u32,
+    pub seed: u64,
+    pub concurrency: usize,
+    /// Goals per round: each arm runs these before the next round starts (0: all at once).
+    pub round: usize,
+    /// Run nothing; report what the stored arms have finished.
+    pub report_only: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     models: &RoleModels,
@@ -126,14 +141,14 @@ pub async fn run(
     goals: &[Goal],
     arms: &[Arm],
     base: Settings,
-    repeats: u32,
-    seed: u64,
+    plan: Plan,
     out: &Path,
-    concurrency: usize,
     progress: &dyn Progress,
     models_meta: &serde_json::Value,
 ) -> Result<AbReport> {
-    let mut per_arm: Vec<Vec<Vec<Conversation>>> = Vec::new();
+    let Plan { repeats, seed, .. } = plan;
+    // Every arm's stores first (so a clash is reported before anything runs), then the rounds.
+    let mut stores: Vec<Vec<(Arc<RunStore>, RoleModels, Settings)>> = Vec::new();
     for arm in arms {
         let mut runs = Vec::new();
         for r in 0..repeats.max(1) {
@@ -156,28 +171,53 @@ pub async fn run(
                 let store = RunStore::open_for_writing(&dir)?;
                 same_arm(&dir, &store.meta()?, &meta, &store.goals()?, goals)?;
                 store
+            } else if plan.report_only {
+                return Err(input_err!(
+                    "--report-only: {} holds no run yet; run the comparison first",
+                    dir.display()
+                ));
             } else {
                 RunStore::create(&dir, &meta, goals)?
             };
-            progress.note(&format!(
-                "ab: {} repeat {} → {}",
-                arm.name,
-                r + 1,
-                dir.display()
-            ));
-            let store = Arc::new(store);
-            run_pending(
-                store.clone(),
-                m,
-                env.clone(),
-                settings,
-                concurrency,
-                progress,
-            )
-            .await?;
-            runs.push(store.conversations()?);
+            runs.push((Arc::new(store), m, settings));
         }
-        per_arm.push(runs);
+        stores.push(runs);
+    }
+    let ids: Vec<String> = goals.iter().map(|g| g.id.clone()).collect();
+    let round = if plan.round == 0 { ids.len() } else { plan.round };
+    if !plan.report_only {
+        for (k, chunk) in ids.chunks(round.max(1)).enumerate() {
+            for (arm, runs) in arms.iter().zip(&stores) {
+                for (r, (store, m, settings)) in runs.iter().enumerate() {
+                    progress.note(&format!(
+                        "ab: goals {}-{} of {}, {} repeat {}",
+                        k * round + 1,
+                        k * round + chunk.len(),
+                        ids.len(),
+                        arm.name,
+                        r + 1
+                    ));
+                    run_pending_among(
+                        store.clone(),
+                        m.clone(),
+                        env.clone(),
+                        *settings,
+                        plan.concurrency,
+                        progress,
+                        Some(chunk),
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+    let mut per_arm: Vec<Vec<Vec<Conversation>>> = Vec::new();
+    for runs in &stores {
+        let mut convs = Vec::new();
+        for (store, _, _) in runs {
+            convs.push(store.conversations()?);
+        }
+        per_arm.push(convs);
     }
     let mut reports = Vec::new();
     for (i, arm) in arms.iter().enumerate() {

@@ -161,9 +161,26 @@ pub async fn run_pending(
     concurrency: usize,
     progress: &dyn Progress,
 ) -> Result<RunCounts> {
+    run_pending_among(store, models, env, settings, concurrency, progress, None).await
+}
+
+/// As `run_pending`, limited to the goals named in `only` when given (`ugst ab` advances every
+/// arm by the same goals in turn).
+pub async fn run_pending_among(
+    store: Arc<RunStore>,
+    models: RoleModels,
+    env: Arc<dyn Environment>,
+    settings: Settings,
+    concurrency: usize,
+    progress: &dyn Progress,
+    only: Option<&[String]>,
+) -> Result<RunCounts> {
     let start = Instant::now();
     let goals = store.goals()?;
-    let todo = store.unfinished()?;
+    let mut todo = store.unfinished()?;
+    if let Some(only) = only {
+        todo.retain(|id| only.contains(id));
+    }
     let by_id: std::collections::HashMap<String, Goal> =
         goals.iter().map(|g| (g.id.clone(), g.clone())).collect();
     let todo: Vec<Goal> = todo.iter().map(|id| by_id[id].clone()).collect();

@@ -24,7 +24,7 @@ pub async fn run(a: AbArgs) -> Result<()> {
     let models = backends::connect(&cfg).await?;
     let base = Settings {
         mode: SimMode::Prompt,
-        tracking: a.tracking,
+        tracking: a.tracking.unwrap_or(cfg.default_tracking()),
         max_turns: a.max_turns,
         tracker: cfg.tracking,
         ..Settings::default()
@@ -38,10 +38,14 @@ pub async fn run(a: AbArgs) -> Result<()> {
         &goals,
         &arms,
         base,
-        a.repeats,
-        a.seed,
+        ugst::ab::Plan {
+            repeats: a.repeats,
+            seed: a.seed,
+            concurrency: a.concurrency,
+            round: a.round.unwrap_or(a.concurrency),
+            report_only: a.report_only,
+        },
         &a.out,
-        a.concurrency,
         bar.as_ref(),
         &cfg.describe(),
     )
