@@ -185,6 +185,7 @@ def draw_curve(points, png, title):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     pts = [p for p in points if p["mean"] is not None]
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
@@ -195,6 +196,7 @@ def draw_curve(points, png, title):
     ax.fill_between(steps, lo, hi, alpha=0.25, label="± 1 std")
     ax.plot(steps, mean, marker="o", markersize=3, label="mean reward")
     ax.set_xlabel("optimizer step")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("UGST reward")
     failed = [(p["step"], p["judge_failures"]) for p in points if p["judge_failures"]]
     total = sum(n for _, n in failed)

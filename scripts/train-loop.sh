@@ -81,18 +81,33 @@ if [ "$tiny" = 1 ] && [ -z "$config" ]; then
 fi
 cfg=()
 [ -n "$config" ] && cfg=(--config "$config")
+if [ "$tiny" = 0 ] && [ -z "$base" ]; then
+  base="${UGST_HOME:-$HOME/.cache/ugst}/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+fi
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+# Each finished stage leaves $out/.done-STAGE, so a loop cut short resumes where it stopped; a
+# stage that runs again makes every later one run again. Wall times go to stages.json.
+order=(teacher base sft grpo eval-base eval-sft eval-grpo)
 stages="$out/stages.json"
-echo '{}' > "$stages"
+[ -f "$stages" ] || echo '{}' > "$stages"
 stage_start=0
-begin() { stage_start=$(date +%s); echo "== train-loop: $1 ($(date -u +%H:%M:%S))" >&2; }
+begin() {
+  if [ -f "$out/.done-$1" ]; then echo "== train-loop: $1 already done (rm $out/.done-$1 to redo)" >&2; return 1; fi
+  local later=0
+  for st in "${order[@]}"; do
+    [ "$later" = 1 ] && rm -f "$out/.done-$st"
+    [ "$st" = "$1" ] && later=1
+  done
+  stage_start=$(date +%s); echo "== train-loop: $1 ($(date -u +%H:%M:%S))" >&2
+}
 finish() {
   local secs=$(( $(date +%s) - stage_start ))
   "$py" -c 'import json,sys; p,k,v=sys.argv[1],sys.argv[2],int(sys.argv[3]); d=json.load(open(p)); d[k]=v; json.dump(d,open(p,"w"),indent=1)' "$stages" "$1" "$secs"
+  touch "$out/.done-$1"
   echo "   $1: ${secs} s" >&2
 }
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -106,53 +121,54 @@ wait_http() { # url, what, pid
 }
 
 # 1. teacher conversations with reasoning traces, on train goals
-begin teacher
-resume=()
-[ -d "$out/teacher" ] && resume=(--resume)
-"$ugst" run "${cfg[@]}" --quiet --env tau-retail --data "$data" --split train --limit "$train_goals" \
-  --mode reasoning --max-turns "$max_turns" --concurrency 2 "${resume[@]}" --out "$out/teacher" >&2
-mkdir -p "$out/data"
-"$ugst" export "$out/teacher" --format sft --force --out "$out/data/sft.jsonl" >&2
-finish teacher
+if begin teacher; then
+  resume=()
+  [ -d "$out/teacher" ] && resume=(--resume)
+  "$ugst" run "${cfg[@]}" --quiet --env tau-retail --data "$data" --split train --limit "$train_goals" \
+    --mode reasoning --max-turns "$max_turns" --concurrency 2 "${resume[@]}" --out "$out/teacher" >&2
+  mkdir -p "$out/data"
+  "$ugst" export "$out/teacher" --format sft --force --out "$out/data/sft.jsonl" >&2
+  finish teacher
+fi
 
 # the model to train
-begin base
-if [ "$tiny" = 1 ] && [ -z "$base" ]; then
-  "$py" "$root/python/tiny_model.py" --data "$out/data/sft.jsonl" --out "$out/base" >&2
-else
-  if [ -z "$base" ]; then
-    base="${UGST_HOME:-$HOME/.cache/ugst}/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+if begin base; then
+  if [ "$tiny" = 1 ] && [ -z "$base" ]; then
+    "$py" "$root/python/tiny_model.py" --data "$out/data/sft.jsonl" --out "$out/base" >&2
+  else
     [ -f "$base" ] || "$ugst" setup --model qwen2.5-coder-0.5b --no-encoder >&2
+    "$py" "$root/python/from_gguf.py" --gguf "$base" --out "$out/base" >&2
   fi
-  "$py" "$root/python/from_gguf.py" --gguf "$base" --out "$out/base" >&2
+  "$ugst" export "$out/teacher" --format grpo --force --tokenizer "$out/base/tokenizer.json" --out "$out/data/grpo.jsonl" >&2
+  finish base
 fi
-"$ugst" export "$out/teacher" --format grpo --force --tokenizer "$out/base/tokenizer.json" --out "$out/data/grpo.jsonl" >&2
-finish base
 
 # 2. SFT on the reasoning traces
-begin sft
-sft_args=(--batch-size 2 --per-device-batch 1)
-if [ "$tiny" = 1 ]; then sft_args+=(--max-steps 1 --lr 1e-4); else sft_args+=(--epochs "$sft_epochs" --lr 1e-5); fi
-"$py" "$root/python/sft.py" --data "$out/data/sft.jsonl" --model "$out/base" --out "$out/sft" "${sft_args[@]}" \
-  | tee "$out/sft.log.json" >&2
-finish sft
+if begin sft; then
+  sft_args=(--batch-size 2 --per-device-batch 1)
+  if [ "$tiny" = 1 ]; then sft_args+=(--max-steps 1 --lr 1e-4); else sft_args+=(--epochs "$sft_epochs" --lr 1e-5); fi
+  "$py" "$root/python/sft.py" --data "$out/data/sft.jsonl" --model "$out/base" --out "$out/sft" "${sft_args[@]}" \
+    | tee "$out/sft.log.json" >&2
+  finish sft
+fi
 
 # 3. GRPO with the UGST reward from `ugst serve reward`
-begin grpo
-port=$(free_port)
-"$ugst" serve reward "${cfg[@]}" --port "$port" > "$out/reward-server.log" 2>&1 &
-pids+=($!)
-wait_http "http://127.0.0.1:$port/healthz" "ugst serve reward" "${pids[-1]}"
-"$py" "$root/python/grpo.py" --data "$out/data/grpo.jsonl" --model "$out/sft" --out "$out/grpo" \
-  --reward-url "http://127.0.0.1:$port" --max-steps "$grpo_steps" --prompts-per-step "$prompts" \
-  --generations "$generations" --per-device-batch "$generations" --max-completion-length "$completion" \
-  | tee "$out/grpo.log.json" >&2
-kill "${pids[-1]}" 2>/dev/null || true
-finish grpo
+if begin grpo; then
+  port=$(free_port)
+  "$ugst" serve reward "${cfg[@]}" --port "$port" > "$out/reward-server.log" 2>&1 &
+  pids+=($!)
+  wait_http "http://127.0.0.1:$port/healthz" "ugst serve reward" "${pids[-1]}"
+  "$py" "$root/python/grpo.py" --data "$out/data/grpo.jsonl" --model "$out/sft" --out "$out/grpo" \
+    --reward-url "http://127.0.0.1:$port" --max-steps "$grpo_steps" --prompts-per-step "$prompts" \
+    --generations "$generations" --per-device-batch "$generations" --max-completion-length "$completion" \
+    | tee "$out/grpo.log.json" >&2
+  kill "${pids[-1]}" 2>/dev/null || true
+  finish grpo
+fi
 
 # 4. each checkpoint as the simulator on held-out goals
 for ck in base sft grpo; do
-  begin "eval-$ck"
+  begin "eval-$ck" || continue
   port=$(free_port)
   "$serve_bin" serve "$out/$ck" --port "$port" --device cpu --dtype float32 \
     > "$out/serve-$ck.log" 2>&1 &
