@@ -163,9 +163,18 @@ async fn scores_batches_and_rejects_bad_requests() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 
-    // OpenRLHF: query = prompt + response; labels carry the exported contexts.
+    // OpenRLHF: query = prompt + response, decoded with its special tokens (the end-of-turn
+    // marker stays on); labels carry the exported contexts.
     let prompts: Vec<String> = lines.iter().map(|l| l["prompt"].to_string()).collect();
-    let query: Vec<String> = prompts.iter().map(|p| format!("{p}{GOOD}")).collect();
+    let query: Vec<String> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match i % 3 {
+            0 => format!("{p}{GOOD}"),
+            1 => format!("{p}{GOOD}<|im_end|>"),
+            _ => format!("{p}{GOOD}<|eot_id|>\n"),
+        })
+        .collect();
     let labels: Vec<&str> = lines
         .iter()
         .map(|l| l["ugst_context"].as_str().unwrap())

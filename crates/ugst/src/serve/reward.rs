@@ -304,6 +304,28 @@ async fn score(State(s): State<AppState>, body: Result<Json<Value>, JsonRejectio
     Json(json!({ "results": results })).into_response()
 }
 
+/// End-of-turn markers a trainer may leave at the end of a decoded response (OpenRLHF decodes
+/// with special tokens kept): ChatML/Qwen, Llama 3, Gemma, Phi, SentencePiece.
+const END_MARKERS: &[&str] = &[
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<end_of_turn>",
+    "<|end|>",
+    "</s>",
+];
+
+/// The response without trailing end-of-turn markers (and the whitespace around them).
+fn without_end_markers(mut s: &str) -> &str {
+    loop {
+        let t = s.trim_end();
+        match END_MARKERS.iter().find_map(|m| t.strip_suffix(m)) {
+            Some(rest) => s = rest,
+            None => return t,
+        }
+    }
+}
+
 fn strings<'a>(body: &'a Value, key: &str) -> Result<Vec<&'a str>, String> {
     body.get(key)
         .and_then(Value::as_array)
@@ -339,7 +361,7 @@ async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejec
             .zip(&labels)
             .enumerate()
             .map(|(i, ((q, p), l))| {
-                let response = q.strip_prefix(p).unwrap_or(q).to_string();
+                let response = without_end_markers(q.strip_prefix(p).unwrap_or(q)).to_string();
                 let context: Context = serde_json::from_str(l)
                     .map_err(|e| format!("labels[{i}]: not a ugst_context JSON string: {e}"))?;
                 context
@@ -392,4 +414,20 @@ async fn openrlhf(State(s): State<AppState>, body: Result<Json<Value>, JsonRejec
         "extra_logs": {"format_ok": format_ok, "judge_failed": failed},
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_end_markers;
+
+    #[test]
+    fn end_of_turn_markers_are_taken_off_the_response() {
+        assert_eq!(without_end_markers("Hi there.<|im_end|>"), "Hi there.");
+        assert_eq!(without_end_markers("Hi.<|eot_id|>\n"), "Hi.");
+        assert_eq!(without_end_markers("Hi. <|im_end|><|endoftext|>"), "Hi.");
+        assert_eq!(without_end_markers("Hi.</s>"), "Hi.");
+        // Only at the end: a marker inside the text is the model's words.
+        assert_eq!(without_end_markers("a <|im_end|> b"), "a <|im_end|> b");
+        assert_eq!(without_end_markers("plain"), "plain");
+    }
 }
