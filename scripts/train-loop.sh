@@ -17,7 +17,8 @@
 #   bash scripts/train-loop.sh --tiny --out /tmp/loop          # CI: a random 2-layer model, mock judge, 2+2 steps
 #
 # Options (defaults in brackets, tiny's after the slash):
-#   --config C          ugst config for the teacher, agent, tracker and reward judge [embedded default / the mock]
+#   --config C          ugst config for the teacher, agent, tracker and reward judge [the embedded
+#                       1.5B in every role, as ugst without a config / the mock]
 #   --base GGUF         the model to train [the embedded 0.5B GGUF / a random tiny model]
 #   --data D            τ-bench data [$UGST_SHARED_DATA/tau_bench or ../shared/data/tau_bench]
 #   --train-goals N     teacher conversations [8 / 2]      --heldout-goals N  eval goals [6 / 2]
@@ -75,12 +76,17 @@ py="${UGST_PYTHON:-$(bash "$root/scripts/python-env.sh")}"
 serve_bin="$(dirname "$py")/transformers"
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 
-if [ "$tiny" = 1 ] && [ -z "$config" ]; then
+# Without --config: the mock (tiny) or ugst's default, the embedded model in every role, written
+# out because `ugst serve reward` takes a config.
+if [ -z "$config" ]; then
   config="$out/ugst.toml"
-  printf '[models.mock]\nprovider = "mock"\nmodel = "mock"\n\n[cache]\npath = "%s/cache.sqlite"\n' "$out" > "$config"
+  if [ "$tiny" = 1 ]; then
+    printf '[models.mock]\nprovider = "mock"\nmodel = "mock"\n\n[cache]\npath = "%s/cache.sqlite"\n' "$out" > "$config"
+  else
+    printf '[models.embedded]\nprovider = "embedded"\nmodel = "qwen2.5-coder-1.5b"\n' > "$config"
+  fi
 fi
-cfg=()
-[ -n "$config" ] && cfg=(--config "$config")
+cfg=(--config "$config")
 if [ "$tiny" = 0 ] && [ -z "$base" ]; then
   base="${UGST_HOME:-$HOME/.cache/ugst}/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 fi
@@ -123,7 +129,7 @@ wait_http() { # url, what, pid
 # 1. teacher conversations with reasoning traces, on train goals
 if begin teacher; then
   resume=()
-  [ -d "$out/teacher" ] && resume=(--resume)
+  [ -d "$out/teacher" ] && resume=(--resume --retry-failed)
   "$ugst" run "${cfg[@]}" --quiet --env tau-retail --data "$data" --split train --limit "$train_goals" \
     --mode reasoning --max-turns "$max_turns" --concurrency 2 "${resume[@]}" --out "$out/teacher" >&2
   mkdir -p "$out/data"
@@ -181,10 +187,7 @@ for ck in base sft grpo; do
   "$py" - "$config" "$evalcfg" "http://127.0.0.1:$port/v1" "$out/$ck" "$sim_tokens" <<'EOF'
 import json, sys, tomllib
 src, dst, url, model, tokens = sys.argv[1:]
-if src:
-    text = open(src).read()
-else:  # ugst's default without a config: the embedded model in every role
-    text = '[models.embedded]\nprovider = "embedded"\nmodel = "qwen2.5-coder-1.5b"\n'
+text = open(src).read()
 cfg = tomllib.loads(text)
 if "trainee" in cfg.get("models", {}):
     sys.exit(f"train-loop: {src} already defines [models.trainee], the name the loop gives the checkpoint")
