@@ -353,14 +353,13 @@ mod tests {
         assert_eq!(plain[..3], m[..3]);
     }
 
-    #[tokio::test]
-    async fn a_wordless_opening_is_asked_again_and_never_ends_the_chat() {
+    /// A simulator whose model answers from `answers` in turn, a demo goal and an empty state.
+    fn scripted(
+        answers: Vec<ugst_llm::ChatResponse>,
+        mode: SimMode,
+    ) -> (UserSimulator, Goal, ugst_state::GoalState) {
         use std::sync::Arc;
-        use ugst_llm::{Cache, ChatResponse, Llm, Sampling, ScriptedBackend};
-        let answers = vec![
-            ChatResponse::text("[] END_CONVERSATION"),
-            ChatResponse::text("Hi, I need a table for 8 on Monday."),
-        ];
+        use ugst_llm::{Cache, Llm, Sampling, ScriptedBackend};
         let backend = ScriptedBackend::queue("sim", answers);
         let role = RoleModel {
             llm: Llm::new(Arc::new(backend), Arc::new(Cache::disabled())),
@@ -370,16 +369,26 @@ mod tests {
         };
         let sim = UserSimulator {
             role: role.clone(),
-            mode: SimMode::Prompt,
+            mode,
             verify: 0,
             verifier: role,
         };
-        let goal = crate::goals::demo_goals().remove(0);
         let state = ugst_state::GoalState::initial(&ugst_state::Decomposition {
             user_profile: Vec::new(),
             user_policy: Vec::new(),
             task_objectives: Vec::new(),
         });
+        (sim, crate::goals::demo_goals().remove(0), state)
+    }
+
+    #[tokio::test]
+    async fn a_wordless_opening_is_asked_again_and_never_ends_the_chat() {
+        use ugst_llm::ChatResponse;
+        let answers = vec![
+            ChatResponse::text("[] END_CONVERSATION"),
+            ChatResponse::text("Hi, I need a table for 8 on Monday."),
+        ];
+        let (sim, goal, state) = scripted(answers, SimMode::Prompt);
         let next = sim
             .next_message(&Ledger::default(), &goal, &state, &[], 1, 4)
             .await
@@ -392,33 +401,14 @@ mod tests {
     /// four τ-retail openings) is asked again with the missing message named, not failed.
     #[tokio::test]
     async fn a_reasoning_answer_without_a_message_is_asked_again() {
-        use std::sync::Arc;
-        use ugst_llm::{Cache, ChatResponse, Llm, Sampling, ScriptedBackend};
+        use ugst_llm::ChatResponse;
         let thought_only =
             "<think>\nProgress: nothing yet.\nPlan: ask for a table.\nAlignment: fine.\n</think>\n";
         let answers = vec![
             ChatResponse::text(thought_only),
             ChatResponse::text("<think>\nProgress: nothing yet.\nPlan: ask for a table.\nAlignment: fine.\n</think>\nHi, I need a table for 8 on Monday."),
         ];
-        let backend = ScriptedBackend::queue("sim", answers);
-        let role = RoleModel {
-            llm: Llm::new(Arc::new(backend), Arc::new(Cache::disabled())),
-            sampling: Sampling::default(),
-            model: "sim".into(),
-            decompose: crate::model::DecomposeMethod::Free,
-        };
-        let sim = UserSimulator {
-            role: role.clone(),
-            mode: SimMode::Reasoning,
-            verify: 0,
-            verifier: role,
-        };
-        let goal = crate::goals::demo_goals().remove(0);
-        let state = ugst_state::GoalState::initial(&ugst_state::Decomposition {
-            user_profile: Vec::new(),
-            user_policy: Vec::new(),
-            task_objectives: Vec::new(),
-        });
+        let (sim, goal, state) = scripted(answers, SimMode::Reasoning);
         let ledger = Ledger::default();
         let next = sim
             .next_message(&ledger, &goal, &state, &[], 1, 4)
