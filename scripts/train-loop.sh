@@ -133,7 +133,13 @@ if begin teacher; then
   "$ugst" run "${cfg[@]}" --quiet --env tau-retail --data "$data" --split train --limit "$train_goals" \
     --mode reasoning --max-turns "$max_turns" --concurrency 2 "${resume[@]}" --out "$out/teacher" >&2
   mkdir -p "$out/data"
-  "$ugst" export "$out/teacher" --format sft --force --out "$out/data/sft.jsonl" >&2
+  # Only conversations whose every turn kept the reasoning layout: a turn where the teacher broke
+  # it would teach the broken layout.
+  "$ugst" export "$out/teacher" --format sft --require-reasoning --force --out "$out/data/sft.jsonl" >&2
+  if [ ! -s "$out/data/sft.jsonl" ]; then
+    echo "train-loop: no teacher conversation kept the reasoning layout in every turn; give more --train-goals or a stronger teacher (--config)" >&2
+    exit 1
+  fi
   finish teacher
 fi
 
@@ -145,7 +151,7 @@ if begin base; then
     [ -f "$base" ] || "$ugst" setup --model qwen2.5-coder-0.5b --no-encoder >&2
     "$py" "$root/python/from_gguf.py" --gguf "$base" --out "$out/base" >&2
   fi
-  "$ugst" export "$out/teacher" --format grpo --force --tokenizer "$out/base/tokenizer.json" --out "$out/data/grpo.jsonl" >&2
+  "$ugst" export "$out/teacher" --format grpo --require-reasoning --force --tokenizer "$out/base/tokenizer.json" --out "$out/data/grpo.jsonl" >&2
   finish base
 fi
 

@@ -181,6 +181,10 @@ pub enum Cmd {
         /// grpo: the trainer's tokenizer.json, to count prompt tokens.
         #[arg(long)]
         tokenizer: Option<PathBuf>,
+        /// sft/grpo: leave out (and count) conversations with a simulator turn that has no
+        /// reasoning, where the teacher broke the layout, so the trained model does not learn it.
+        #[arg(long)]
+        require_reasoning: bool,
         /// Replace the output file if it exists.
         #[arg(long)]
         force: bool,

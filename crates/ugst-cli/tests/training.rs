@@ -131,3 +131,44 @@ fn reasoning_run_exports_sft_and_grpo() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--tokenizer"));
 }
+
+/// `--require-reasoning` leaves out conversations with a turn that has no reasoning (a teacher
+/// that broke the layout): a reasoning-mode run keeps every conversation, a prompt-mode run
+/// (no reasoning anywhere) keeps none.
+#[test]
+fn require_reasoning_leaves_out_conversations_with_unreasoned_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_mock(Faults::default());
+    let cfg = write_config(dir.path(), &url, "");
+    let goals = demo_goals(dir.path());
+    for (mode, kept) in [("reasoning", 20), ("prompt", 0)] {
+        let run = dir.path().join(mode);
+        run_cmd(
+            &["--quiet", "--mode", mode, "--max-turns", "3"],
+            &cfg,
+            Some(&goals),
+            &run,
+        )
+        .assert()
+        .success();
+        let out = dir.path().join(format!("{mode}.jsonl"));
+        let o = ugst()
+            .arg("export")
+            .arg(&run)
+            .args(["--format", "sft", "--require-reasoning", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+        assert_eq!(lines, kept, "{mode}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&format!(
+                "{} conversation(s) with a turn without reasoning left out",
+                20 - kept
+            )),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

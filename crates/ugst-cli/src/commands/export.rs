@@ -12,10 +12,15 @@ pub fn run(
     out: &Path,
     max_prompt_tokens: usize,
     tokenizer: Option<PathBuf>,
+    require_reasoning: bool,
 ) -> Result<()> {
     let store = RunStore::open(run)?;
     let max_turns = store.meta()?.settings.max_turns;
-    let convs = store.conversations()?;
+    let mut convs = store.conversations()?;
+    let unreasoned = match require_reasoning {
+        true => training::keep_reasoned(&mut convs),
+        false => 0,
+    };
     let (text, counts) = match format {
         "jsonl" => (export::jsonl(&convs), None),
         "statuses" => (export::statuses(&convs), None),
@@ -50,6 +55,9 @@ pub fn run(
                 n.skipped_unfinished,
                 n.turns_without_reasoning
             );
+            if require_reasoning {
+                eprintln!("{unreasoned} conversation(s) with a turn without reasoning left out");
+            }
             if format == "grpo" {
                 eprintln!(
                     "{} prefix(es) over {max_prompt_tokens} prompt tokens dropped",

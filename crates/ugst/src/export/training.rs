@@ -92,6 +92,14 @@ pub struct ExportCounts {
     pub turns_without_reasoning: usize,
 }
 
+/// Keeps the conversations whose every simulator turn (and closing signal) has reasoning, the
+/// ones a teacher wrote in the layout throughout; returns how many finished ones were left out.
+pub fn keep_reasoned(convs: &mut Vec<Conversation>) -> usize {
+    let before = convs.len();
+    convs.retain(|c| !c.finished() || c.turns.iter().all(|t| t.reasoning.is_some()));
+    before - convs.len()
+}
+
 pub fn sft(convs: &[Conversation], max_turns: u32) -> (String, ExportCounts) {
     let mut out = String::new();
     let mut n = ExportCounts::default();
