@@ -108,7 +108,14 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             if format == "tau2-submission" {
                 c::export::tau2_submission(&run, &out, model_name, organization, email)
             } else {
-                c::export::run(&run, &format, &out, max_prompt_tokens, tokenizer, require_reasoning)
+                c::export::run(
+                    &run,
+                    &format,
+                    &out,
+                    max_prompt_tokens,
+                    tokenizer,
+                    require_reasoning,
+                )
             }
         }
         Cmd::Goals { cmd } => c::goals::run(cmd).await,

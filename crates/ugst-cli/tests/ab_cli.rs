@@ -292,8 +292,22 @@ fn ab_arms_advance_together_and_report_part_way() {
     let out = dir.path().join("ab");
     let ab = |extra: &[&str]| {
         ugst()
-            .args(["ab", "--quiet", "--modes", "prompt,goal-state", "--max-turns", "3"])
-            .args(["--tracking", "batched", "--concurrency", "1", "--round", "2"])
+            .args([
+                "ab",
+                "--quiet",
+                "--modes",
+                "prompt,goal-state",
+                "--max-turns",
+                "3",
+            ])
+            .args([
+                "--tracking",
+                "batched",
+                "--concurrency",
+                "1",
+                "--round",
+                "2",
+            ])
             .args(extra)
             .arg("--config")
             .arg(&cfg)
@@ -339,7 +353,11 @@ fn ab_arms_advance_together_and_report_part_way() {
     assert!(p.len() <= g.len() + 2, "prompt {p:?} vs goal-state {g:?}");
 
     let part = ab(&["--report-only", "--budget-tokens", "1"]);
-    assert!(part.status.success(), "{}", String::from_utf8_lossy(&part.stderr));
+    assert!(
+        part.status.success(),
+        "{}",
+        String::from_utf8_lossy(&part.stderr)
+    );
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("ab.json")).unwrap()).unwrap();
     assert_eq!(v["arms"][0]["estimate"]["conversations"], p.len());
@@ -350,7 +368,11 @@ fn ab_arms_advance_together_and_report_part_way() {
     assert_eq!(finished("prompt"), p, "--report-only ran something");
 
     let rest = ab(&[]);
-    assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
+    assert!(
+        rest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
     assert_eq!(finished("prompt").len(), 20);
     assert_eq!(finished("goal-state").len(), 20);
 }

@@ -39,7 +39,10 @@ fn the_recipes_unit_tests_pass() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     // The suite must have run, not found nothing.
-    assert!(err.contains("Ran ") && !err.contains("Ran 0 tests"), "{err}");
+    assert!(
+        err.contains("Ran ") && !err.contains("Ran 0 tests"),
+        "{err}"
+    );
     for name in [
         "test_defaults_are_grpo_not_trl_defaults",
         "test_compute_score_takes_verls_keywords",
@@ -110,7 +113,14 @@ fn the_train_loop_runs_tiny_end_to_end() {
     }
     let stages: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("stages.json")).unwrap()).unwrap();
-    for k in ["teacher", "sft", "grpo", "eval-base", "eval-sft", "eval-grpo"] {
+    for k in [
+        "teacher",
+        "sft",
+        "grpo",
+        "eval-base",
+        "eval-sft",
+        "eval-grpo",
+    ] {
         assert!(stages[k].is_number(), "{k} missing: {stages}");
     }
 }

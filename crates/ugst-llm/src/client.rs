@@ -221,9 +221,8 @@ fn check(req: &ChatRequest, mut resp: ChatResponse) -> Result<ChatResponse, (Str
         // A simulated user's answer that is all thinking goes back to the simulator too: in
         // `reasoning` mode the thinking is its layout's reasoning and only the message is
         // missing, which it asks for by name; a generic repair would not say so.
-        let simulator_thought = req.user_simulation.is_some()
-            && resp.thinking.is_some()
-            && req.schema.is_none();
+        let simulator_thought =
+            req.user_simulation.is_some() && resp.thinking.is_some() && req.schema.is_none();
         if !cut_thinking && !simulator_thought {
             return Err(("the answer was empty".into(), raw));
         }

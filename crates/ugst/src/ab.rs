@@ -184,7 +184,11 @@ pub async fn run(
         stores.push(runs);
     }
     let ids: Vec<String> = goals.iter().map(|g| g.id.clone()).collect();
-    let round = if plan.round == 0 { ids.len() } else { plan.round };
+    let round = if plan.round == 0 {
+        ids.len()
+    } else {
+        plan.round
+    };
     if !plan.report_only {
         for (k, chunk) in ids.chunks(round.max(1)).enumerate() {
             for (arm, runs) in arms.iter().zip(&stores) {
