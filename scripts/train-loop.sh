@@ -205,9 +205,13 @@ text += (f'\n[models.trainee]\nprovider = "openai"\nbase_url = {json.dumps(url)}
 open(dst, "w").write(text)
 EOF
   rm -rf "$out/eval/$ck"
-  "$ugst" --no-cache run --config "$evalcfg" --quiet --env tau-retail --data "$data" --split test \
+  # A checkpoint that finishes no conversation is a result (compared as 0 conversations), not a
+  # reason to stop the loop.
+  if ! "$ugst" --no-cache run --config "$evalcfg" --quiet --env tau-retail --data "$data" --split test \
     --limit "$heldout_goals" --mode reasoning --max-turns "$max_turns" --concurrency 1 \
-    --simulator-model trainee --out "$out/eval/$ck" >&2
+    --simulator-model trainee --out "$out/eval/$ck" >&2; then
+    echo "train-loop: the $ck checkpoint finished no held-out conversation (errors above)" >&2
+  fi
   kill "${pids[-1]}" 2>/dev/null || true
   finish "eval-$ck"
 done
