@@ -146,12 +146,13 @@ class RewardCurve:
         self.max_failed_share = max_failed_share
         self._steps = {}
 
-    def add(self, step, rewards, failures=()):
-        """Records one scored call of `step`. Raises `JudgeFailed` when more than the allowed
-        share of the call's completions went unscored."""
+    def add(self, step, rewards, failures):
+        """Records one scored call of `step`: its rewards (None where unscored) and the
+        [(id, error)] of the unscored. Raises `JudgeFailed` when more than the allowed share of
+        the call's completions went unscored."""
         unscored = sum(r is None for r in rewards)
         if unscored and unscored > self.max_failed_share * len(rewards):
-            raise judge_failed(list(failures) or [("?", "no reward")] * unscored, len(rewards))
+            raise judge_failed(failures, len(rewards))
         s = self._steps.setdefault(step, {"rewards": [], "judge_failures": 0})
         s["rewards"].extend(r for r in rewards if r is not None)
         s["judge_failures"] += unscored
@@ -221,7 +222,6 @@ def completion_text(completion):
 def trl_reward(url=None, curve=None):
     """TRL's reward function. Without a curve any completion the judge could not score raises
     `JudgeFailed`; with one, up to its share goes unscored (None) and is counted per step."""
-    strict = curve is None
     curve = curve or RewardCurve(max_failed_share=0.0)
 
     async def ugst_reward(prompts, completions, ugst_context, trainer_state=None, log_metric=None, **kwargs):
@@ -230,8 +230,6 @@ def trl_reward(url=None, curve=None):
             for i, (c, ctx) in enumerate(zip(completions, ugst_context))
         ]
         rewards, failures = await asyncio.to_thread(score_retried, items, url)
-        if strict and failures:
-            raise judge_failed(failures, len(items))
         step = (trainer_state.global_step if trainer_state is not None else 0) + 1
         curve.add(step, rewards, failures)
         if log_metric is not None:

@@ -97,13 +97,17 @@ class GrpoSettings(unittest.TestCase):
         self.assertIn("must divide", str(e.exception))
 
 
-class VerlHook(unittest.TestCase):
+class WithRewardServer(unittest.TestCase):
+    """A test case with a `StubRewardServer` of its own for each test."""
+
     def setUp(self):
         self.server = StubRewardServer()
 
     def tearDown(self):
         self.server.close()
 
+
+class VerlHook(WithRewardServer):
     def test_compute_score_takes_verls_keywords(self):
         # verl calls with keywords only, adds its own extra_info fields and the reward_kwargs.
         r = ugst_reward.compute_score(
@@ -153,13 +157,7 @@ class Parquet(unittest.TestCase):
             self.assertIn("grpo.jsonl:2", str(e.exception))
 
 
-class Curve(unittest.TestCase):
-    def setUp(self):
-        self.server = StubRewardServer()
-
-    def tearDown(self):
-        self.server.close()
-
+class Curve(WithRewardServer):
     def test_trl_reward_excludes_and_counts_judge_failures(self):
         class State:
             global_step = 4
@@ -192,7 +190,7 @@ class Curve(unittest.TestCase):
     def test_curve_is_written_and_drawn(self):
         curve = ugst_reward.RewardCurve()
         curve.add(1, [0.5, 1.0, None, 1.5], [("2", "judge")])
-        curve.add(2, [1.0, 2.0])
+        curve.add(2, [1.0, 2.0], [])
         with tempfile.TemporaryDirectory() as d:
             path, png = curve.write(d)
             pts = json.load(open(path))["points"]

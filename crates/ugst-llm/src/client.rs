@@ -213,17 +213,15 @@ fn repair_prompt(req: &ChatRequest, reason: &str) -> String {
 fn check(req: &ChatRequest, mut resp: ChatResponse) -> Result<ChatResponse, (String, String)> {
     let raw = resp.content_str().to_string();
     if resp.is_empty() {
-        // Cut at the token limit while thinking: the caller that sets the limit decides (the
-        // simulator asks again with more room); a repair would only be cut again.
-        let cut_thinking = resp.finish_reason.as_deref() == Some("length")
-            && resp.thinking.is_some()
-            && req.schema.is_none();
-        // A simulated user's answer that is all thinking goes back to the simulator too: in
-        // `reasoning` mode the thinking is its layout's reasoning and only the message is
-        // missing, which it asks for by name; a generic repair would not say so.
-        let simulator_thought =
-            req.user_simulation.is_some() && resp.thinking.is_some() && req.schema.is_none();
-        if !cut_thinking && !simulator_thought {
+        // An unstructured answer that is all thinking goes back to its caller when the caller
+        // knows better than a repair: cut at the token limit (the simulator asks again with more
+        // room; a repair would only be cut again), or a simulated user's (in `reasoning` mode the
+        // thinking is its layout's reasoning and the simulator asks for the missing message by
+        // name; a generic repair would not say so).
+        let to_caller = resp.thinking.is_some()
+            && req.schema.is_none()
+            && (resp.finish_reason.as_deref() == Some("length") || req.user_simulation.is_some());
+        if !to_caller {
             return Err(("the answer was empty".into(), raw));
         }
     }

@@ -92,8 +92,9 @@ pub struct ExportCounts {
     pub turns_without_reasoning: usize,
 }
 
-/// Keeps the conversations whose every simulator turn (and closing signal) has reasoning, the
-/// ones a teacher wrote in the layout throughout; returns how many finished ones were left out.
+/// Keeps the conversations whose every simulator turn has reasoning, the ones a teacher wrote in
+/// the layout throughout (unfinished ones are kept for the exports to skip and count); returns
+/// how many were left out.
 pub fn keep_reasoned(convs: &mut Vec<Conversation>) -> usize {
     let before = convs.len();
     convs.retain(|c| !c.finished() || c.turns.iter().all(|t| t.reasoning.is_some()));

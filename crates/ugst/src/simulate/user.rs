@@ -406,7 +406,7 @@ mod tests {
             "<think>\nProgress: nothing yet.\nPlan: ask for a table.\nAlignment: fine.\n</think>\n";
         let answers = vec![
             ChatResponse::text(thought_only),
-            ChatResponse::text("<think>\nProgress: nothing yet.\nPlan: ask for a table.\nAlignment: fine.\n</think>\nHi, I need a table for 8 on Monday."),
+            ChatResponse::text(format!("{thought_only}Hi, I need a table for 8 on Monday.")),
         ];
         let (sim, goal, state) = scripted(answers, SimMode::Reasoning);
         let ledger = Ledger::default();
