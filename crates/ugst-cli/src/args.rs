@@ -333,9 +333,45 @@ pub struct RunArgs {
     /// With --trials: trial t samples the simulator and the agent under seed SEED + t.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub agent: AgentUrlArgs,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The agent under test behind a URL instead of the config's agent model.
+#[derive(Args, Clone, Debug)]
+pub struct AgentUrlArgs {
+    /// The agent under test: its base URL (an OpenAI-compatible chat endpoint, e.g.
+    /// http://localhost:9000/v1, or an A2A agent's base URL with --agent-protocol a2a). It runs
+    /// its own model and tools; each conversation's tools are served to it over MCP.
+    #[arg(long, value_name = "URL")]
+    pub agent_url: Option<String>,
+    /// How the agent is spoken to: openai (POST {url}/chat/completions, whole conversation) or
+    /// a2a (the agent card's JSON-RPC endpoint, SendMessage / message/send).
+    #[arg(long, default_value = "openai", value_parser = agent_protocol)]
+    pub agent_protocol: ugst_llm::AgentProtocol,
+    /// The `model` field sent to an OpenAI-compatible agent.
+    #[arg(long, default_value = "agent")]
+    pub agent_model: String,
+    /// An environment variable holding the key sent to the agent as `Authorization: Bearer`.
+    #[arg(long, value_name = "VAR")]
+    pub agent_key_env: Option<String>,
+    /// Seconds one agent turn may take.
+    #[arg(long, default_value_t = 600)]
+    pub agent_timeout_s: u64,
+    /// Where the conversations' tools are served over MCP for the agent
+    /// (http://HOST:PORT/mcp/<conversation key>).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub tools_host: String,
+    /// Port of the MCP tools endpoint (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub tools_port: u16,
+}
+
+fn agent_protocol(s: &str) -> Result<ugst_llm::AgentProtocol, String> {
+    s.parse()
 }
 
 /// Where the goals come from: a goal file, or an environment's own tasks.
@@ -636,6 +672,35 @@ pub enum BenchCmd {
 
 #[derive(Subcommand)]
 pub enum ServeCmd {
+    /// An environment's tools as an MCP server: over stdio (--stdio) or streamable HTTP at
+    /// /mcp/<session>; each session gets its own copy of the task's database, and
+    /// GET /sessions/<session> reports its calls and task reward.
+    Tools {
+        /// tau-airline, tau-retail, tau2-airline, tau2-retail or multiwoz.
+        #[arg(long)]
+        env: String,
+        /// The environment's data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// The task whose reward a session is scored against (a task id such as `12` or a goal
+        /// id; default the first task of --split).
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Serve over stdin/stdout (an MCP client starts this process) instead of HTTP.
+        #[arg(long)]
+        stdio: bool,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8300)]
+        port: u16,
+        /// Sessions held at once over HTTP (the oldest is dropped beyond it).
+        #[arg(long, default_value_t = 256)]
+        max_sessions: usize,
+        #[command(flatten)]
+        expose: ExposeArgs,
+    },
     /// An OpenAI-compatible endpoint backed by the mock model, with optional fault injection.
     Mock {
         #[arg(long, default_value = "127.0.0.1")]

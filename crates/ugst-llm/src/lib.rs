@@ -15,6 +15,7 @@ mod ledger;
 mod openai;
 pub mod params;
 pub mod ranking;
+mod remote;
 #[cfg(any(test, feature = "testing"))]
 mod scripted;
 mod structured;
@@ -32,6 +33,7 @@ pub use openai::{
     parse_completion, parse_retry_after, redact_url, OpenAiBackend, OpenAiConfig, RetryPolicy,
 };
 pub use params::{TokenLimit, WireParams};
+pub use remote::{AgentProtocol, RemoteAgent, RemoteConfig, RemoteTurn, Thread};
 #[cfg(any(test, feature = "testing"))]
 pub use scripted::ScriptedBackend;
 pub use structured::{

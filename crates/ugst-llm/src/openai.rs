@@ -864,7 +864,7 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
-fn snippet(s: &str) -> String {
+pub(crate) fn snippet(s: &str) -> String {
     let s = s.trim();
     if s.chars().count() > 300 {
         format!("{}…", s.chars().take(300).collect::<String>())

@@ -649,6 +649,7 @@ impl Config {
             simulator: get("simulator")?,
             agent: get("agent")?,
             judge: get("judge")?,
+            agent_url: None,
         })
     }
 

@@ -47,6 +47,9 @@ pub struct RoleModels {
     pub simulator: RoleModel,
     pub agent: RoleModel,
     pub judge: RoleModel,
+    /// The agent under test when it lives behind a URL (`run --agent-url`): it answers the
+    /// user's turns in place of the `agent` role's model, with its own tools.
+    pub agent_url: Option<ugst_llm::RemoteAgent>,
 }
 
 impl RoleModels {
@@ -64,6 +67,7 @@ impl RoleModels {
             simulator: bound(self.simulator),
             agent: bound(self.agent),
             judge: bound(self.judge),
+            agent_url: self.agent_url,
         }
     }
 
@@ -79,6 +83,7 @@ impl RoleModels {
             simulator: RoleModel::new(llm.clone()),
             agent: RoleModel::new(llm),
             judge: judging,
+            agent_url: None,
         }
     }
 

@@ -80,7 +80,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         max_failed_share: None,
         rerun_misaligned: 0,
     };
-    let counts = super::run::simulate(&cfg, &meta, set, environment, &out, limits).await?;
+    let counts = super::run::simulate(&cfg, &meta, set, environment, &out, limits, None).await?;
     let convs = RunStore::open(&out)?.conversations()?;
     if let Some(c) = convs.iter().find(|c| c.finished()) {
         eprintln!();

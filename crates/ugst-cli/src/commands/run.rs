@@ -1,6 +1,6 @@
 //! `ugst run`: a new run from goals (or an environment's tasks), or `--resume` of one.
 
-use crate::args::RunArgs;
+use crate::args::{AgentUrlArgs, RunArgs};
 use crate::{backends, progress};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -9,8 +9,10 @@ use ugst::config::Config;
 use ugst::goals::read_goals;
 use ugst::model::{Goal, RunMeta, Settings};
 use ugst::runner::{self, check_resume, ResumeFlags, RunCounts};
+use ugst::simulate::env::hub::{HostedEnv, ToolHub};
 use ugst::simulate::env::{self, Environment};
 use ugst::store::RunStore;
+use ugst_llm::{RemoteAgent, RemoteConfig};
 
 pub async fn run(a: RunArgs) -> Result<()> {
     let cfg = backends::config_with(a.config.as_deref(), &a.models)?;
@@ -43,10 +45,15 @@ pub async fn run(a: RunArgs) -> Result<()> {
         1 => goals,
         k => ugst::model::Goal::trials(&goals, k, a.seed),
     };
+    let (environment, agent) = agent_behind_url(&a.agent, environment).await?;
     let meta = RunMeta {
         env_data: s.data.as_deref().map(canonical),
         goals_file: s.goals.as_ref().map(|p| p.display().to_string()),
-        ..RunMeta::new(settings, environment.name(), cfg.describe())
+        ..RunMeta::new(
+            settings,
+            environment.name(),
+            models_of(&cfg, agent.as_ref()),
+        )
     };
     let limits = Limits {
         concurrency: a.concurrency,
@@ -54,7 +61,68 @@ pub async fn run(a: RunArgs) -> Result<()> {
         max_failed_share: a.max_failed_share,
         rerun_misaligned: a.rerun_misaligned,
     };
-    start(&cfg, &meta, goals, environment, &a.out, limits).await
+    let counts = simulate(&cfg, &meta, goals, environment, &a.out, limits, agent).await?;
+    finish(&a.out, &counts, limits.max_failed_share).await
+}
+
+/// The models a run records: the config's, with the agent behind a URL in the agent's place.
+fn models_of(cfg: &Config, agent: Option<&RemoteAgent>) -> serde_json::Value {
+    let mut models = cfg.describe();
+    if let Some(a) = agent {
+        models["agent"] = a.describe();
+    }
+    models
+}
+
+/// With `--agent-url`: connects the agent (reading an A2A agent's card) and, for an environment
+/// with tools, serves each conversation's tools over MCP on `--tools-host`/`--tools-port` for
+/// as long as the process runs; the environment returned hosts its sessions there.
+async fn agent_behind_url(
+    a: &AgentUrlArgs,
+    environment: Arc<dyn Environment>,
+) -> Result<(Arc<dyn Environment>, Option<RemoteAgent>)> {
+    let Some(url) = &a.agent_url else {
+        return Ok((environment, None));
+    };
+    let api_key = match &a.agent_key_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            ugst::input_err!("--agent-key-env {var}: the variable is not set; export {var}=<key>")
+        })?),
+        None => None,
+    };
+    let cfg = RemoteConfig {
+        url: url.clone(),
+        protocol: a.agent_protocol,
+        model: a.agent_model.clone(),
+        api_key,
+        timeout: std::time::Duration::from_secs(a.agent_timeout_s.max(1)),
+        max_retries: 3,
+        poll_interval: std::time::Duration::from_millis(500),
+    };
+    let agent = RemoteAgent::connect(cfg)
+        .await
+        .map_err(|e| ugst::input_err!("--agent-url {url}: {e}"))?;
+    if environment.tools().is_empty() {
+        return Ok((environment, Some(agent)));
+    }
+    let hub = ToolHub::hosting(environment.as_ref());
+    let listener = ugst::serve::listen(&a.tools_host, a.tools_port).await?;
+    let addr = listener.local_addr()?;
+    hub.set_base(format!("http://{addr}{}", ugst::serve::tools::MCP_PATH));
+    eprintln!(
+        "the agent at {url} gets this run's {} tools over MCP at http://{addr}{}/<conversation>",
+        environment.tools().len(),
+        ugst::serve::tools::MCP_PATH
+    );
+    let app = ugst::serve::tools::router(hub.clone(), &[a.tools_host.clone(), addr.to_string()]);
+    tokio::spawn(async move {
+        let exposure = ugst::serve::Exposure::default();
+        let forever = std::future::pending::<()>();
+        if let Err(e) = ugst::serve::http::serve(listener, app, &exposure, forever).await {
+            eprintln!("the MCP tools server stopped: {e}");
+        }
+    });
+    Ok((Arc::new(HostedEnv::new(environment, hub)), Some(agent)))
 }
 
 /// How a run is driven and judged from the terminal.
@@ -76,19 +144,6 @@ pub fn canonical(p: &Path) -> String {
         .to_string()
 }
 
-/// Connects the models, creates the run in `out`, runs it and prints the summary.
-pub async fn start(
-    cfg: &Config,
-    meta: &RunMeta,
-    goals: Vec<Goal>,
-    environment: Arc<dyn Environment>,
-    out: &Path,
-    limits: Limits,
-) -> Result<()> {
-    let counts = simulate(cfg, meta, goals, environment, out, limits).await?;
-    finish(out, &counts, limits.max_failed_share).await
-}
-
 /// Connects the models, creates the run in `out` and runs it (with the reruns asked for).
 pub async fn simulate(
     cfg: &Config,
@@ -97,9 +152,11 @@ pub async fn simulate(
     environment: Arc<dyn Environment>,
     out: &Path,
     limits: Limits,
+    agent: Option<RemoteAgent>,
 ) -> Result<RunCounts> {
     // Models first: a config error must not leave an empty run behind.
-    let models = backends::connect(cfg).await?;
+    let mut models = backends::connect(cfg).await?;
+    models.agent_url = agent;
     let bar = progress::terminal(limits.quiet);
     let mut counts = runner::start(
         out,
@@ -139,6 +196,17 @@ async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
         Some(g) => Some((g.display().to_string(), read_goals(g)?)),
         None => None,
     };
+    let data = (a.source.data.clone()).or_else(|| meta.env_data.as_ref().map(PathBuf::from));
+    let environment = env::open(&meta.env, data.as_deref())?;
+    if let (Some(url), None) = (meta.models["agent"]["url"].as_str(), &a.agent.agent_url) {
+        return Err(ugst::input_err!(
+            "this run's agent is behind {url} ({}): pass --agent-url {url} to resume it",
+            meta.models["agent"]["protocol"]
+                .as_str()
+                .unwrap_or("openai")
+        ));
+    }
+    let (environment, agent) = agent_behind_url(&a.agent, environment).await?;
     let flags = ResumeFlags {
         mode: a.mode,
         tracking: a.tracking,
@@ -147,7 +215,7 @@ async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
         verify: a.verify,
         env: a.source.env.clone(),
         data: a.source.data.as_deref().map(canonical),
-        models: Some((cfg.describe(), a.config.is_some())),
+        models: Some((models_of(cfg, agent.as_ref()), a.config.is_some())),
         tracker: a.config.is_some().then_some(cfg.tracking),
         goals,
     };
@@ -155,10 +223,9 @@ async fn resume(a: RunArgs, cfg: &Config) -> Result<()> {
     if a.retry_failed {
         store.requeue_failed()?;
     }
-    let data = (a.source.data.clone()).or_else(|| meta.env_data.as_ref().map(PathBuf::from));
-    let environment = env::open(&meta.env, data.as_deref())?;
     environment.check_goals(&store.goals()?)?;
-    let models = backends::connect(cfg).await?;
+    let mut models = backends::connect(cfg).await?;
+    models.agent_url = agent;
     let bar = progress::terminal(a.quiet);
     let counts = runner::run_pending(
         Arc::new(store),

@@ -8,6 +8,64 @@ use ugst::serve::{listen, reward, simulator};
 
 pub async fn run(cmd: ServeCmd) -> Result<()> {
     match cmd {
+        ServeCmd::Tools {
+            env,
+            data,
+            task,
+            split,
+            stdio,
+            host,
+            port,
+            max_sessions,
+            expose,
+        } => {
+            let ids: Vec<String> = task.into_iter().collect();
+            let (environment, mut goals) = ugst::simulate::env::goals_for(
+                Some(&env),
+                Some(&data),
+                None,
+                &split,
+                &ids,
+                Some(1),
+            )?;
+            if environment.tools().is_empty() {
+                return Err(ugst::input_err!("--env {env} has no tools to serve"));
+            }
+            let goal = goals.remove(0);
+            let hub = ugst::simulate::env::hub::ToolHub::open_to_all(
+                environment.clone(),
+                goal.clone(),
+                max_sessions,
+            );
+            if stdio {
+                eprintln!(
+                    "{} tools of {env} (task {}) over MCP on stdio",
+                    hub.tools().len(),
+                    goal.id
+                );
+                return ugst::serve::tools::serve_stdio(hub).await;
+            }
+            // The tools spend no model budget: an open host is only warned about.
+            let exposure = exposure(&host, expose, true)?;
+            let listener = listen(&host, port).await?;
+            let addr = listener.local_addr()?;
+            hub.set_base(format!("http://{addr}{}", ugst::serve::tools::MCP_PATH));
+            eprintln!(
+                "{} tools of {env} (task {}) over MCP on http://{addr}{}/<session> (report: /sessions/<session>)",
+                hub.tools().len(),
+                goal.id,
+                ugst::serve::tools::MCP_PATH
+            );
+            let hosts = vec![host.clone(), addr.to_string()];
+            let app = ugst::serve::tools::router(hub, &hosts);
+            ugst::serve::http::serve(
+                listener,
+                app,
+                &exposure,
+                ugst::serve::http::shutdown_signal(),
+            )
+            .await?;
+        }
         ServeCmd::Mock {
             host,
             port,

@@ -1,5 +1,6 @@
 //! Servers: `ugst serve reward` (the UGST reward for GRPO) and `ugst serve simulator` (the
-//! goal-state-steered simulator as an OpenAI-compatible endpoint). The mock model's endpoint,
+//! goal-state-steered simulator as an OpenAI-compatible endpoint) and `ugst serve tools` (an
+//! environment's tools over MCP). The mock model's endpoint,
 //! `ugst serve mock`, lives in crate `ugst-mock`.
 
 pub mod http;
@@ -7,6 +8,7 @@ pub mod limits;
 pub mod memo;
 pub mod reward;
 pub mod simulator;
+pub mod tools;
 pub mod wire;
 
 pub use http::Exposure;

@@ -1,9 +1,103 @@
 //! The agent side of a conversation: an LLM with a system prompt that may call the environment's
-//! tools several times (up to a step budget) before it replies to the user.
+//! tools several times (up to a step budget) before it replies to the user; or an agent behind a
+//! URL ([`UrlAgent`]) that runs its own model and calls the tools itself, over MCP.
 
 use super::env::{self, Session};
 use crate::roles::RoleModel;
-use ugst_llm::{CallRole, ChatRequest, Ledger, LlmError, Message, ToolSpec};
+use ugst_llm::{
+    CallRole, ChatRequest, Ledger, LedgerEntry, LlmError, Message, RemoteAgent, RemoteTurn, Thread,
+    ToolSpec,
+};
+
+/// Who answers the user: a model ugst drives, or an agent behind a URL.
+pub enum AgentSide {
+    Model(Agent),
+    Url(UrlAgent),
+}
+
+impl AgentSide {
+    /// Answers one user message; `session` holds the environment's tools.
+    pub async fn respond(
+        &mut self,
+        role: &RoleModel,
+        ledger: &Ledger,
+        session: &mut dyn Session,
+        user: &str,
+    ) -> Result<AgentTurn, LlmError> {
+        match self {
+            AgentSide::Model(a) => a.respond(role, ledger, session, user).await,
+            AgentSide::Url(a) => a.respond(ledger, session, user).await,
+        }
+    }
+}
+
+/// An agent behind a URL, and the conversation as it has seen it.
+pub struct UrlAgent {
+    agent: RemoteAgent,
+    conversation: String,
+    history: Vec<Message>,
+    thread: Thread,
+}
+
+impl UrlAgent {
+    pub fn new(agent: RemoteAgent, conversation: impl Into<String>) -> UrlAgent {
+        UrlAgent {
+            agent,
+            conversation: conversation.into(),
+            history: Vec::new(),
+            thread: Thread::default(),
+        }
+    }
+
+    /// Sends the user's turn (with where this conversation's tools are) and reads the reply;
+    /// the tool calls the agent made meanwhile come from the session's log. Each turn is a
+    /// ledger entry of the agent role (its latency; the agent's tokens are its own).
+    async fn respond(
+        &mut self,
+        ledger: &Ledger,
+        session: &mut dyn Session,
+        user: &str,
+    ) -> Result<AgentTurn, LlmError> {
+        self.history.push(Message::user(user));
+        let tools_url = session.address();
+        let turn = RemoteTurn {
+            conversation: &self.conversation,
+            history: &self.history,
+            tools_url: tools_url.as_deref(),
+        };
+        let started = std::time::Instant::now();
+        let sent = self.agent.send(&turn, &mut self.thread).await;
+        let describe = self.agent.describe();
+        ledger.push(LedgerEntry {
+            role: CallRole::Agent,
+            backend: describe["url"].as_str().unwrap_or_default().to_string(),
+            model: describe["protocol"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            reasoning_tokens: 0,
+            latency_ms: started.elapsed().as_millis() as u64,
+            retries: 0,
+            repaired: false,
+            cache_hit: false,
+            ok: sent.is_ok(),
+            error: sent.as_ref().err().map(|e| e.to_string()),
+            engine: None,
+        });
+        let reply = sent?;
+        self.history.push(Message::assistant(reply.clone()));
+        let mut messages = session.take_log();
+        messages.push(Message::assistant(reply.clone()));
+        Ok(AgentTurn {
+            reply,
+            messages,
+            ended: session.ended(),
+            thinking: None,
+        })
+    }
+}
 
 /// The agent's running message list and what it needs to answer.
 pub struct Agent {

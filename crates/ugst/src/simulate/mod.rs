@@ -14,7 +14,7 @@ pub mod verify;
 use crate::model::{EndReason, Ending, Exchange, Goal, Settings, TurnRecord};
 use crate::roles::RoleModels;
 use crate::track::{ConversationState, TrackError, Tracker};
-use agent::Agent;
+use agent::{Agent, AgentSide};
 use env::Environment;
 use ugst_llm::{CallRole, Ledger, LlmError};
 use ugst_state::GoalState;
@@ -86,7 +86,14 @@ pub async fn run_conversation(
     let p = Participants::new(models, settings);
     let max_turns = goal.max_turns.unwrap_or(settings.max_turns);
     let mut session = env.start(goal);
-    let mut agent = Agent::new(env.agent_policy(goal), env.tools(), settings.agent_steps);
+    let mut agent = match &models.agent_url {
+        Some(url) => AgentSide::Url(agent::UrlAgent::new(url.clone(), goal.id.clone())),
+        None => AgentSide::Model(Agent::new(
+            env.agent_policy(goal),
+            env.tools(),
+            settings.agent_steps,
+        )),
+    };
     // S0; the tracker's view of the conversation grows by one exchange per turn.
     let mut conv = ConversationState::new(s0);
     let mut replies = Vec::new();

@@ -5,6 +5,7 @@
 //! [`open`] maps the names used on the command line (`chat`, `desk`, `tau-airline`,
 //! `tau-retail`, `tau2-airline`, `tau2-retail`, `multiwoz`) to environments read from a data path.
 
+pub mod hub;
 mod multiwoz;
 mod tau;
 
@@ -66,6 +67,16 @@ pub trait Session: Send {
     /// user; `None` when the goal has no task to score against.
     fn reward(&self, _agent_replies: &[String]) -> Option<TaskOutcome> {
         None
+    }
+    /// Where an agent outside ugst calls this session's tools (an MCP endpoint), when the
+    /// session is hosted for one ([`hub::Hosted`]).
+    fn address(&self) -> Option<String> {
+        None
+    }
+    /// The tool calls made from outside since last asked, as assistant tool-call messages each
+    /// followed by its observation (empty for a session only ugst's own agent calls).
+    fn take_log(&mut self) -> Vec<ugst_llm::Message> {
+        Vec::new()
     }
 }
 
