@@ -46,6 +46,7 @@ class RetailAgent:
         self.max_steps = max_steps
         self.turns = 0
         self.tool_calls = 0
+        self.contexts = {}
 
     async def answer(self, messages, tools_url):
         """`messages`: user/assistant turns so far, ending with the user's."""
@@ -103,13 +104,9 @@ def chat_routes(agent):
     async def models(_request):
         return JSONResponse({"object": "list", "data": [{"id": "retail-agent", "object": "model"}]})
 
-    async def stats(_request):
-        return JSONResponse({"turns": agent.turns, "tool_calls": agent.tool_calls})
-
     return [
         Route("/v1/chat/completions", completions, methods=["POST"]),
         Route("/v1/models", models),
-        Route("/stats", stats),
     ]
 
 
@@ -122,7 +119,7 @@ def a2a_routes(agent, base_url):
     from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
     from google.protobuf.json_format import MessageToDict
 
-    histories = {}
+    histories = agent.contexts  # conversation history by A2A context id
 
     class Executor(AgentExecutor):
         async def execute(self, context, event_queue):
@@ -179,10 +176,12 @@ def main():
     agent = RetailAgent(a.model_url, a.model, a.api_key, instructions, a.max_steps)
     base = f"http://{a.host}:{a.port}"
     routes = a2a_routes(agent, base) if a.a2a else chat_routes(agent)
-    if a.a2a:
-        async def stats(_request):
-            return JSONResponse({"turns": agent.turns, "tool_calls": agent.tool_calls})
-        routes.append(Route("/stats", stats))
+
+    async def stats(_request):
+        return JSONResponse({"turns": agent.turns, "tool_calls": agent.tool_calls,
+                             "a2a_contexts": len(agent.contexts)})
+
+    routes.append(Route("/stats", stats))
     uvicorn.run(Starlette(routes=routes), host=a.host, port=a.port, log_level="warning")
 
 

@@ -352,9 +352,9 @@ pub struct AgentUrlArgs {
     /// a2a (the agent card's JSON-RPC endpoint, SendMessage / message/send).
     #[arg(long, default_value = "openai", value_parser = agent_protocol)]
     pub agent_protocol: ugst_llm::AgentProtocol,
-    /// The `model` field sent to an OpenAI-compatible agent.
+    /// The `model` field sent to an OpenAI-compatible agent behind --agent-url.
     #[arg(long, default_value = "agent")]
-    pub agent_model: String,
+    pub agent_url_model: String,
     /// An environment variable holding the key sent to the agent as `Authorization: Bearer`.
     #[arg(long, value_name = "VAR")]
     pub agent_key_env: Option<String>,

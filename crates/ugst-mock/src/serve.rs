@@ -238,9 +238,11 @@ fn unflip_simulator(mut messages: Vec<Message>) -> ChatRequest {
 /// forced by `tool_choice` is taken as the request's schema (the `tools` way of asking for
 /// structured output); [`forced_tool`] tells the answer to come back as that call.
 pub fn parse_request(body: &Value) -> Result<ChatRequest, String> {
+    // Content may come as a list of parts (the Agents SDK sends tool results so).
+    let messages =
+        ugst::serve::wire::flatten_content(body.get("messages").unwrap_or(&Value::Null))?;
     let messages: Vec<Message> =
-        serde_json::from_value(body.get("messages").cloned().unwrap_or(Value::Null))
-            .map_err(|e| format!("messages: {e}"))?;
+        serde_json::from_value(messages).map_err(|e| format!("messages: {e}"))?;
     let mut req = unflip_simulator(messages);
     if let Some(rf) = body
         .get("response_format")

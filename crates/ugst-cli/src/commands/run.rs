@@ -93,7 +93,7 @@ async fn agent_behind_url(
     let cfg = RemoteConfig {
         url: url.clone(),
         protocol: a.agent_protocol,
-        model: a.agent_model.clone(),
+        model: a.agent_url_model.clone(),
         api_key,
         timeout: std::time::Duration::from_secs(a.agent_timeout_s.max(1)),
         max_retries: 3,

@@ -58,6 +58,20 @@ fn text_of(content: &Value, at: &str) -> Result<String, String> {
     }
 }
 
+/// `messages` with every `content` given as a list of parts joined into one string (as OpenAI
+/// accepts for any role, tool results included), for readers that take content as text.
+pub fn flatten_content(messages: &Value) -> Result<Value, String> {
+    let mut out = messages.clone();
+    if let Some(list) = out.as_array_mut() {
+        for (i, m) in list.iter_mut().enumerate() {
+            if let Some(c) = m.get_mut("content").filter(|c| c.is_array()) {
+                *c = Value::String(text_of(c, &format!("messages[{i}]"))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Reads a request body; the error names the field at fault.
 pub fn read(body: &Value) -> Result<Incoming, String> {
     let list = body
