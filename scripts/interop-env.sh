@@ -14,6 +14,10 @@ stamp="$env_dir/.requirements"
 # the sandbox does not grant AMX state, as on our CI machines.
 cmake_args="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 want="$(cat python/interop-requirements.txt; echo "# CMAKE_ARGS=$cmake_args")"
+# llama.cpp is rebuilt only when its own line or its build flags change, not when another
+# package is added.
+llama_want="$(grep '^llama-cpp-python' python/interop-requirements.txt; echo "# CMAKE_ARGS=$cmake_args")"
+llama_had="$(grep -E '^(llama-cpp-python|# CMAKE_ARGS=)' "$stamp" 2>/dev/null || true)"
 if [ ! -x "$env_dir/bin/python" ]; then
   echo "creating the interop tests' Python environment in $env_dir" >&2
   python3 -m venv "$env_dir"
@@ -23,7 +27,7 @@ if [ "$want" != "$(cat "$stamp" 2>/dev/null)" ]; then
   CMAKE_ARGS="$cmake_args" \
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$env_dir/bin/python" -m pip install --quiet \
     --disable-pip-version-check --no-binary llama-cpp-python -r python/interop-requirements.txt >&2
-  if [ -f "$stamp" ]; then
+  if [ -f "$stamp" ] && [ "$llama_want" != "$llama_had" ]; then
     # The build flags may have changed, which pip does not see: build llama.cpp again.
     llama="$(grep '^llama-cpp-python' python/interop-requirements.txt | sed 's/\[server\]//')"
     CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$env_dir/bin/python" -m pip \

@@ -737,3 +737,194 @@ fn litellm_meets_the_reasoning_mock_as_it_meets_openai() {
         "{refusal}"
     );
 }
+
+/// The official MCP Python SDK (`mcp`) as a client of `ugst serve tools`, over stdio (the SDK
+/// starts the server) and over streamable HTTP: it lists τ-retail's 16 tools with their schemas,
+/// looks a user up, makes test task 0's exchange and gets a failing call back as a tool error;
+/// the HTTP session's report then scores the task from the database those calls changed.
+#[test]
+fn the_mcp_python_sdk_lists_and_calls_our_tools() {
+    let script = repo().join("python/interop/mcp_tools_client.py");
+    let data = shared_data().join("tau_bench");
+    let check = |out: &std::process::Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = json_lines(&out.stdout);
+        let seen = lines
+            .last()
+            .expect("the client printed its findings")
+            .clone();
+        assert_eq!(seen["tools"].as_array().unwrap().len(), 16, "{seen}");
+        assert_eq!(
+            seen["lookup_schema_required"],
+            serde_json::json!(["first_name", "last_name", "zip"])
+        );
+        assert_eq!(seen["lookup"], "yusuf_rossi_9620", "{seen}");
+        assert_eq!(seen["exchange_error"], false, "{seen}");
+        assert_eq!(seen["missing_error"], true, "{seen}");
+        assert!(
+            seen["missing"].as_str().unwrap().contains("not found"),
+            "{seen}"
+        );
+        seen
+    };
+    let stdio = Command::new(python())
+        .arg(&script)
+        .args(["stdio"])
+        .arg(assert_cmd::cargo::cargo_bin("ugst"))
+        .arg(&data)
+        .env("UGST_HOME", std::env::temp_dir().join("ugst-test-home"))
+        .output()
+        .unwrap();
+    check(&stdio);
+
+    let (mut server, url) = ugst_serve(&[
+        "tools",
+        "--env",
+        "tau-retail",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let base = url.trim_end_matches("/v1").to_string();
+    wait_for(
+        &format!("{base}/healthz"),
+        &mut server,
+        Duration::from_secs(30),
+    );
+    let http = Command::new(python())
+        .arg(&script)
+        .args(["http", &format!("{base}/mcp/sdk-session")])
+        .output()
+        .unwrap();
+    check(&http);
+    let report: Value = reqwest::blocking::get(format!("{base}/sessions/sdk-session"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(report["calls"], 3, "{report}");
+    assert_eq!(report["task_reward"]["reward"], 1.0, "{report}");
+}
+
+/// Starts examples/agents/retail_agent.py (an OpenAI Agents SDK agent) on `model_url`, as a chat
+/// endpoint or, with `a2a`, as an A2A agent; returns it and its base URL.
+fn agents_sdk_app(model_url: &str, a2a: bool) -> (Server, String) {
+    let port = free_port();
+    let mut cmd = Command::new(python());
+    cmd.arg(repo().join("examples/agents/retail_agent.py"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--model-url",
+            model_url,
+            "--model",
+            "mock",
+        ])
+        .arg("--instructions")
+        .arg(shared_data().join("tau_bench/retail/wiki.md"))
+        .stdout(Stdio::null());
+    if a2a {
+        cmd.arg("--a2a");
+    }
+    let mut server = Server(cmd.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for(
+        &format!("{base}/stats"),
+        &mut server,
+        Duration::from_secs(60),
+    );
+    (server, base)
+}
+
+/// MCP tool calls in a run's stored turns (ugst logs them with ids `mcp-N`).
+fn mcp_calls(run: &Path) -> usize {
+    let store = ugst::store::RunStore::open(run).unwrap();
+    let convs = store.conversations().unwrap();
+    assert!(convs
+        .iter()
+        .all(|c| c.status == ugst::model::ConvStatus::Finished));
+    assert!(
+        convs.iter().all(|c| c.task_reward.is_some()),
+        "every conversation scored"
+    );
+    convs
+        .iter()
+        .flat_map(|c| c.turns.iter())
+        .flat_map(|t| t.agent_messages.iter())
+        .flat_map(|m| m.tool_calls.iter())
+        .filter(|c| c.id.starts_with("mcp-"))
+        .count()
+}
+
+/// An agent built on the OpenAI Agents SDK (its model: the mock endpoint) is run by ugst as the
+/// agent under test on three τ-retail tasks, once as an OpenAI-compatible chat endpoint and once
+/// behind the A2A Python SDK's server: it reaches each conversation's tools through the SDK's
+/// MCP client, every tool call it makes is in the run, and every task is scored.
+#[test]
+fn an_agents_sdk_app_is_run_through_our_mcp_tools_over_chat_and_a2a() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = start_mock(Faults::default());
+    let cfg = dir.path().join("mock.toml");
+    std::fs::write(&cfg, "[models.m]\nprovider = \"mock\"\n").unwrap();
+    let data = shared_data().join("tau_bench");
+    for a2a in [false, true] {
+        let (_app, base) = agents_sdk_app(&model, a2a);
+        let run = dir.path().join(if a2a { "a2a" } else { "chat" });
+        let (url, protocol) = match a2a {
+            true => (base.clone(), "a2a"),
+            false => (format!("{base}/v1"), "openai"),
+        };
+        let started = Instant::now();
+        run_ok(
+            &[
+                "run",
+                "--quiet",
+                "--env",
+                "tau-retail",
+                "--data",
+                data.to_str().unwrap(),
+                "--limit",
+                "3",
+                "--max-turns",
+                "4",
+                "--agent-url",
+                &url,
+                "--agent-protocol",
+                protocol,
+                "--out",
+                run.to_str().unwrap(),
+            ],
+            &cfg,
+            protocol,
+        );
+        let stats: Value = reqwest::blocking::get(format!("{base}/stats"))
+            .unwrap()
+            .json()
+            .unwrap();
+        let calls = mcp_calls(&run);
+        assert!(
+            calls > 0,
+            "the agent made no tool call through MCP ({stats})"
+        );
+        // The SDK refuses some of the mock's calls itself (arguments its schema check fails):
+        // those never reach the server, and only what reached it is in the run.
+        let attempted = stats["tool_calls"].as_u64().unwrap() as usize;
+        assert!(
+            calls <= attempted,
+            "{calls} stored, the app made {attempted}"
+        );
+        if a2a {
+            assert_eq!(
+                stats["a2a_contexts"], 3,
+                "one A2A context per conversation: {stats}"
+            );
+        }
+        eprintln!(
+            "{protocol}: 3 tasks, {} turns, {attempted} tool calls by the app, {calls} through MCP, {:.1} s",
+            stats["turns"],
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
