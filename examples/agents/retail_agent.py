@@ -24,6 +24,7 @@ import uuid
 import uvicorn
 from agents import (
     Agent,
+    ModelSettings,
     OpenAIChatCompletionsModel,
     Runner,
     set_tracing_disabled,
@@ -66,6 +67,9 @@ class RetailAgent:
                 instructions=self.instructions,
                 model=OpenAIChatCompletionsModel(model=self.model, openai_client=self.client),
                 mcp_servers=servers,
+                # Said outright: llama-cpp-python's chatml-function-calling format offers the
+                # tools only when the request names a tool choice.
+                model_settings=ModelSettings(tool_choice="auto" if servers else None),
             )
             try:
                 result = await Runner.run(agent, input=messages, max_turns=self.max_steps)

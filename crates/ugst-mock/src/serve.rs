@@ -528,3 +528,25 @@ pub async fn serve_exposed(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_given_as_parts_is_read_in_every_role() {
+        // The OpenAI Agents SDK sends a tool's result as a list of parts.
+        let body = serde_json::json!({"messages": [
+            {"role": "user", "content": [{"type": "text", "text": "my order"}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+                "function": {"name": "get_order_details", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": [{"type": "text", "text": "{\"status\": \"pending\"}"}]}]});
+        let req = parse_request(&body).unwrap();
+        assert_eq!(req.messages[0].content_str(), "my order");
+        assert_eq!(req.messages[2].content_str(), "{\"status\": \"pending\"}");
+        let bad = serde_json::json!({"messages": [{"role": "tool", "content": [7]}]});
+        assert!(parse_request(&bad)
+            .unwrap_err()
+            .contains("messages[0].content[0]"));
+    }
+}

@@ -12,6 +12,7 @@ use crate::model::Goal;
 use rand::Rng;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use ugst_llm::{Message, ToolCall, ToolSpec};
 
@@ -22,6 +23,8 @@ struct Slot {
     /// followed by its observation.
     log: Vec<Message>,
     calls: u32,
+    /// When it was opened (a counter), so the oldest is dropped first.
+    opened: u64,
 }
 
 /// What a call to a key no session holds gets.
@@ -40,6 +43,7 @@ pub struct ToolHub {
     open: Option<(Arc<dyn Environment>, Goal)>,
     /// Sessions a hub of the second kind holds at most (the oldest goes first).
     max_sessions: usize,
+    opened: AtomicU64,
 }
 
 impl ToolHub {
@@ -51,6 +55,7 @@ impl ToolHub {
             slots: Mutex::new(HashMap::new()),
             open: None,
             max_sessions: usize::MAX,
+            opened: AtomicU64::new(0),
         })
     }
 
@@ -63,6 +68,7 @@ impl ToolHub {
             slots: Mutex::new(HashMap::new()),
             open: Some((env, goal)),
             max_sessions: max_sessions.max(1),
+            opened: AtomicU64::new(0),
         })
     }
 
@@ -83,17 +89,23 @@ impl ToolHub {
                 .map(|_| format!("{:02x}", rng.random::<u8>()))
                 .collect()
         };
-        let slot = Arc::new(Mutex::new(Slot {
-            session,
-            log: Vec::new(),
-            calls: 0,
-        }));
+        let slot = self.slot_for(session);
         lock(&self.slots).insert(key.clone(), slot.clone());
         Hosted {
             hub: self.clone(),
             key,
             slot,
         }
+    }
+
+    fn slot_for(&self, session: Box<dyn Session>) -> Arc<Mutex<Slot>> {
+        let opened = self.opened.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Mutex::new(Slot {
+            session,
+            log: Vec::new(),
+            calls: 0,
+            opened,
+        }))
     }
 
     fn slot(&self, key: &str) -> Result<Arc<Mutex<Slot>>, UnknownSession> {
@@ -106,16 +118,15 @@ impl ToolHub {
             .as_ref()
             .ok_or_else(|| UnknownSession(key.to_string()))?;
         if slots.len() >= self.max_sessions {
-            // Keys are random or client-chosen; dropping any one keeps memory bounded.
-            if let Some(k) = slots.keys().next().cloned() {
+            let oldest = slots
+                .iter()
+                .min_by_key(|(_, s)| lock(s).opened)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
                 slots.remove(&k);
             }
         }
-        let slot = Arc::new(Mutex::new(Slot {
-            session: env.start(goal),
-            log: Vec::new(),
-            calls: 0,
-        }));
+        let slot = self.slot_for(env.start(goal));
         slots.insert(key.to_string(), slot.clone());
         Ok(slot)
     }
@@ -288,5 +299,18 @@ mod tests {
         drop(a);
         assert!(hub.call(&key, "add", &Value::Null).is_err());
         assert_eq!(hub.inspect(b.key()).unwrap().0, 1);
+    }
+
+    #[test]
+    fn an_open_hub_gives_each_new_key_a_fresh_session_and_drops_the_oldest() {
+        let env: Arc<dyn Environment> = Arc::new(super::super::ChatOnly);
+        let goal = crate::goals::demo_goals().remove(0);
+        let hub = ToolHub::open_to_all(env, goal, 2);
+        for k in ["a", "b", "a", "c"] {
+            assert!(hub.call(k, "anything", &Value::Null).unwrap().is_err());
+        }
+        assert!(hub.inspect("a").is_err(), "the oldest session went first");
+        assert_eq!(hub.inspect("b").unwrap().0, 1);
+        assert_eq!(hub.inspect("c").unwrap().0, 1);
     }
 }
