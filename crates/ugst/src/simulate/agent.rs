@@ -12,7 +12,7 @@ use ugst_llm::{
 /// Who answers the user: a model ugst drives, or an agent behind a URL.
 pub enum AgentSide {
     Model(Agent),
-    Url(UrlAgent),
+    Url(Box<UrlAgent>),
 }
 
 impl AgentSide {

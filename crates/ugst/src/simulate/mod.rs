@@ -87,7 +87,7 @@ pub async fn run_conversation(
     let max_turns = goal.max_turns.unwrap_or(settings.max_turns);
     let mut session = env.start(goal);
     let mut agent = match &models.agent_url {
-        Some(url) => AgentSide::Url(agent::UrlAgent::new(url.clone(), goal.id.clone())),
+        Some(url) => AgentSide::Url(Box::new(agent::UrlAgent::new(url.clone(), goal.id.clone()))),
         None => AgentSide::Model(Agent::new(
             env.agent_policy(goal),
             env.tools(),
