@@ -18,9 +18,11 @@ Needs: openai-agents, a2a-sdk[http-server], uvicorn (python/interop-requirements
 
 import argparse
 import contextlib
+import json
 import time
 import uuid
 
+import httpx
 import uvicorn
 from agents import (
     Agent,
@@ -37,11 +39,32 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 
+class TextToolResults(httpx.AsyncHTTPTransport):
+    """Sends tool results as plain strings and tool-calling turns with empty content: the SDK
+    sends an MCP result as a list of content parts and a tool call with `content: null`, which
+    OpenAI accepts and llama-cpp-python's server (0.3.36) refuses with a 500."""
+
+    async def handle_async_request(self, request):
+        if request.method == "POST" and request.url.path.endswith("/chat/completions"):
+            body = json.loads(request.content)
+            for m in body.get("messages", []):
+                if m.get("role") == "tool" and isinstance(m.get("content"), list):
+                    m["content"] = "".join(p.get("text", "") for p in m["content"])
+                if m.get("role") == "assistant" and m.get("content") is None:
+                    m["content"] = ""  # it refuses a null beside tool_calls too
+            content = json.dumps(body).encode()
+            headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(content)).encode()))
+            request = httpx.Request(request.method, request.url, headers=headers, content=content)
+        return await super().handle_async_request(request)
+
+
 class RetailAgent:
     """One Agents SDK agent per turn, on this conversation's MCP tools."""
 
     def __init__(self, model_url, model, api_key, instructions, max_steps):
-        self.client = AsyncOpenAI(base_url=model_url, api_key=api_key or "none")
+        http = httpx.AsyncClient(transport=TextToolResults(), timeout=600)
+        self.client = AsyncOpenAI(base_url=model_url, api_key=api_key or "none", http_client=http)
         self.model = model
         self.instructions = instructions
         self.max_steps = max_steps
@@ -77,6 +100,12 @@ class RetailAgent:
                 self.tool_calls += sum(
                     1 for item in result.new_items if item.type == "tool_call_item"
                 )
+                if not reply:
+                    # A small model sometimes ends its turn without a word: ask it once more,
+                    # with what its tools returned, to answer in words only.
+                    words = agent.clone(mcp_servers=[], model_settings=ModelSettings())
+                    again = await Runner.run(words, input=result.to_input_list(), max_turns=1)
+                    reply = str(again.final_output or "").strip()
             except Exception as e:  # the SDK's own limit, a model error: say so to the user
                 reply = f"Sorry, I could not finish that ({type(e).__name__})."
             self.turns += 1

@@ -202,7 +202,25 @@ fn a_chat_agent_behind_a_url_runs_in_trials_and_resumes_only_with_its_url() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The tau2 submission export takes a black-box run like any other.
+    // The report and the tau2 submission export take a black-box run like any other.
+    let html = dir.path().join("report.html");
+    let out = ugst()
+        .args([
+            "report",
+            run.to_str().unwrap(),
+            "--out",
+            html.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read_to_string(&html)
+        .unwrap()
+        .contains("2 tasks, up to 2 trials"));
     let sub = dir.path().join("sub");
     let out = ugst()
         .args([
