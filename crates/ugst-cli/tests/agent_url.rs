@@ -103,8 +103,22 @@ fn mock_config(dir: &std::path::Path) -> std::path::PathBuf {
     cfg
 }
 
-fn retail() -> String {
-    shared_data().join("tau_bench").display().to_string()
+/// `ugst run` on τ-retail's tasks with the mock model in ugst's own roles, plus `args`.
+fn run_retail(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let data = shared_data().join("tau_bench");
+    ugst()
+        .args([
+            "run",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--env",
+            "tau-retail",
+        ])
+        .args(["--data", data.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -115,28 +129,21 @@ fn a_chat_agent_behind_a_url_runs_in_trials_and_resumes_only_with_its_url() {
     let cfg = mock_config(dir.path());
     let run = dir.path().join("run");
     let agent = format!("{base}/ok/v1");
-    let data = retail();
-    let args = [
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--env",
-        "tau-retail",
-        "--data",
-        &data,
-        "--limit",
-        "2",
-        "--trials",
-        "2",
-        "--max-turns",
-        "2",
-        "--agent-url",
-        &agent,
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    let out = ugst().args(args).output().unwrap();
+    let out = run_retail(
+        &cfg,
+        &[
+            "--limit",
+            "2",
+            "--trials",
+            "2",
+            "--max-turns",
+            "2",
+            "--agent-url",
+            &agent,
+            "--out",
+            run.to_str().unwrap(),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -255,34 +262,22 @@ fn an_a2a_agent_is_polled_and_keeps_its_context() {
     let base = start_agents(seen.clone());
     let cfg = mock_config(dir.path());
     let run = dir.path().join("run");
-    let data = retail();
-    let out = ugst()
-        .args([
-            "run",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--env",
-            "tau-retail",
-            "--data",
-            &data,
-        ])
-        .args([
+    let a2a = format!("{base}/a2a");
+    let out = run_retail(
+        &cfg,
+        &[
             "--limit",
             "1",
             "--max-turns",
             "3",
             "--agent-protocol",
             "a2a",
-        ])
-        .args([
             "--agent-url",
-            &format!("{base}/a2a"),
+            &a2a,
             "--out",
             run.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -340,20 +335,11 @@ fn bad_agents_are_named_errors() {
     let dir = tempfile::tempdir().unwrap();
     let base = start_agents(Arc::default());
     let cfg = mock_config(dir.path());
-    let data = retail();
     let run = |agent: &str, protocol: &str, out: &str| {
-        ugst()
-            .args([
-                "run",
-                "--quiet",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--env",
-                "tau-retail",
-                "--data",
-                &data,
-            ])
-            .args([
+        let out = dir.path().join(out);
+        run_retail(
+            &cfg,
+            &[
                 "--limit",
                 "1",
                 "--max-turns",
@@ -362,10 +348,10 @@ fn bad_agents_are_named_errors() {
                 protocol,
                 "--agent-url",
                 agent,
-            ])
-            .args(["--out", dir.path().join(out).to_str().unwrap()])
-            .output()
-            .unwrap()
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
     };
     // An endpoint that asks for tool calls is a bare model: the conversation fails saying so.
     let out = run(&format!("{base}/calls/v1"), "openai", "calls");
