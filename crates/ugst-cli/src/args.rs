@@ -958,9 +958,8 @@ pub fn closest_command(path: &[String], word: &str) -> Option<String> {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
     for w in path {
-        match cmd.find_subcommand(w) {
-            Some(c) => cmd = c.clone(),
-            None => continue,
+        if let Some(c) = cmd.find_subcommand(w) {
+            cmd = c.clone();
         }
     }
     let in_order = |short: &str, long: &str| {

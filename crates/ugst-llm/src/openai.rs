@@ -565,27 +565,36 @@ impl OpenAiBackend {
     }
 
     fn transport_error(&self, e: &reqwest::Error, attempts: u32) -> LlmError {
-        if e.is_timeout() {
-            LlmError::Timeout {
-                backend: self.id(),
-                timeout: self.cfg.timeout,
-                attempts,
-            }
-        } else {
-            // Only the error chain's text: reqwest never includes request headers in it.
-            let mut detail = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(s) = src {
-                detail.push_str(": ");
-                detail.push_str(&s.to_string());
-                src = s.source();
-            }
-            LlmError::Unreachable {
-                backend: self.id(),
-                attempts,
-                detail,
-            }
-        }
+        transport_error(self.id(), self.cfg.timeout, e, attempts)
+    }
+}
+
+/// A request that got no answer: a timeout, or the endpoint unreachable with the error chain's
+/// text (reqwest never includes request headers in it).
+pub(crate) fn transport_error(
+    backend: String,
+    timeout: Duration,
+    e: &reqwest::Error,
+    attempts: u32,
+) -> LlmError {
+    if e.is_timeout() {
+        return LlmError::Timeout {
+            backend,
+            timeout,
+            attempts,
+        };
+    }
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    LlmError::Unreachable {
+        backend,
+        attempts,
+        detail,
     }
 }
 

@@ -115,13 +115,22 @@ impl RemoteAgent {
             AgentProtocol::OpenAi => {
                 let url = format!("{}/models", agent.base());
                 let resp = agent.with_key(agent.http.get(&url)).send().await;
-                let resp = resp.map_err(|e| agent.unreachable(&e))?;
+                let resp = resp.map_err(|e| agent.unreachable(&e, 1))?;
                 if matches!(resp.status().as_u16(), 401 | 403) {
-                    return Err(agent.http_error(resp.status().as_u16(), resp.text().await));
+                    return Err(agent.http_error(resp.status().as_u16(), resp.text().await, 1));
                 }
             }
         }
         Ok(agent)
+    }
+
+    /// The URL the agent was reached at.
+    pub fn url(&self) -> &str {
+        &self.cfg.url
+    }
+
+    pub fn protocol(&self) -> AgentProtocol {
+        self.cfg.protocol
     }
 
     /// What the run records as its agent.
@@ -169,32 +178,15 @@ impl RemoteAgent {
         }
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> LlmError {
-        if e.is_timeout() {
-            return LlmError::Timeout {
-                backend: self.id(),
-                timeout: self.cfg.timeout,
-                attempts: 1,
-            };
-        }
-        let mut detail = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            detail.push_str(&format!(": {s}"));
-            src = s.source();
-        }
-        LlmError::Unreachable {
-            backend: self.id(),
-            attempts: 1,
-            detail,
-        }
+    fn unreachable(&self, e: &reqwest::Error, attempts: u32) -> LlmError {
+        crate::openai::transport_error(self.id(), self.cfg.timeout, e, attempts)
     }
 
-    fn http_error(&self, status: u16, body: reqwest::Result<String>) -> LlmError {
+    fn http_error(&self, status: u16, body: reqwest::Result<String>, attempts: u32) -> LlmError {
         LlmError::Http {
             backend: self.id(),
             status,
-            attempts: 1,
+            attempts,
             body: crate::openai::snippet(&body.unwrap_or_default()),
         }
     }
@@ -228,7 +220,10 @@ impl RemoteAgent {
             }
             let err = match rb.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let text = resp.text().await.map_err(|e| self.unreachable(&e))?;
+                    let text = resp
+                        .text()
+                        .await
+                        .map_err(|e| self.unreachable(&e, attempts))?;
                     return serde_json::from_str(&text).map_err(|e| {
                         self.bad(format!(
                             "the answer is not JSON ({e}): {}",
@@ -238,46 +233,17 @@ impl RemoteAgent {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let e = self.http_error(status, resp.text().await);
+                    let e = self.http_error(status, resp.text().await, attempts);
                     if status != 429 && status < 500 {
                         return Err(e);
                     }
                     e
                 }
-                Err(e) => self.unreachable(&e),
+                Err(e) => self.unreachable(&e, attempts),
             };
             match delays.next() {
                 Some(wait) => tokio::time::sleep(wait).await,
-                None => {
-                    return Err(match err {
-                        LlmError::Unreachable {
-                            backend, detail, ..
-                        } => LlmError::Unreachable {
-                            backend,
-                            attempts,
-                            detail,
-                        },
-                        LlmError::Http {
-                            backend,
-                            status,
-                            body,
-                            ..
-                        } => LlmError::Http {
-                            backend,
-                            status,
-                            attempts,
-                            body,
-                        },
-                        LlmError::Timeout {
-                            backend, timeout, ..
-                        } => LlmError::Timeout {
-                            backend,
-                            timeout,
-                            attempts,
-                        },
-                        other => other,
-                    })
-                }
+                None => return Err(err),
             }
         }
     }
@@ -344,7 +310,7 @@ impl RemoteAgent {
     async fn read_card(&self) -> Result<(String, A2aVersion, String), LlmError> {
         let url = format!("{}/.well-known/agent-card.json", self.base());
         let resp = self.with_key(self.http.get(&url)).send().await;
-        let resp = resp.map_err(|e| self.unreachable(&e))?;
+        let resp = resp.map_err(|e| self.unreachable(&e, 1))?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(LlmError::Config(format!(
@@ -353,7 +319,7 @@ impl RemoteAgent {
                  chat endpoint)"
             )));
         }
-        let text = resp.text().await.map_err(|e| self.unreachable(&e))?;
+        let text = resp.text().await.map_err(|e| self.unreachable(&e, 1))?;
         let card: Value = serde_json::from_str(&text)
             .map_err(|e| LlmError::Config(format!("{url}: the agent card is not JSON ({e})")))?;
         parse_card(&card).map_err(|e| LlmError::Config(format!("{url}: {e}")))

@@ -107,14 +107,12 @@ async fn agent_behind_url(
     }
     let hub = ToolHub::hosting(environment.as_ref());
     let listener = ugst::serve::listen(&a.tools_host, a.tools_port).await?;
-    let addr = listener.local_addr()?;
-    hub.set_base(format!("http://{addr}{}", ugst::serve::tools::MCP_PATH));
+    let app = ugst::serve::tools::router(hub.clone(), &a.tools_host, listener.local_addr()?);
     eprintln!(
-        "the agent at {url} gets this run's {} tools over MCP at http://{addr}{}/<conversation>",
-        environment.tools().len(),
-        ugst::serve::tools::MCP_PATH
+        "the agent at {url} gets this run's {} tools over MCP at {}/<conversation>",
+        hub.tools().len(),
+        hub.base().unwrap_or_default()
     );
-    let app = ugst::serve::tools::router(hub.clone(), &[a.tools_host.clone(), addr.to_string()]);
     tokio::spawn(async move {
         let exposure = ugst::serve::Exposure::default();
         let forever = std::future::pending::<()>();

@@ -48,16 +48,13 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
             // The tools spend no model budget: an open host is only warned about.
             let exposure = exposure(&host, expose, true)?;
             let listener = listen(&host, port).await?;
-            let addr = listener.local_addr()?;
-            hub.set_base(format!("http://{addr}{}", ugst::serve::tools::MCP_PATH));
+            let app = ugst::serve::tools::router(hub.clone(), &host, listener.local_addr()?);
             eprintln!(
-                "{} tools of {env} (task {}) over MCP on http://{addr}{}/<session> (report: /sessions/<session>)",
+                "{} tools of {env} (task {}) over MCP on {}/<session> (report: /sessions/<session>)",
                 hub.tools().len(),
                 goal.id,
-                ugst::serve::tools::MCP_PATH
+                hub.base().unwrap_or_default()
             );
-            let hosts = vec![host.clone(), addr.to_string()];
-            let app = ugst::serve::tools::router(hub, &hosts);
             ugst::serve::http::serve(
                 listener,
                 app,

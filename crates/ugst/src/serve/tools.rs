@@ -133,11 +133,13 @@ pub async fn serve_stdio(hub: Arc<ToolHub>) -> anyhow::Result<()> {
 }
 
 /// The MCP endpoint (`/mcp`, `/mcp/{key}`) and the session report (`/sessions/{key}`) as one
-/// router; `hosts` are the Host header values the endpoint accepts beside loopback (MCP's
-/// guard against DNS rebinding).
-pub fn router(hub: Arc<ToolHub>, hosts: &[String]) -> Router {
+/// router for a server bound to `addr` on `--host host`: the hub learns its base URL, and the
+/// endpoint accepts those two as Host headers beside loopback (MCP's guard against DNS
+/// rebinding).
+pub fn router(hub: Arc<ToolHub>, host: &str, addr: std::net::SocketAddr) -> Router {
+    hub.set_base(format!("http://{addr}{MCP_PATH}"));
     let mut allowed: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    allowed.extend(hosts.iter().cloned());
+    allowed.extend([host.to_string(), addr.to_string()]);
     let service_hub = hub.clone();
     let mcp = StreamableHttpService::new(
         move || {

@@ -67,14 +67,10 @@ impl UrlAgent {
         };
         let started = std::time::Instant::now();
         let sent = self.agent.send(&turn, &mut self.thread).await;
-        let describe = self.agent.describe();
         ledger.push(LedgerEntry {
             role: CallRole::Agent,
-            backend: describe["url"].as_str().unwrap_or_default().to_string(),
-            model: describe["protocol"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            backend: self.agent.url().to_string(),
+            model: self.agent.protocol().to_string(),
             prompt_tokens: 0,
             completion_tokens: 0,
             reasoning_tokens: 0,

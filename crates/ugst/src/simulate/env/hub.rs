@@ -49,27 +49,33 @@ pub struct ToolHub {
 impl ToolHub {
     /// A hub for conversations ugst runs: only keys it handed out are served.
     pub fn hosting(env: &dyn Environment) -> Arc<ToolHub> {
-        Arc::new(ToolHub {
-            tools: env.tools(),
-            base: OnceLock::new(),
-            slots: Mutex::new(HashMap::new()),
-            open: None,
-            max_sessions: usize::MAX,
-            opened: AtomicU64::new(0),
-        })
+        Self::new(env.tools(), None, usize::MAX)
     }
 
     /// A hub for outside clients: each new key (an MCP session, a URL path) gets its own copy of
     /// `goal`'s task; at most `max_sessions` are held.
     pub fn open_to_all(env: Arc<dyn Environment>, goal: Goal, max_sessions: usize) -> Arc<ToolHub> {
+        Self::new(env.tools(), Some((env, goal)), max_sessions.max(1))
+    }
+
+    fn new(
+        tools: Vec<ToolSpec>,
+        open: Option<(Arc<dyn Environment>, Goal)>,
+        max_sessions: usize,
+    ) -> Arc<ToolHub> {
         Arc::new(ToolHub {
-            tools: env.tools(),
+            tools,
             base: OnceLock::new(),
             slots: Mutex::new(HashMap::new()),
-            open: Some((env, goal)),
-            max_sessions: max_sessions.max(1),
+            open,
+            max_sessions,
             opened: AtomicU64::new(0),
         })
+    }
+
+    /// Where the MCP endpoint listens, once [`ToolHub::set_base`] said it.
+    pub fn base(&self) -> Option<&str> {
+        self.base.get().map(String::as_str)
     }
 
     /// Says where the MCP endpoint listens, once it is bound.
@@ -199,7 +205,7 @@ impl Session for Hosted {
         lock(&self.slot).session.reward(agent_replies)
     }
     fn address(&self) -> Option<String> {
-        self.hub.base.get().map(|b| format!("{b}/{}", self.key))
+        self.hub.base().map(|b| format!("{b}/{}", self.key))
     }
     fn take_log(&mut self) -> Vec<Message> {
         std::mem::take(&mut lock(&self.slot).log)
